@@ -1,0 +1,1 @@
+"""A virtual residential community whose devices speak the real protocols on loopback."""

@@ -1,0 +1,136 @@
+"""The `zhian` command line: one sub-command per task, errors in one line with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mapping.catalog import LEVELS, CatalogError, load_catalog
+from scorer.sampling import plan
+from scorer.score import score
+from zhian import __version__
+from zhian.errors import UsageError
+from zhian.render import catalog_summary, catalog_table, score_table
+from zhian.verdicts import load_verdicts
+
+EXIT_USAGE = 2
+
+
+def _dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    levels = (args.level,) if args.level else LEVELS
+    if args.summary:
+        sys.stdout.write(catalog_summary(catalog))
+    elif args.format == "table":
+        sys.stdout.write(catalog_table(catalog, levels))
+    else:
+        rows = [i.as_dict() for lv in levels for i in catalog.level(lv)]
+        sys.stdout.write(_dump(rows, args.format))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    verdicts = load_verdicts(catalog, args.verdicts)
+    report = score(catalog, verdicts, args.threshold)
+    if args.format == "json":
+        sys.stdout.write(_dump(report.as_dict(), "json"))
+    else:
+        sys.stdout.write(score_table(report))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    items: list[str] | None = None
+    if args.items is not None:
+        try:
+            lines = args.items.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"{args.items}: {exc.strerror}") from None
+        items = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    population = args.population if args.population is not None else len(items or [])
+    if args.population is None and items is None:
+        raise UsageError("sample: give --population N or --items FILE")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    try:
+        result = plan(population, seed if items is not None else args.seed, items)
+    except ValueError as exc:
+        raise UsageError(f"sample: {args.items or '--population'}: {exc}") from None
+    if args.format == "json":
+        sys.stdout.write(_dump(result.as_dict(), "json"))
+        return 0
+    print(f"population {result.population}: sample at least {result.size} ({float(result.ratio):.0%})")
+    print(f"rule: {result.rule}")
+    if result.items is not None:
+        print(f"seed: {seed}  (give --seed {seed} to draw the same sample again)")
+        for item in result.items:
+            print(item)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zhian",
+        description=(
+            "Machine evidence and an auxiliary score (clause 7.2) under "
+            "T/CREA 智慧住区安全防范安全评价标准"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"zhian {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("catalog", help="list the indicators of the standard")
+    p.add_argument("--level", choices=LEVELS)
+    p.add_argument("--format", choices=("table", "json", "yaml"), default="table")
+    p.add_argument("--summary", action="store_true", help="points and counts per level only")
+    p.set_defaults(func=cmd_catalog)
+
+    p = sub.add_parser("score", help="score verdict files (machine and/or evaluator)")
+    p.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICTS.yaml")
+    p.add_argument(
+        "--threshold",
+        choices=("gt", "ge"),
+        default="gt",
+        help="gt: total > 80 (9.1, default); ge: total >= 80 (9.2 '80 以上')",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("sample", help="clause 7.4 sample size, and a reproducible pick")
+    p.add_argument("--population", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--items", type=Path, help="one device ID per line")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (UsageError, CatalogError) as exc:
+        print(f"zhian: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("zhian: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
