@@ -85,8 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zhian",
         description=(
-            "Machine evidence and an auxiliary score (clause 7.2) under "
-            "T/CREA 智慧住区安全防范安全评价标准"
+            "Machine evidence and an auxiliary score (clause 7.2) under T/CREA 智慧住区安全防范安全评价标准"
         ),
     )
     parser.add_argument("--version", action="version", version=f"zhian {__version__}")
