@@ -27,6 +27,8 @@ EventType = Literal[
     "lighting",  # emergency / area lighting switched (data: on)
     "broadcast",  # emergency broadcast switched (data: on)
     "platform_alert",  # the platform raised an alert (data: alert dict)
+    "hazard",  # a panel measurement crossed its threshold (data: kind water_low|pressure_low|
+    # charger_overload, active, value, threshold, zone)
 ]
 
 CommandHandler = Callable[[str, dict[str, Any]], Awaitable[None]]

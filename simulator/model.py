@@ -7,11 +7,12 @@ fails at load time with the device and key named.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simulator.expand import ExpandError, expand_devices
 from simulator.faults import Fault, FaultBase
 
 DeviceKind = Literal["camera", "nvr", "door", "panel", "gateway", "platform"]
@@ -29,6 +30,7 @@ AreaKind = Literal[
     "fire_lane",
     "elevator",
     "power_room",
+    "residence",
 ]
 F = TypeVar("F", bound=FaultBase)
 
@@ -246,9 +248,47 @@ def load_community(path: Path) -> Community:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CommunityError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CommunityError(f"{path}: a community file is a mapping")
+    raw = _with_base(raw, path)
+    try:
+        raw["devices"] = expand_devices(raw.get("devices") or [])
+    except ExpandError as exc:
+        raise CommunityError(f"{path}: {exc}") from exc
+    _inject(raw, raw.pop("inject", None) or {}, path)
     try:
         return Community.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise CommunityError(f"{path}: {where}: {first['msg']}") from exc
+
+
+def _with_base(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`base: other.yaml` takes that community and overrides its top-level keys."""
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    base_path = path.parent / str(base)
+    try:
+        base_raw = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CommunityError(f"{path}: base {base_path}: {exc}") from exc
+    if not isinstance(base_raw, dict) or "base" in base_raw:
+        raise CommunityError(f"{path}: base {base_path} must be a plain community file")
+    return {**base_raw, **raw}
+
+
+def _inject(raw: dict[str, Any], inject: dict[str, Any], path: Path) -> None:
+    """`inject: {device_id: [faults]}` adds faults to devices and gateway children by id."""
+    targets: dict[str, dict[str, Any]] = {}
+    for device in raw["devices"]:
+        targets[device["id"]] = device
+        for child in (device.get("gateway") or {}).get("devices") or []:
+            targets[child["id"]] = child
+    for device_id, faults in inject.items():
+        if device_id not in targets:
+            raise CommunityError(f"{path}: inject.{device_id}: no such device")
+        if not isinstance(faults, list):
+            raise CommunityError(f"{path}: inject.{device_id}: expected a list of faults")
+        targets[device_id]["faults"] = [*(targets[device_id].get("faults") or []), *faults]
