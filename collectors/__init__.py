@@ -1,0 +1,1 @@
+"""Protocol clients (ONVIF, ISAPI/HTTP, Modbus, MQTT): typed data and raw exchanges, no indicators."""

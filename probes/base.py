@@ -1,0 +1,99 @@
+"""What every probe declares, and the context it runs in (collectors come in through it)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from collectors.connection import Connection
+from collectors.exchange import Sink, now
+from probes.finding import Finding
+from probes.targets import SiteView, Target, TargetKind
+
+Mode = Literal["passive", "active"]
+
+
+class Operator(Protocol):
+    """The person on site during a guided active test (in tests and the demo, the simulator)."""
+
+    async def instruct(
+        self, instruction: str, *, device: str, action: str, params: Mapping[str, Any]
+    ) -> None:
+        """Tell the operator what to do by hand; returns once told (the probe then watches)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    id: str
+    title: str
+    mode: Mode
+    applies_to: tuple[TargetKind, ...]
+    params: type[BaseModel]
+    timeout_s: float
+    run: Callable[[ProbeContext, Target, Any], Awaitable[Finding]]
+    active_test: str | None = None  # the permission an active probe needs (config active.allow)
+
+
+@dataclass
+class ProbeContext:
+    """Shared by all probes of a run; builds collectors for targets, bounded per host."""
+
+    site: SiteView
+    sink: Sink
+    trust: ssl.SSLContext | None = None  # verifying context with the site's CA; None = system store
+    call_timeout_s: float = 10.0
+    per_host: int = 2
+    active: frozenset[str] = frozenset()
+    operator: Operator | None = None
+    clock: Callable[[], datetime] = now
+    _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
+
+    def gate(self, host: str, size: int | None = None) -> asyncio.Semaphore:
+        if host not in self._gates:
+            self._gates[host] = asyncio.Semaphore(size or self.per_host)
+        return self._gates[host]
+
+    def tls_context(self, target: Target) -> ssl.SSLContext | None:
+        if not target.tls:
+            return None
+        return self.trust or ssl.create_default_context()
+
+    def connection(self, target: Target, *, timeout_s: float | None = None) -> Connection:
+        return Connection(
+            device=target.id,
+            host=target.host,
+            port=target.port,
+            tls=self.tls_context(target),
+            username=target.username,
+            password=target.password.value if target.password else None,
+            path=target.path,
+            timeout_s=timeout_s or self.call_timeout_s,
+            sink=self.sink,
+            # A fire panel often serves one Modbus client at a time: never open two.
+            gate=self.gate(target.host, 1 if target.kind == "panel" else None),
+        )
+
+    def allowed(self, test: str) -> bool:
+        return test in self.active
+
+    async def shared(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """Fetch once, judge many: the first caller starts `fetch`, later ones await its result."""
+        task = self._shared.get(key)
+        if task is None:
+            task = asyncio.ensure_future(fetch())
+            self._shared[key] = task
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted)."""
+        for task in self._shared.values():
+            task.cancel()
+        await asyncio.gather(*self._shared.values(), return_exceptions=True)

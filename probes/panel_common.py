@@ -1,0 +1,107 @@
+"""What the panel probes share: the inventory's view of a panel, one reading per panel and run
+(fetch once, judge many; a panel often serves a single client), and failures as findings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from collectors.errors import CollectorError, DeviceRejected, Unreachable
+from collectors.modbus import ModbusClient, PanelReading
+from collectors.modbus_profile import PanelProfile, load_profile
+from probes.base import ProbeContext
+from probes.finding import Finding, Status
+from probes.targets import Target
+
+
+@dataclass(frozen=True)
+class PanelSite:
+    """What the inventory says about a panel: the maker's register map, unit id and zones."""
+
+    profile: PanelProfile
+    unit_id: int
+    zones: tuple[int, ...]
+    charger_zones: frozenset[int]  # zones the inventory marks `charger: true`
+
+
+class InventoryError(ValueError):
+    """The inventory's panel entry cannot be used (no or unknown profile, zones off the panel)."""
+
+
+def panel_site(target: Target) -> PanelSite:
+    params = target.params
+    if "profile" not in params:
+        raise InventoryError(f"{target.id}: no register profile named (params.profile)")
+    profile = load_profile(str(params["profile"]))
+    zones: list[int] = []
+    chargers: set[int] = set()
+    for entry in params.get("zones", ()):
+        try:
+            zone = int(entry["id"] if isinstance(entry, Mapping) else entry)
+        except (KeyError, TypeError, ValueError):
+            raise InventoryError(f"{target.id}: zone {entry!r} has no zone number") from None
+        if not 1 <= zone <= profile.max_zones:
+            raise InventoryError(
+                f"{target.id}: zone {zone} is not on a {profile.name} (1..{profile.max_zones})"
+            )
+        zones.append(zone)
+        if isinstance(entry, Mapping) and entry.get("charger") is True:
+            chargers.add(zone)
+    return PanelSite(profile, int(params.get("unit_id", 1)), tuple(sorted(set(zones))), frozenset(chargers))
+
+
+async def shared_reading(ctx: ProbeContext, target: Target, site: PanelSite) -> PanelReading:
+    """One full reading of the panel per run, shared by every panel probe."""
+
+    async def fetch() -> PanelReading:
+        async with ModbusClient(ctx.connection(target)) as client:
+            return await client.read_panel(site.profile, site.unit_id, site.zones)
+
+    reading: PanelReading = await ctx.shared(("modbus.read_panel", target.id), fetch)
+    return reading
+
+
+def inventory_finding(
+    probe: str, target: Target, exc: ValueError, started_at: datetime, finished_at: datetime
+) -> Finding:
+    return Finding(
+        probe=probe,
+        device=target.id,
+        status="error",
+        reason="inventory_invalid",
+        detail=f"The panel's inventory entry cannot be used: {exc}.",
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
+def collector_finding(
+    probe: str,
+    device: str,
+    exc: CollectorError,
+    *,
+    status: Status,
+    started_at: datetime,
+    finished_at: datetime,
+    evidence: tuple[str, ...] = (),
+) -> Finding:
+    """A failed read as a finding: `error` (could not judge) or `fail` where the failure is the finding."""
+    facts: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, Unreachable):
+        facts["timed_out"] = exc.timed_out
+    if isinstance(exc, DeviceRejected):
+        facts["code"] = exc.code
+    cited = evidence + ((exc.exchange_id,) if exc.exchange_id else ())
+    return Finding(
+        probe=probe,
+        device=device,
+        status=status,
+        reason=exc.reason,
+        detail=f"The panel could not be read: {exc}.",
+        facts=facts,
+        evidence=cited,
+        started_at=started_at,
+        finished_at=finished_at,
+    )

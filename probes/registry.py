@@ -1,0 +1,16 @@
+"""Every probe zhian has, listed explicitly (a test compares this list with the files on disk)."""
+
+from __future__ import annotations
+
+from probes import charger_load, emergency_outputs, fire_water, panel_liveness
+from probes.base import ProbeSpec
+
+PROBES: dict[str, ProbeSpec] = {
+    spec.id: spec
+    for spec in (
+        panel_liveness.SPEC,
+        fire_water.SPEC,
+        charger_load.SPEC,
+        emergency_outputs.SPEC,
+    )
+}
