@@ -15,9 +15,7 @@ NOT_PROBES = {"__init__", "base", "finding", "targets", "registry"}
 
 def probe_modules() -> set[str]:
     return {
-        p.stem
-        for p in PROBES_DIR.glob("*.py")
-        if p.stem not in NOT_PROBES and not p.stem.endswith("_common")
+        p.stem for p in PROBES_DIR.glob("*.py") if p.stem not in NOT_PROBES and not p.stem.endswith("_common")
     }
 
 
