@@ -42,5 +42,13 @@ class AuthGuard:
             self._locked_until[peer] = now + self.lock_s
             q.clear()
 
+    def remaining(self, peer: str) -> int:
+        """Failed tries left before the lock."""
+        return max(0, self.max_failures - len(self._failures.get(peer, ())))
+
+    def unlock_in(self, peer: str) -> float:
+        """Seconds until a locked peer may try again (0 when not locked)."""
+        return max(0.0, self._locked_until.get(peer, 0.0) - time.monotonic())
+
     def password(self, username: str) -> str | None:
         return self.accounts.get(username)

@@ -201,6 +201,7 @@ class Community(_Strict):
     name_zh: str = ""
     address_base: str = Field(default="127.20", pattern=r"^127\.\d{1,3}$")
     tls: bool = True
+    mqtt_plaintext_listener: bool = False  # plain MQTT offered beside TLS (itself a finding)
     seed: int = 20230630
     latency: dict[str, LatencySpec] = Field(default_factory=_default_latency)
     linkage: LinkageTiming = Field(default_factory=LinkageTiming)

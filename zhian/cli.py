@@ -15,7 +15,7 @@ import yaml
 from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
-from zhian import __version__
+from zhian import __version__, simcmd
 from zhian.errors import UsageError
 from zhian.render import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", type=Path, help="one device ID per line")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_sample)
+
+    simcmd.add_parser(sub)
     return parser
 
 

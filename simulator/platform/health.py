@@ -1,0 +1,94 @@
+"""How the platform notices a device is gone: failed health polls, and MQTT heartbeat silence.
+
+Every platform.poll_interval_s each camera, NVR, door and panel in the directory is polled: a TCP
+connect for Modbus, a GET of the device service (ONVIF) or /ISAPI/System/deviceInfo (ISAPI) for the
+HTTP devices, any HTTP answer counting as alive (a 401 too). Two failures in a row mark the device
+offline. MQTT devices (gateways and their children) are offline once no heartbeat came for
+platform.offline_after_s, counted from the platform's start for devices never heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+import aiohttp
+
+from simulator.platform.state import PlatformState
+from simulator.runtime import Endpoint
+
+POLLED_KINDS = {"camera", "nvr", "door", "panel"}
+FAILURES_FOR_OFFLINE = 2
+
+
+class HealthPoller:
+    def __init__(self, state: PlatformState) -> None:
+        self.state = state
+        params = state.ctx.spec.platform
+        self.interval_s = params.poll_interval_s if params else 30.0
+        self.timeout_s = min(2.0, max(0.3, self.interval_s))
+
+    def targets(self) -> list[Endpoint]:
+        return [e for e in self.state.ctx.directory.values() if e.kind in POLLED_KINDS]
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                await asyncio.gather(*(self._poll(session, e) for e in self.targets()))
+                await asyncio.sleep(self.interval_s)
+
+    async def _poll(self, session: aiohttp.ClientSession, endpoint: Endpoint) -> None:
+        alive = await self._probe(session, endpoint)
+        status = self.state.devices.get(endpoint.id)
+        if status is None:
+            return
+        if alive:
+            self.state.seen(endpoint.id, "poll")
+            return
+        status.poll_failures += 1
+        self.state.record("poll_failed", device=endpoint.id, consecutive=status.poll_failures)
+        if status.poll_failures >= FAILURES_FOR_OFFLINE:
+            self.state.lost(endpoint.id, "poll", f"{status.poll_failures} failed polls")
+
+    async def _probe(self, session: aiohttp.ClientSession, endpoint: Endpoint) -> bool:
+        tls: ssl.SSLContext | None = self.state.ctx.client_tls if endpoint.tls else None
+        try:
+            if endpoint.protocol in ("onvif", "isapi", "http"):
+                path = "/ISAPI/System/deviceInfo" if endpoint.protocol == "isapi" else endpoint.path or "/"
+                scheme = "https" if endpoint.tls else "http"
+                address = f"{scheme}://{endpoint.host}:{endpoint.port}{path}"
+                async with session.get(address, ssl=tls if tls is not None else True) as response:
+                    await response.read()
+                return True
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(endpoint.host, endpoint.port, ssl=tls), self.timeout_s
+            )
+            writer.close()
+            return True
+        except (OSError, TimeoutError, aiohttp.ClientError):
+            return False
+
+
+class HeartbeatWatch:
+    """Raises device_offline for MQTT devices silent longer than offline_after_s."""
+
+    def __init__(self, state: PlatformState) -> None:
+        self.state = state
+        params = state.ctx.spec.platform
+        self.offline_after_s = params.offline_after_s if params else 90.0
+        started = time.monotonic()
+        self.last_beat = {d.id: started for d in state.devices.values() if d.protocol == "mqtt"}
+
+    def beat(self, device_id: str) -> None:
+        if device_id in self.last_beat:
+            self.last_beat[device_id] = time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.offline_after_s / 4))
+            now = time.monotonic()
+            for device_id, last in self.last_beat.items():
+                if now - last > self.offline_after_s:
+                    self.state.lost(device_id, "mqtt", f"no heartbeat for {now - last:.1f} s")

@@ -1,0 +1,69 @@
+"""Start and stop whole simulated communities for peer tests, fast: no latency, short windows."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.model import Community, load_community
+from simulator.site import Site
+
+COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
+# Each community of a test run gets its own 127.N.0.0/16, so runs and tests never collide.
+_NETS = itertools.count(100 + (os.getpid() % 50) * 2)
+
+# Windows short enough for tests, long enough for a loaded 2-core machine.
+FAST = {
+    "heartbeat_s": 0.5,
+    "keepalive_s": 2,
+    "offline_after_s": 2.0,
+    "poll_interval_s": 0.5,
+    "linkage_scale": 0.1,
+}
+
+
+def fast(community: Community, net: int, **changes: Any) -> Community:
+    """The community with test timings and its own loopback network."""
+    timing = FAST | changes
+    devices = []
+    for spec in community.devices:
+        if spec.gateway is not None:
+            gw = spec.gateway.model_copy(
+                update={"heartbeat_s": timing["heartbeat_s"], "keepalive_s": timing["keepalive_s"]}
+            )
+            spec = spec.model_copy(update={"gateway": gw})
+        if spec.platform is not None:
+            windows = {k: timing[k] for k in ("offline_after_s", "poll_interval_s")}
+            pf = spec.platform.model_copy(update=windows)
+            spec = spec.model_copy(update={"platform": pf})
+        devices.append(spec)
+    return community.model_copy(
+        update={
+            "devices": devices,
+            "address_base": f"127.{net % 250}",
+            "linkage": community.linkage.scaled(timing["linkage_scale"]),
+        }
+    )
+
+
+SiteFactory = Callable[..., AbstractAsyncContextManager[Site]]
+
+
+@pytest.fixture
+def community_site(tmp_path: Path) -> SiteFactory:
+    """`async with community_site("small") as site:` runs that community on its own addresses."""
+
+    @asynccontextmanager
+    async def start(name: str, broker: str = "auto", **changes: Any) -> AsyncIterator[Site]:
+        community = fast(load_community(COMMUNITIES / f"{name}.yaml"), next(_NETS), **changes)
+        workdir = tmp_path / f"site-{name}"
+        async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
+            yield site
+
+    return start
