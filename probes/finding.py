@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from collectors.errors import CollectorError, DeviceRejected, Unreachable
 from collectors.exchange import now
 
 Status = Literal["pass", "fail", "partial", "error", "not_assessed"]
@@ -45,3 +46,33 @@ class Finding:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
         }
+
+
+def collector_finding(
+    probe: str,
+    device: str,
+    exc: CollectorError,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    evidence: tuple[str, ...] = (),
+    status: Status = "error",
+) -> Finding:
+    """A failed call as a finding: `error` (could not judge) by default, or `fail` where the failure
+    is itself the finding (a panel nobody can reach cannot be monitored); cites the failed exchange."""
+    facts: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, Unreachable):
+        facts["timed_out"] = exc.timed_out
+    if isinstance(exc, DeviceRejected):
+        facts["code"] = exc.code
+    return Finding(
+        probe=probe,
+        device=device,
+        status=status,
+        reason=exc.reason,
+        detail=f"The device could not be read: {exc}.",
+        facts=facts,
+        evidence=evidence + ((exc.exchange_id,) if exc.exchange_id else ()),
+        started_at=started_at,
+        finished_at=finished_at,
+    )

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from collectors.errors import CollectorError
 from collectors.modbus import PanelReading
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status
-from probes.panel_common import collector_finding, inventory_finding, panel_site, shared_reading
+from probes.finding import Finding, Status, collector_finding
+from probes.panel_common import inventory_finding, panel_site, shared_reading
 from probes.targets import Target
 
 PROBE = "fire_water"

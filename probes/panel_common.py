@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from collectors.errors import CollectorError, DeviceRejected, Unreachable
 from collectors.modbus import ModbusClient, PanelReading
 from collectors.modbus_profile import PanelProfile, load_profile
 from probes.base import ProbeContext
-from probes.finding import Finding, Status
+from probes.finding import Finding
 from probes.targets import Target
 
 
@@ -72,36 +70,6 @@ def inventory_finding(
         status="error",
         reason="inventory_invalid",
         detail=f"The panel's inventory entry cannot be used: {exc}.",
-        started_at=started_at,
-        finished_at=finished_at,
-    )
-
-
-def collector_finding(
-    probe: str,
-    device: str,
-    exc: CollectorError,
-    *,
-    status: Status,
-    started_at: datetime,
-    finished_at: datetime,
-    evidence: tuple[str, ...] = (),
-) -> Finding:
-    """A failed read as a finding: `error` (could not judge) or `fail` where the failure is the finding."""
-    facts: dict[str, Any] = {"error": str(exc)}
-    if isinstance(exc, Unreachable):
-        facts["timed_out"] = exc.timed_out
-    if isinstance(exc, DeviceRejected):
-        facts["code"] = exc.code
-    cited = evidence + ((exc.exchange_id,) if exc.exchange_id else ())
-    return Finding(
-        probe=probe,
-        device=device,
-        status=status,
-        reason=exc.reason,
-        detail=f"The panel could not be read: {exc}.",
-        facts=facts,
-        evidence=cited,
         started_at=started_at,
         finished_at=finished_at,
     )

@@ -18,8 +18,8 @@ from collectors.errors import CollectorError, Unreachable
 from collectors.exchange import now
 from collectors.modbus import ModbusClient, PanelReading
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status
-from probes.panel_common import collector_finding, inventory_finding, panel_site, shared_reading
+from probes.finding import Finding, Status, collector_finding
+from probes.panel_common import inventory_finding, panel_site, shared_reading
 from probes.targets import Target
 
 PROBE = "panel_liveness"

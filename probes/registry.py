@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from probes import charger_load, emergency_outputs, fire_water, panel_liveness
+from probes import (
+    charger_load,
+    door_alarms,
+    emergency_outputs,
+    event_service,
+    fire_water,
+    panel_liveness,
+    recording_alive,
+    retention,
+)
 from probes.base import ProbeSpec
 
 PROBES: dict[str, ProbeSpec] = {
@@ -12,5 +21,9 @@ PROBES: dict[str, ProbeSpec] = {
         fire_water.SPEC,
         charger_load.SPEC,
         emergency_outputs.SPEC,
+        retention.SPEC,
+        recording_alive.SPEC,
+        event_service.SPEC,
+        door_alarms.SPEC,
     )
 }

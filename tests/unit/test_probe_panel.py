@@ -11,7 +11,7 @@ import pytest
 from collectors.errors import DeviceRejected, ProtocolViolation, Unreachable
 from collectors.modbus import PanelReading, ZoneReading
 from collectors.modbus_profile import CLOCK_VALUES, PANEL_VALUES, ZONE_VALUES
-from probes import charger_load, emergency_outputs, fire_water, panel_common, panel_liveness
+from probes import charger_load, emergency_outputs, finding, fire_water, panel_liveness
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)
@@ -86,17 +86,17 @@ def test_without_a_heartbeat_the_clock_tells() -> None:
 
 def test_collector_errors_become_findings_with_their_evidence() -> None:
     hung = Unreachable("fp1: no reply", timed_out=True, exchange_id="ex-9")
-    f = panel_common.collector_finding(
+    f = finding.collector_finding(
         "panel_liveness", "fp1", hung, status="fail", started_at=T0, finished_at=T1, evidence=("ex-1",)
     )
     assert (f.status, f.reason, f.evidence) == ("fail", "unreachable", ("ex-1", "ex-9"))
     assert f.facts["timed_out"] is True
     rejected = DeviceRejected("fp1: refused", code="ILLEGAL_DATA_ADDRESS", exchange_id="ex-8")
-    f = panel_common.collector_finding(
+    f = finding.collector_finding(
         "fire_water", "fp1", rejected, status="error", started_at=T0, finished_at=T1
     )
     assert (f.status, f.reason, f.facts["code"]) == ("error", "device_rejected", "ILLEGAL_DATA_ADDRESS")
-    f = panel_common.collector_finding(
+    f = finding.collector_finding(
         "fire_water", "fp1", ProtocolViolation("fp1: garbage"), status="error", started_at=T0, finished_at=T1
     )
     assert (f.reason, f.evidence) == ("protocol_violation", ())

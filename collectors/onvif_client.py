@@ -1,0 +1,320 @@
+"""The SOAP session under OnvifClient: verified TLS, one Exchange per call, library errors translated.
+
+onvif-zeep-async builds every ONVIFService on an aiohttp connector that does not verify
+certificates and offers no parameter to change that; ONVIFCamera builds its services itself, so a
+caller cannot hand it another transport either. This session therefore keeps the library's WSDL
+handling (cached documents, its date and time types, WS-Security digest, WS-Addressing plugin) and
+gives each service, per instance and nothing globally, a transport on our own aiohttp session whose
+connector carries `conn.tls` (the site's CA, verification on). DoorControl and AccessControl, which
+`onvif.definition.SERVICES` does not list, are reached the way the library allows any WSDL: an
+ONVIFService with an explicit binding name.
+
+Every URL a device advertises (XAddrs, pull-point addresses) is followed by its path only, on the
+scheme, host and port of the connection: credentials never go where the device, rather than the
+inventory, says, and never over plain HTTP when the site configured TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import onvif
+import zeep.exceptions
+from lxml import etree
+from onvif import ONVIFService
+from onvif.definition import SERVICES as LIBRARY_SERVICES
+from onvif.zeep_aiohttp import AIOHTTPTransport
+
+from collectors.connection import Connection
+from collectors.errors import (
+    AuthFailed,
+    CollectorError,
+    DeviceRejected,
+    ProtocolViolation,
+    Unreachable,
+    Unsupported,
+)
+from collectors.exchange import EXCERPT_LIMIT, Exchange, excerpt, library_version, now, redact
+
+WSDL_DIR = Path(onvif.__file__).parent / "wsdl"
+DEVICE_PATH = "/onvif/device_service"
+
+# The library's table plus the Profile C services it leaves out (a copy: the library's stays as is).
+SERVICES: Mapping[str, Mapping[str, str]] = {
+    **LIBRARY_SERVICES,
+    "doorcontrol": {
+        "ns": "http://www.onvif.org/ver10/doorcontrol/wsdl",
+        "wsdl": "doorcontrol.wsdl",
+        "binding": "DoorControlBinding",
+    },
+    "accesscontrol": {
+        "ns": "http://www.onvif.org/ver10/accesscontrol/wsdl",
+        "wsdl": "accesscontrol.wsdl",
+        "binding": "PACSBinding",
+    },
+}
+
+# Prefixes for fault subcodes, as ONVIF documents write them.
+_PREFIXES = {
+    "http://www.onvif.org/ver10/error": "ter",
+    "http://docs.oasis-open.org/wsrf/r-2": "wsrf-r",
+    "http://docs.oasis-open.org/wsn/b-2": "wsnt",
+    "http://www.w3.org/2003/05/soap-envelope": "env",
+}
+_UNSUPPORTED = frozenset({"ActionNotSupported", "NoSuchService"})
+
+
+class SubscriptionLost(DeviceRejected):
+    """The pull point is gone (wsrf-r:ResourceUnknownFault): expired, dropped or never renewed."""
+
+
+@dataclass
+class _Capture:
+    """What the transport saw of one call: filled in as the request goes out and the reply comes."""
+
+    address: str
+    request: str = ""
+    status: int | None = None
+    response: bytes | None = None
+
+
+# The call in progress in this task; the transport writes into it (tasks copy contexts, so
+# concurrent calls of one client each have their own).
+_CAPTURE: ContextVar[_Capture | None] = ContextVar("onvif_capture", default=None)
+
+
+class _RecordingTransport(AIOHTTPTransport):  # type: ignore[misc]
+    """The library's aiohttp transport, telling the current capture what went out and came back."""
+
+    async def _post_internal(
+        self, address: str, message: str | bytes, headers: dict[str, str]
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        capture = _CAPTURE.get()
+        if capture is not None:
+            capture.address = address
+            capture.request = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        response, content = await super()._post_internal(address, message, headers)
+        if capture is not None:
+            capture.status = response.status
+            capture.response = content
+        return response, content
+
+
+def utc(value: Any) -> datetime | None:
+    """A zeep dateTime as an aware UTC datetime (ONVIF times without a zone are UTC)."""
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fault_code(qname: Any) -> str:
+    """A fault (sub)code as `prefix:Local` when the namespace is a known one."""
+    try:
+        q = etree.QName(qname)
+    except (TypeError, ValueError):
+        return str(qname)
+    prefix = _PREFIXES.get(q.namespace or "")
+    return f"{prefix}:{q.localname}" if prefix else q.localname
+
+
+def _translate(exc: Exception, capture: _Capture, operation: str) -> CollectorError | None:
+    """The collector error for a library error; None for an error of ours (it propagates)."""
+    answered = capture.status is not None
+    if isinstance(exc, zeep.exceptions.Fault):
+        subcodes = [fault_code(s) for s in exc.subcodes or []]
+        locals_ = {s.split(":")[-1] for s in subcodes}
+        code = subcodes[-1] if subcodes else str(exc.code or "fault")
+        message = f"{operation}: device answered fault {code}: {exc.message}"
+        if "NotAuthorized" in locals_ or capture.status in (401, 403):
+            return AuthFailed(message)
+        if "ResourceUnknownFault" in locals_:
+            return SubscriptionLost(message, code=code)
+        if locals_ & _UNSUPPORTED:
+            return Unsupported(message)
+        return DeviceRejected(message, code=code)
+    if isinstance(exc, zeep.exceptions.TransportError):
+        if exc.status_code in (401, 403):
+            return AuthFailed(f"{operation}: HTTP {exc.status_code}")
+        if exc.content:
+            return ProtocolViolation(f"{operation}: reply is not XML (HTTP {exc.status_code})")
+        return DeviceRejected(
+            f"{operation}: HTTP {exc.status_code} without a body", code=f"http:{exc.status_code}"
+        )
+    if isinstance(exc, TimeoutError):
+        return Unreachable(f"{operation}: no reply in time", timed_out=True)
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return ProtocolViolation(f"{operation}: TLS handshake failed: {exc}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ProtocolViolation(f"{operation}: reply cut short: {exc}")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return Unreachable(f"{operation}: {type(exc).__name__}: {exc}")
+    # A reply zeep could not make sense of: lenient parsing leaves a missing body as TypeError or
+    # AttributeError deep in the library. Before any reply, such errors are ours.
+    if answered and isinstance(
+        exc, zeep.exceptions.Error | etree.XMLSyntaxError | TypeError | AttributeError
+    ):
+        return ProtocolViolation(f"{operation}: malformed reply: {type(exc).__name__}: {exc}")
+    return None
+
+
+class OnvifSession:
+    """One aiohttp session to one device; builds ONVIF services on it and makes recorded calls."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        scheme = "https" if conn.tls is not None else "http"
+        host = f"[{conn.host}]" if ":" in conn.host else conn.host
+        self.origin = f"{scheme}://{host}:{conn.port}"
+        self.dt_diff: timedelta | None = None  # the device clock's offset, for WS-Security timestamps
+        self._library = library_version("onvif-zeep-async")
+        self._http: aiohttp.ClientSession | None = None
+        self._transport: _RecordingTransport | None = None
+        self._services: dict[tuple[str, str], ONVIFService] = {}
+
+    async def open(self) -> None:
+        # One connection per call: no pooled socket a camera may have closed meanwhile, and each
+        # exchange is exactly one request on its own connection.
+        connector = aiohttp.TCPConnector(
+            ssl=self.conn.tls if self.conn.tls is not None else True, force_close=True
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.conn.timeout_s)
+        )
+        self._transport = _RecordingTransport(session=self._http)
+
+    async def close(self) -> None:
+        self._services.clear()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
+
+    def url(self, advertised: str | None = None) -> str:
+        """Where to send a request for an advertised address: its path on the connection's origin."""
+        if not advertised:
+            return self.origin + (self.conn.path or DEVICE_PATH)
+        parts = urlsplit(advertised)
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{self.origin}{parts.path or '/'}{query}"
+
+    async def service(self, key: str, advertised: str | None = None, *, binding: str | None = None) -> Any:
+        """An ONVIFService for SERVICES[key] (or another binding of its WSDL) at an advertised address."""
+        if self._transport is None:
+            raise RuntimeError("OnvifSession used outside its context")
+        spec = SERVICES[key]
+        address = self.url(advertised)
+        binding_name = f"{{{spec['ns']}}}{binding or spec['binding']}"
+        cached = self._services.get((binding_name, address))
+        if cached is not None:
+            return cached
+        svc = ONVIFService(
+            address,
+            self.conn.username,
+            self.conn.password,
+            str(WSDL_DIR / spec["wsdl"]),
+            encrypt=True,
+            no_cache=True,
+            dt_diff=self.dt_diff,
+            binding_name=binding_name,
+        )
+        await svc._session.close()  # the library's own, unverified session: never used
+        svc.transport = self._transport
+        await svc.setup()
+        self._services[(binding_name, address)] = svc
+        return svc
+
+    def adjust_clock(self, offset: timedelta) -> None:
+        """Sign WS-Security timestamps on the device's clock from now on (skewed devices refuse ours)."""
+        self.dt_diff = offset
+        for svc in self._services.values():
+            if svc.zeep_client is not None and svc.zeep_client.wsse is not None:
+                svc.zeep_client.wsse.dt_diff = offset
+
+    @contextlib.asynccontextmanager
+    async def _gated(self) -> AsyncIterator[None]:
+        if self.conn.gate is None:
+            yield
+        else:
+            async with self.conn.gate:
+                yield
+
+    async def call(
+        self,
+        service: Any,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        authless: bool = False,
+        wait_s: float = 0.0,
+        device_time: Callable[[Any], datetime | None] | None = None,
+    ) -> tuple[Any, str]:
+        """Call one operation: (zeep result, exchange id); a CollectorError citing the exchange on failure.
+
+        `wait_s` extends the bound for operations that wait on the device's side by request
+        (PullMessages' Timeout, a search's WaitTime).
+        """
+        anonymous = authless or self.conn.username is None
+        proxy = service.ws_client_authless if anonymous else service.ws_client
+        capture = _Capture(address=service.xaddr)
+        async with self._gated():
+            token = _CAPTURE.set(capture)
+            started, t0 = now(), time.monotonic()
+            try:
+                async with asyncio.timeout(self.conn.timeout_s + wait_s):
+                    result = await getattr(proxy, operation)(**dict(params or {}))
+            except asyncio.CancelledError:
+                self._record(capture, operation, started, t0, error="cancelled")
+                raise
+            except Exception as exc:
+                translated = _translate(exc, capture, operation)
+                if translated is None:
+                    raise
+                exchange = self._record(capture, operation, started, t0, error=str(translated))
+                translated.exchange_id = exchange.id
+                raise translated from exc
+            finally:
+                _CAPTURE.reset(token)
+        seen = device_time(result) if device_time is not None else None
+        exchange = self._record(capture, operation, started, t0, device_time=seen)
+        return result, exchange.id
+
+    def _record(
+        self,
+        capture: _Capture,
+        operation: str,
+        started: datetime,
+        t0: float,
+        *,
+        error: str | None = None,
+        device_time: datetime | None = None,
+    ) -> Exchange:
+        secrets = self.conn.secrets()
+        response = redact((capture.response or b"").decode("utf-8", "replace"), secrets)
+        exchange = Exchange(
+            device=self.conn.device,
+            address=capture.address,
+            protocol="onvif",
+            operation=operation,
+            started_at=started,
+            duration_s=round(time.monotonic() - t0, 4),
+            request=excerpt(redact(capture.request, secrets)),
+            response=excerpt(response),
+            ok=error is None,
+            error=error,
+            device_time=device_time,
+            library=self._library,
+            facts={"http_status": capture.status, "tls": self.conn.tls is not None},
+            raw=response.encode() if len(response) > EXCERPT_LIMIT else None,
+        )
+        self.conn.sink(exchange)
+        return exchange
