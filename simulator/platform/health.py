@@ -22,12 +22,17 @@ POLLED_KINDS = {"camera", "nvr", "door", "panel"}
 FAILURES_FOR_OFFLINE = 2
 
 
+POLL_CONCURRENCY = 50
+
+
 class HealthPoller:
     def __init__(self, state: PlatformState) -> None:
         self.state = state
         params = state.ctx.spec.platform
         self.interval_s = params.poll_interval_s if params else 30.0
         self.timeout_s = min(2.0, max(0.3, self.interval_s))
+        # Each poll's timeout must start when it does, not while it queues for a connection.
+        self._slots = asyncio.Semaphore(POLL_CONCURRENCY)
 
     def targets(self) -> list[Endpoint]:
         return [e for e in self.state.ctx.directory.values() if e.kind in POLLED_KINDS]
@@ -40,7 +45,8 @@ class HealthPoller:
                 await asyncio.sleep(self.interval_s)
 
     async def _poll(self, session: aiohttp.ClientSession, endpoint: Endpoint) -> None:
-        alive = await self._probe(session, endpoint)
+        async with self._slots:
+            alive = await self._probe(session, endpoint)
         status = self.state.devices.get(endpoint.id)
         if status is None:
             return

@@ -81,6 +81,8 @@ class Platform:
         if self.ctx.offline:
             return
         self._queue = self.ctx.bus.subscribe()
+        for event in list(self.ctx.bus.history):  # what the site said before the platform came up
+            self._queue.put_nowait(event)
         loop = asyncio.get_running_loop()
         self._local = [loop.create_task(self._consume(self._queue)), loop.create_task(self.watch.run())]
         await self._connect()

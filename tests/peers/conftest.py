@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from simulator.faults import LinkageSlow
 from simulator.model import Community, load_community
 from simulator.site import Site
 
@@ -33,6 +34,14 @@ def fast(community: Community, net: int, **changes: Any) -> Community:
     timing = FAST | changes
     devices = []
     for spec in community.devices:
+        # a slow linkage stays slow against the scaled deadlines: scale its delay the same way
+        faults = [
+            f.model_copy(update={"delay_s": f.delay_s * timing["linkage_scale"]})
+            if isinstance(f, LinkageSlow)
+            else f
+            for f in spec.faults
+        ]
+        spec = spec.model_copy(update={"faults": faults})
         if spec.gateway is not None:
             gw = spec.gateway.model_copy(
                 update={"heartbeat_s": timing["heartbeat_s"], "keepalive_s": timing["keepalive_s"]}
