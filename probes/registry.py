@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from probes import (
+    broker_auth,
     charger_load,
     door_alarms,
     emergency_outputs,
     event_service,
     fire_water,
+    gateway_status,
+    heartbeat,
     panel_liveness,
     recording_alive,
     retention,
@@ -25,5 +28,8 @@ PROBES: dict[str, ProbeSpec] = {
         recording_alive.SPEC,
         event_service.SPEC,
         door_alarms.SPEC,
+        heartbeat.SPEC,
+        gateway_status.SPEC,
+        broker_auth.SPEC,
     )
 }

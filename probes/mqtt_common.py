@@ -1,0 +1,278 @@
+"""What the MQTT probes share: where a device's topics are, one observation window per broker and
+run (fetch once, judge many: 5,000 devices share one subscription), and liveness judged from a
+retained status and live heartbeats (docs/mqtt-topics.md).
+
+A retained "online" can outlive its device: the broker keeps replaying it after the gateway lost
+the child, or after the gateway itself died (its Will covers only its own status). Only heartbeats
+seen during the window show a device alive; and only a silence of `misses` heartbeats in a row is
+an outage, so one lost QoS 0 heartbeat never fails a device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from collectors.mqtt import MqttClient, Observation, Received, TopicSummary
+from probes.base import ProbeContext
+from probes.finding import Finding, Status
+from probes.targets import Target
+
+ONLINE, OFFLINE = "online", "offline"
+STATUS, HEARTBEAT = "status", "heartbeat"  # the leaves liveness is read from
+
+
+class InventoryError(ValueError):
+    """The inventory's entry for an MQTT device cannot be used (no broker, topic root or site)."""
+
+
+@dataclass(frozen=True)
+class TopicTree:
+    """`{root}/{site}/{gateway}/{device}/{leaf}`: the site's topic tree on one broker."""
+
+    root: str
+    site: str
+
+    @property
+    def filters(self) -> tuple[str, str]:
+        """Every status and every heartbeat of the site, gateways and children alike."""
+        return f"{self.root}/{self.site}/+/+/{STATUS}", f"{self.root}/{self.site}/+/+/{HEARTBEAT}"
+
+    def topic(self, gateway: str, device: str, leaf: str) -> str:
+        return f"{self.root}/{self.site}/{gateway}/{device}/{leaf}"
+
+
+def tree_of(target: Target) -> TopicTree:
+    root, site = target.params.get("topic_root"), target.params.get("site")
+    if not isinstance(root, str) or not root or not isinstance(site, str) or not site:
+        raise InventoryError(f"{target.id}: no topic root or site level (params.topic_root, params.site)")
+    return TopicTree(root.strip("/"), site)
+
+
+def broker_of(ctx: ProbeContext, target: Target) -> Target:
+    """The broker the device reports through: its address, TLS and the inspector's account."""
+    broker_id = target.params.get("broker")
+    if not isinstance(broker_id, str):
+        raise InventoryError(f"{target.id}: no broker named (params.broker)")
+    try:
+        broker = ctx.site.get(broker_id)
+    except KeyError:
+        raise InventoryError(f"{target.id}: broker {broker_id!r} is not in the inventory") from None
+    if broker.kind != "broker":
+        raise InventoryError(f"{target.id}: {broker_id!r} is a {broker.kind}, not a broker")
+    return broker
+
+
+def interval_of(target: Target, default_s: float) -> tuple[float, str]:
+    """The heartbeat interval to judge by: the gateway's own (inventory) when given, else the threshold."""
+    declared = target.params.get("heartbeat_s")
+    if isinstance(declared, int | float) and not isinstance(declared, bool) and declared > 0:
+        return float(declared), "inventory"
+    return default_s, "threshold"
+
+
+def child_ids(children: Any) -> list[str]:
+    """A gateway's children from the inventory: ids, or rows with an `id`."""
+    out: list[str] = []
+    for child in children if isinstance(children, list | tuple) else ():
+        cid = child.get("id") if isinstance(child, Mapping) else child
+        if isinstance(cid, str) and cid:
+            out.append(cid)
+    return out
+
+
+async def shared_observation(
+    ctx: ProbeContext, broker: Target, tree: TopicTree, observe_s: float
+) -> Observation:
+    """One subscription window per broker, topic tree and length, shared by every MQTT probe of the run."""
+
+    async def fetch() -> Observation:
+        async with MqttClient(ctx.connection(broker)) as client:
+            return await client.observe(tree.filters, observe_s)
+
+    key = ("mqtt.observe", broker.id, " ".join(tree.filters), f"{observe_s:g}")
+    observation: Observation = await ctx.shared(key, fetch)
+    return observation
+
+
+# -- payloads -------------------------------------------------------------------------------------------
+def payload_object(received: Received | None) -> dict[str, Any] | None:
+    """A JSON object payload, or None (absent, cut off, not JSON, not an object)."""
+    if received is None or received.truncated:
+        return None
+    try:
+        body = json.loads(received.payload)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class StatusWord:
+    state: str | None  # "online", "offline", another word, or None (no status, or unreadable)
+    reason: str | None  # why offline: no_response, shutdown, lwt ...
+    retained: bool  # the broker's stored status rather than one sent during the window
+
+
+def status_word(summary: TopicSummary | None) -> StatusWord:
+    """The device's last status: {"state": ...} (or "status"), or a bare online/offline payload."""
+    latest = summary.latest if summary is not None else None
+    if latest is None:
+        return StatusWord(None, None, False)
+    body = payload_object(latest)
+    if body is None:
+        text = latest.payload.decode(errors="replace").strip().lower()
+        word = text if text in (ONLINE, OFFLINE) else None
+        return StatusWord(word, None, latest.retain)
+    state = body.get("state", body.get("status"))
+    reason = body.get("reason")
+    return StatusWord(
+        str(state).lower() if isinstance(state, str) else None,
+        reason if isinstance(reason, str) else None,
+        latest.retain,
+    )
+
+
+def clock_skew_s(received: Received | None) -> float | None:
+    """Device clock minus receive time, from a live message's `ts` (epoch ms; seconds if small)."""
+    body = payload_object(received)
+    if received is None or received.retain or body is None:
+        return None
+    ts = body.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return None
+    seconds = ts / 1000 if ts > 1e11 else float(ts)
+    return round(seconds - received.at.timestamp(), 1)
+
+
+# -- judging ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Liveness:
+    status: Status
+    reason: str  # alive, alive_no_status, offline, stale_online, silent, heartbeat_gap, window_too_short
+    detail: str
+    facts: dict[str, Any]
+
+
+def judge_liveness(
+    name: str,
+    status: TopicSummary | None,
+    heartbeat: TopicSummary | None,
+    window: tuple[datetime, datetime],
+    interval_s: float,
+    misses: int,
+) -> Liveness:
+    """Is the device alive, from its last status and the heartbeats seen in the window?
+
+    Heartbeats missed in a row: round(gap / interval) - 1 between two heartbeats; at a window edge,
+    where the silence may have begun before the window, only the whole intervals it holds. An outage
+    is `misses` or more in a row. A device with no heartbeat at all cannot be judged unless the
+    window holds `misses` intervals (`window_too_short`), whatever its status claims.
+    """
+    start, end = window
+    window_s = (end - start).total_seconds()
+    word = status_word(status)
+    beats = heartbeat.live if heartbeat is not None else 0
+    first = heartbeat.first_live if heartbeat is not None else None
+    last = heartbeat.last_live if heartbeat is not None else None
+    facts: dict[str, Any] = {
+        "status": word.state,
+        "status_reason": word.reason,
+        "status_retained": word.retained if word.state is not None else None,
+        "heartbeat_count": beats,
+        "last_seen": last.at.isoformat() if last is not None else None,
+        "max_gap_s": None,
+        "missed_in_a_row": None,
+        "window_s": round(window_s, 3),
+        "heartbeat_interval_s": interval_s,
+        "heartbeat_misses": misses,
+        "clock_skew_s": clock_skew_s(last),
+    }
+    outage_s = misses * interval_s
+
+    def verdict(state: Status, reason: str, detail: str) -> Liveness:
+        return Liveness(state, reason, f"{name} {detail}", facts)
+
+    if word.state == OFFLINE:
+        why = f" ({word.reason})" if word.reason else ""
+        if word.reason == "lwt":
+            why = " (its Last Will: the connection died without a goodbye)"
+        return verdict("fail", "offline", f"is reported offline{why}.")
+    if first is None or last is None or heartbeat is None:
+        missed = math.floor(window_s / interval_s)
+        facts |= {"max_gap_s": round(window_s, 3), "missed_in_a_row": missed}
+        if missed < misses:
+            facts["window_needed_s"] = outage_s
+            return verdict(
+                "not_assessed",
+                "window_too_short",
+                f"sent no heartbeat in {window_s:.1f} s, too short to tell an outage from {misses} "
+                f"heartbeats of {interval_s:g} s lost in a row (a window of {outage_s:g} s is needed).",
+            )
+        if word.state == ONLINE:
+            return verdict(
+                "fail",
+                "stale_online",
+                f"is reported online but sent no heartbeat in {window_s:.1f} s ({missed} intervals): "
+                "the status outlived the device.",
+            )
+        return verdict("fail", "silent", f"has no status and sent no heartbeat in {window_s:.1f} s.")
+    lead = (first.at - start).total_seconds()
+    trail = (end - last.at).total_seconds()
+    inner = heartbeat.max_live_gap_s or 0.0
+    missed = max(
+        math.floor(lead / interval_s), math.floor(trail / interval_s), max(0, round(inner / interval_s) - 1)
+    )
+    facts |= {"max_gap_s": round(max(lead, trail, inner), 3), "missed_in_a_row": missed}
+    if missed >= misses:
+        return verdict(
+            "fail",
+            "heartbeat_gap",
+            f"missed {missed} heartbeats in a row (longest silence {facts['max_gap_s']:g} s, "
+            f"interval {interval_s:g} s).",
+        )
+    if word.state != ONLINE:
+        shown = f"the status {word.state!r}" if word.state else "no readable status"
+        return verdict("pass", "alive_no_status", f"sent {beats} heartbeats but has {shown}.")
+    return verdict(
+        "pass", "alive", f"is online and sent {beats} heartbeats, at most {missed} missed in a row."
+    )
+
+
+def device_liveness(
+    name: str,
+    observation: Observation,
+    tree: TopicTree,
+    gateway: str,
+    device: str,
+    interval_s: float,
+    misses: int,
+) -> Liveness:
+    """judge_liveness on one device's status and heartbeat topics of a shared window."""
+    return judge_liveness(
+        name,
+        observation.topic(tree.topic(gateway, device, STATUS)),
+        observation.topic(tree.topic(gateway, device, HEARTBEAT)),
+        (observation.started_at, observation.ended_at),
+        interval_s,
+        misses,
+    )
+
+
+# -- an unusable inventory entry -------------------------------------------------------------------------
+def inventory_finding(
+    probe: str, target: Target, exc: InventoryError, started_at: datetime, finished_at: datetime
+) -> Finding:
+    return Finding(
+        probe=probe,
+        device=target.id,
+        status="error",
+        reason="inventory_invalid",
+        detail=f"The inventory entry cannot be used: {exc}.",
+        started_at=started_at,
+        finished_at=finished_at,
+    )

@@ -1,0 +1,304 @@
+"""The MQTT probes (heartbeat, gateway_status, broker_auth) against whole simulated communities, and
+broker_auth against a mosquitto that lets anonymous clients in. Windows are 3 s with heartbeats
+every 0.5 s (conftest.FAST), so 3 missed heartbeats fit in a window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SiteFactory
+
+from collectors.exchange import Exchange
+from collectors.mqtt import MqttClient
+from probes import broker_auth, gateway_status, heartbeat
+from probes.base import ProbeContext
+from probes.finding import Finding
+from probes.targets import Secret, SiteView, Target
+from simulator.site import Site
+
+pytestmark = pytest.mark.peers
+
+OBSERVE_S = 3.0
+HOST = "127.0.0.1"
+
+
+class Ledger(list[Exchange]):
+    def __call__(self, exchange: Exchange) -> None:
+        self.append(exchange)
+
+    def dumped(self) -> str:
+        rows = []
+        for e in self:
+            row = asdict(e)
+            row["raw"] = (e.raw or b"").decode(errors="replace")
+            rows.append(json.dumps(row, default=str, ensure_ascii=False))
+        return "\n".join(rows)
+
+
+def site_view(site: Site) -> SiteView:
+    """The inventory zhian would build from the site's endpoints (as zhian.inventory does)."""
+    b = site.directory["broker"]
+    broker = Target(
+        id=b.id,
+        kind="broker",
+        protocol="mqtt",
+        host=b.host,
+        port=b.port,
+        area=b.area,
+        tls=b.tls,
+        username=b.username,
+        password=Secret(b.password),
+        params={"plain_port": b.extra.get("plain_port")},
+    )
+    targets = [broker]
+    for gw in (e for e in site.directory.values() if e.kind == "gateway"):
+        common = {
+            "broker": broker.id,
+            "topic_root": gw.extra["topic_root"],
+            "site": gw.extra["site"],
+            "heartbeat_s": gw.extra["heartbeat_s"],
+        }
+        children = gw.extra["children"]
+        # a gateway and its children are reached through the broker
+        targets.append(
+            Target(
+                gw.id,
+                "gateway",
+                "mqtt",
+                broker.host,
+                broker.port,
+                gw.area,
+                tls=broker.tls,
+                params=common | {"children": children},
+            )
+        )
+        targets += [
+            Target(
+                c["id"],
+                "mqtt_device",
+                "mqtt",
+                broker.host,
+                broker.port,
+                c["area"],
+                tls=broker.tls,
+                params=common | {"gateway": gw.id, "type": c["type"]},
+            )
+            for c in children
+        ]
+    return SiteView(site.community.name, tuple(targets))
+
+
+def context(site: Site, ledger: Ledger) -> ProbeContext:
+    trust = site.tls.client_context() if site.tls else None
+    return ProbeContext(site=site_view(site), sink=ledger, trust=trust, call_timeout_s=5.0)
+
+
+async def run_all(ctx: ProbeContext) -> dict[str, Finding]:
+    """Every MQTT probe on every target it applies to, concurrently, as a run would."""
+    hb = heartbeat.Params(observe_s=OBSERVE_S)
+    gs = gateway_status.Params(observe_s=OBSERVE_S)
+    jobs: list[Any] = []
+    for t in ctx.site.targets:
+        if t.kind == "mqtt_device":
+            jobs.append(heartbeat.SPEC.run(ctx, t, hb))
+        elif t.kind == "gateway":
+            jobs.append(gateway_status.SPEC.run(ctx, t, gs))
+        elif t.kind == "broker":
+            jobs.append(broker_auth.SPEC.run(ctx, t, broker_auth.Params()))
+    try:
+        findings = await asyncio.wait_for(asyncio.gather(*jobs), 20)
+    finally:
+        await ctx.close()
+    return {f"{f.probe}:{f.device}": f for f in findings}
+
+
+def secrets_of(site: Site) -> Iterable[str]:
+    return (e.password for e in site.directory.values() if e.password)
+
+
+def observations(ledger: Ledger) -> list[Exchange]:
+    return [e for e in ledger if e.operation.startswith("observe(")]
+
+
+async def retained_until(site: Site, path: str, state: str) -> None:
+    """Wait until the broker holds `state` as the retained status under {root}/{site}/`path`."""
+    gw = site.directory["gw-01"].extra
+    topic = f"{gw['topic_root']}/{gw['site']}/{path}"
+    ctx = context(site, Ledger())
+    async with asyncio.timeout(5):
+        while True:
+            async with MqttClient(ctx.connection(ctx.site.get("broker"))) as client:
+                seen = (await client.observe([topic], 0.2)).topic(topic)
+            if seen is not None and seen.retained and json.loads(seen.retained.payload)["state"] == state:
+                return
+
+
+# -- whole communities ----------------------------------------------------------------------------
+async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_site: SiteFactory) -> None:
+    async with community_site("small") as site:
+        ledger = Ledger()
+        found = await run_all(context(site, ledger))
+        assert len(found) == 22  # 20 devices, the gateway, the broker
+        assert {k: (f.status, f.reason) for k, f in found.items() if f.status != "pass"} == {}
+        [window] = observations(ledger)  # one subscription served all 21 device probes
+        assert all(f.evidence == (window.id,) for k, f in found.items() if not k.startswith("broker_auth"))
+        smoke = found["heartbeat:smoke-b1-0101"].facts
+        assert smoke["status"] == "online" and smoke["heartbeat_count"] >= 4
+        assert smoke["interval_from"] == "inventory" and smoke["heartbeat_interval_s"] == 0.5
+        assert abs(smoke["clock_skew_s"]) < 2
+        gw = found["gateway_status:gw-01"].facts
+        assert gw["children"] == 20 and gw["children_by_reason"] == {"alive": 20}
+        auth = found["broker_auth:broker"]
+        assert auth.reason == "auth_enforced" and auth.facts["anonymous_accepted"] is False
+        assert auth.facts["tls_offered"] is True and auth.facts["plain_listener_open"] is False
+        assert auth.facts["failed_logins_made"] == 2  # one anonymous, one wrong password, never more
+        assert len(auth.evidence) == 4  # control, anonymous, wrong password, the (closed) plain port
+        dumped = ledger.dumped()
+        assert not [s for s in secrets_of(site) if s in dumped]
+        assert "zhian-wrong-" not in dumped
+
+        await site.operator("gw-01", "child_offline", device="smoke-b1-0101")
+        await retained_until(site, "gw-01/smoke-b1-0101/status", "offline")  # before the cable goes
+        await site.operator("gw-01", "unplug")
+        ledger = Ledger()
+        found = await run_all(context(site, ledger))
+        child = found["heartbeat:smoke-b1-0101"]
+        assert (child.status, child.reason) == ("fail", "offline")
+        assert child.facts["status_reason"] == "no_response"
+        gateway = found["gateway_status:gw-01"]
+        assert (gateway.status, gateway.reason) == ("fail", "offline")
+        assert gateway.facts["status_reason"] == "lwt" and "Last Will" in gateway.detail
+        # the Will covers the gateway only: its children stay retained online, and silent
+        assert gateway.facts["children_by_reason"] == {"offline": 1, "stale_online": 19}
+        assert gateway.facts["children_not_alive"]["offline"] == ["smoke-b1-0101"]
+        stale = found["heartbeat:gas-b1-0101"]
+        assert (stale.status, stale.reason) == ("fail", "stale_online")
+        assert stale.facts["heartbeat_count"] == 0 and stale.facts["status_retained"] is True
+
+
+@pytest.mark.parametrize("impl", ["auto", "amqtt"])
+async def test_faulty_site_shows_exactly_the_silent_detector(community_site: SiteFactory, impl: str) -> None:
+    async with community_site("faulty", broker=impl) as site:
+        ledger = Ledger()
+        found = await run_all(context(site, ledger))
+        failing = {k: (f.status, f.reason) for k, f in found.items() if f.status != "pass"}
+        assert failing == {"heartbeat:smoke-b1-0102": ("fail", "stale_online")}
+        stale = found["heartbeat:smoke-b1-0102"].facts
+        assert stale["status"] == "online" and stale["heartbeat_count"] == 0
+        assert stale["missed_in_a_row"] >= 3 and stale["last_seen"] is None
+        gw = found["gateway_status:gw-01"].facts
+        assert gw["children_by_reason"] == {"alive": 19, "stale_online": 1}
+        assert not [s for s in secrets_of(site) if s in ledger.dumped()]
+
+
+async def test_window_too_short_to_judge_a_silent_device(community_site: SiteFactory) -> None:
+    async with community_site("faulty") as site:
+        ctx = context(site, Ledger())
+        target = ctx.site.get("smoke-b1-0102")
+        try:
+            short = await heartbeat.SPEC.run(ctx, target, heartbeat.Params(observe_s=1.0))
+            alive = await heartbeat.SPEC.run(
+                ctx, ctx.site.get("smoke-b1-0101"), heartbeat.Params(observe_s=1.0)
+            )
+        finally:
+            await ctx.close()
+    assert (short.status, short.reason) == ("not_assessed", "window_too_short")
+    assert short.facts["window_needed_s"] == 1.5 and short.evidence
+    assert alive.status == "pass"  # heartbeats seen: a short window is enough to show life
+
+
+# -- broker failures ------------------------------------------------------------------------------
+async def test_unreachable_broker_is_an_error_with_evidence() -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = int(s.getsockname()[1])
+    broker = Target("broker", "broker", "mqtt", HOST, port, "mc", username="u", password=Secret("p-1234"))
+    common = {"broker": "broker", "topic_root": "r", "site": "s", "heartbeat_s": 0.5}
+    device = Target("d1", "mqtt_device", "mqtt", HOST, port, "mc", params=common | {"gateway": "gw"})
+    ledger = Ledger()
+    ctx = ProbeContext(site=SiteView("t", (broker, device)), sink=ledger, call_timeout_s=2.0)
+    found = await run_all(ctx)
+    hb, auth = found["heartbeat:d1"], found["broker_auth:broker"]
+    [window] = observations(ledger)
+    assert (hb.status, hb.reason) == ("error", "unreachable") and hb.evidence == (window.id,)
+    assert (auth.status, auth.reason) == ("error", "unreachable") and auth.evidence
+
+
+# -- broker_auth against a broker that lets anyone in ---------------------------------------------
+@asynccontextmanager
+async def open_mosquitto(tmp: Path, *, passwords: dict[str, str] | None) -> AsyncIterator[int]:
+    """mosquitto with allow_anonymous true on a free loopback port (a password file if given)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = int(s.getsockname()[1])
+    lines = [
+        # as root, mosquitto would drop to a user that cannot read tmp_path
+        f"user {pwd.getpwuid(os.getuid()).pw_name}",
+        f"listener {port} {HOST}",
+        "allow_anonymous true",
+        "persistence false",
+        "log_dest none",
+    ]
+    if passwords is not None:
+        pw = tmp / "passwd"
+        pw.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
+        hashing = await asyncio.create_subprocess_exec("mosquitto_passwd", "-U", str(pw))
+        assert await hashing.wait() == 0
+        lines.append(f"password_file {pw}")
+    conf = tmp / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    proc = await asyncio.create_subprocess_exec(
+        "mosquitto", "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection(HOST, port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                break
+        yield port
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="no mosquitto")
+@pytest.mark.parametrize("password_file", [True, False])
+async def test_broker_auth_fails_a_broker_open_to_anonymous(tmp_path: Path, password_file: bool) -> None:
+    account = {"inspector": "inspector-pass-3310"}
+    async with open_mosquitto(tmp_path, passwords=account if password_file else None) as port:
+        broker = Target(
+            "broker",
+            "broker",
+            "mqtt",
+            HOST,
+            port,
+            "mc",
+            username="inspector",
+            password=Secret(account["inspector"]),
+        )
+        ledger = Ledger()
+        ctx = ProbeContext(site=SiteView("t", (broker,)), sink=ledger, call_timeout_s=3.0)
+        found = await run_all(ctx)
+    auth = found["broker_auth:broker"]
+    assert (auth.status, auth.reason) == ("fail", "anonymous_allowed")
+    assert auth.facts["anonymous_accepted"] is True and auth.facts["control_accepted"] is True
+    # without a password file mosquitto takes any password as well
+    assert auth.facts["wrong_password_accepted"] is (not password_file)
+    assert auth.facts["tls_offered"] is False and auth.facts["plain_listener_open"] is True
+    assert len(auth.evidence) == 3 and account["inspector"] not in ledger.dumped()
