@@ -16,6 +16,8 @@ from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__, simcmd
+from zhian.config import load_config
+from zhian.config import schema as config_schema
 from zhian.errors import UsageError
 from zhian.render import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
@@ -81,6 +83,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    inv = config.inventory
+    counts = {k: len(v) for k, v in inv.model_dump().items() if isinstance(v, list)}
+    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(_dump(config_schema(), "json"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zhian",
@@ -114,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", type=Path, help="one device ID per line")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("config", help="check a config file, or print its JSON schema")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    c = config_sub.add_parser("check", help="validate a config file")
+    c.add_argument("config", type=Path)
+    c.set_defaults(func=cmd_config_check)
+    c = config_sub.add_parser("schema", help="the JSON schema of the config format")
+    c.set_defaults(func=cmd_config_schema)
 
     simcmd.add_parser(sub)
     return parser

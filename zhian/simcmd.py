@@ -10,9 +10,12 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from aiohttp import web
+
 from simulator.model import Community, CommunityError, load_community
 from simulator.site import Site
 from zhian.errors import UsageError
+from zhian.simconfig import write_site_config
 
 SHIPPED = ("small", "faulty", "large")
 
@@ -34,20 +37,55 @@ def read_community(name: str) -> Community:
         raise UsageError(str(exc)) from None
 
 
-async def _serve(site: Site, endpoints: Path | None) -> None:
+async def _operator_endpoint(site: Site, port: int) -> tuple[web.AppRunner, str]:
+    """The operator's hand over HTTP, for guided active tests run from another process."""
+
+    async def operate(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            device, action = str(body["device"]), str(body["action"])
+            params = dict(body.get("params") or {})
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "expected {device, action, params}"}, status=400)
+        print(f"operator: {action} on {device} {params or ''}", flush=True)
+        try:
+            await site.operator(device, action, **params)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        return web.json_response({"done": True})
+
+    app = web.Application()
+    app.router.add_post("/sim/operator", operate)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site_ = web.TCPSite(runner, "127.0.0.1", port)
+    await site_.start()
+    bound = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{bound}/sim/operator"
+
+
+async def _serve(site: Site, args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with site:
-        for ep in site.endpoints():
-            scheme = "tls " if ep.tls else ""
-            print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
-        if endpoints is not None:
-            site.write_endpoints(endpoints)
-            print(f"endpoints written to {endpoints}")
-        print(f"community {site.community.name} is up; Ctrl-C stops it", flush=True)
-        await stop.wait()
+        runner, hook = await _operator_endpoint(site, args.control_port)
+        try:
+            for ep in site.endpoints():
+                scheme = "tls " if ep.tls else ""
+                print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
+            print(f"operator hook: {hook}")
+            if args.write_config is not None:
+                env = write_site_config(site, args.write_config, hook)
+                print(f"config written to {args.write_config} (secrets in {env})")
+            if args.endpoints is not None:
+                site.write_endpoints(args.endpoints)
+                print(f"endpoints written to {args.endpoints}")
+            print(f"community {site.community.name} is up; Ctrl-C stops it", flush=True)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
     print("stopped", file=sys.stderr)
 
 
@@ -56,7 +94,7 @@ def cmd_sim_up(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
-        asyncio.run(_serve(site, args.endpoints))
+        asyncio.run(_serve(site, args))
     return 0
 
 
@@ -66,6 +104,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sim_sub.add_parser("up", help="start a community in the foreground")
     p.add_argument("community", help="a community YAML file, or small | faulty | large")
     p.add_argument("--endpoints", type=Path, help="write the endpoints JSON once every device listens")
+    p.add_argument("--write-config", type=Path, help="write a zhian config for this site (+ .env secrets)")
+    p.add_argument("--control-port", type=int, default=0, help="port of the operator hook (default: any)")
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
     p.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto")

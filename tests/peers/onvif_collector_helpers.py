@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from onvif_helpers import PASSWORD, USER
+from site_probe import site_view
 
 from collectors.connection import Connection
 from collectors.exchange import Exchange
@@ -86,20 +87,7 @@ def target(
 
 def site_targets(site: Site) -> list[Target]:
     """The cameras, NVRs and doors of a running community, as the inventory would list them."""
-    specs = {s.id: s for s in site.community.devices}
-    out = []
-    for row in site.endpoints_document()["devices"]:
-        if row["kind"] not in ("camera", "nvr", "door"):
-            continue
-        cam = specs[row["id"]].camera
-        params = {"recorded_by": cam.recorded_by, "channel": cam.channel} if cam else {}
-        out.append(
-            Target(
-                row["id"], row["kind"], row["protocol"], row["host"], row["port"], row["area"], row["tags"],
-                row["tls"], row["path"], row["username"], Secret(row["password"]), params,
-            )
-        )  # fmt: skip
-    return out
+    return [t for t in site_view(site).targets if t.kind in ("camera", "nvr", "door")]
 
 
 def context(

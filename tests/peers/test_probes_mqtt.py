@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import SiteFactory
+from site_probe import site_view
 
 from collectors.exchange import Exchange
 from collectors.mqtt import MqttClient
@@ -44,59 +45,6 @@ class Ledger(list[Exchange]):
             row["raw"] = (e.raw or b"").decode(errors="replace")
             rows.append(json.dumps(row, default=str, ensure_ascii=False))
         return "\n".join(rows)
-
-
-def site_view(site: Site) -> SiteView:
-    """The inventory zhian would build from the site's endpoints (as zhian.inventory does)."""
-    b = site.directory["broker"]
-    broker = Target(
-        id=b.id,
-        kind="broker",
-        protocol="mqtt",
-        host=b.host,
-        port=b.port,
-        area=b.area,
-        tls=b.tls,
-        username=b.username,
-        password=Secret(b.password),
-        params={"plain_port": b.extra.get("plain_port")},
-    )
-    targets = [broker]
-    for gw in (e for e in site.directory.values() if e.kind == "gateway"):
-        common = {
-            "broker": broker.id,
-            "topic_root": gw.extra["topic_root"],
-            "site": gw.extra["site"],
-            "heartbeat_s": gw.extra["heartbeat_s"],
-        }
-        children = gw.extra["children"]
-        # a gateway and its children are reached through the broker
-        targets.append(
-            Target(
-                gw.id,
-                "gateway",
-                "mqtt",
-                broker.host,
-                broker.port,
-                gw.area,
-                tls=broker.tls,
-                params=common | {"children": children},
-            )
-        )
-        targets += [
-            Target(
-                c["id"],
-                "mqtt_device",
-                "mqtt",
-                broker.host,
-                broker.port,
-                c["area"],
-                tls=broker.tls,
-                params=common | {"gateway": gw.id, "type": c["type"]},
-            )
-            for c in children
-        ]
-    return SiteView(site.community.name, tuple(targets))
 
 
 def context(site: Site, ledger: Ledger) -> ProbeContext:

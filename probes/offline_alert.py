@@ -1,0 +1,134 @@
+"""Offline alert (passive): every device found down has a device_offline alert on the platform.
+
+zhian finds the devices that are down on its own (a refused or silent port; an MQTT device whose
+retained status says offline, or whose heartbeats stopped while its status still says online)
+and then gives the platform the alert window to show an alert for each. With nothing down there
+is nothing to observe passively: the active `offline_alert_test` makes a device go away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from collectors.errors import CollectorError
+from probes.base import ProbeContext, ProbeSpec
+from probes.finding import Finding, collector_finding
+from probes.mqtt_common import (
+    InventoryError,
+    broker_of,
+    device_liveness,
+    interval_of,
+    shared_observation,
+    tree_of,
+)
+from probes.offline_common import tcp_down, wait_for_alerts
+from probes.targets import Target
+
+PROBE = "offline_alert"
+DOWN = ("offline", "stale_online", "silent")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    offline_alert_window_s: float = Field(default=180, gt=0)
+    heartbeat_interval_s: float = Field(default=30, gt=0)
+    heartbeat_misses: int = Field(default=3, ge=1)
+    observe_s: float = Field(default=60, gt=0)
+    connect_timeout_s: float = Field(default=3, gt=0)
+
+
+async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Device id -> why we think it is down; and the evidence of the MQTT observations."""
+    down: dict[str, str] = {}
+    evidence: list[str] = []
+    hosts = [t for t in ctx.site.targets if t.kind in ("camera", "nvr", "door", "panel")]
+    results = await asyncio.gather(*(tcp_down(t, params.connect_timeout_s) for t in hosts))
+    down |= {t.id: "port_unreachable" for t, is_down in zip(hosts, results, strict=True) if is_down}
+    for device in ctx.site.of_kind("mqtt_device"):
+        try:
+            tree, broker = tree_of(device), broker_of(ctx, device)
+        except InventoryError:
+            continue
+        observation = await shared_observation(ctx, broker, tree, params.observe_s)
+        evidence.append(observation.exchange_id)
+        interval, _ = interval_of(device, params.heartbeat_interval_s)
+        live = device_liveness(
+            PROBE,
+            observation,
+            tree,
+            str(device.params.get("gateway")),
+            device.id,
+            interval,
+            params.heartbeat_misses,
+        )
+        if live.reason in DOWN:
+            down[device.id] = live.reason
+    return down, tuple(dict.fromkeys(evidence))
+
+
+async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
+    started = ctx.clock()
+    try:
+        down, evidence = await devices_down(ctx, params)
+        if not down:
+            return Finding(
+                PROBE,
+                target.id,
+                "not_assessed",
+                "nothing_offline",
+                "No device was down during the inspection, so no offline alert could be observed.",
+                {"checked": len(ctx.site.targets)},
+                evidence,
+                started_at=started,
+                finished_at=ctx.clock(),
+            )
+        waited = await wait_for_alerts(ctx, target, down, params.offline_alert_window_s)
+    except CollectorError as exc:
+        return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
+    missing = sorted(set(down) - set(waited.found))
+    facts: dict[str, Any] = {
+        "down": down,
+        "alerted": {d: a.id for d, a in sorted(waited.found.items())},
+        "missing": missing,
+        "window_s": params.offline_alert_window_s,
+    }
+    proof = (*evidence, *waited.evidence)
+    if missing:
+        return Finding(
+            PROBE,
+            target.id,
+            "fail",
+            "alert_missing",
+            f"{len(missing)} of {len(down)} devices found down have no device_offline alert on the "
+            f"platform after {params.offline_alert_window_s:g} s: {', '.join(missing[:10])}.",
+            facts,
+            proof,
+            started_at=started,
+            finished_at=ctx.clock(),
+        )
+    return Finding(
+        PROBE,
+        target.id,
+        "pass",
+        "alerts_raised",
+        f"Every device found down ({len(down)}) has a device_offline alert on the platform.",
+        facts,
+        proof,
+        started_at=started,
+        finished_at=ctx.clock(),
+    )
+
+
+SPEC = ProbeSpec(
+    id=PROBE,
+    title="Devices found offline have an alert on the platform",
+    mode="passive",
+    applies_to=("platform",),
+    params=Params,
+    timeout_s=600,
+    run=run,
+)

@@ -1,0 +1,39 @@
+"""Probe a running simulated community the way `zhian run` does: its written config, resolved."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from collectors.exchange import Sink
+from probes.base import Operator, ProbeContext
+from probes.targets import SiteView
+from simulator.site import Site
+from zhian.config import Config
+from zhian.inventory import build_site
+from zhian.simconfig import site_config
+
+
+def site_view(site: Site) -> SiteView:
+    """The site's inventory through zhian's own path: sim config -> Config -> targets."""
+    config, secrets = site_config(site, None)
+    os.environ.update(secrets)  # the config references them as env:NAME, as a real run would
+    return build_site(Config.model_validate(config), site.workdir)
+
+
+def site_context(
+    site: Site,
+    sink: Sink,
+    *,
+    active: Iterable[str] = (),
+    call_timeout_s: float = 3.0,
+    operator: Operator | None = None,
+) -> ProbeContext:
+    return ProbeContext(
+        site=site_view(site),
+        sink=sink,
+        trust=site.tls.client_context() if site.tls else None,
+        call_timeout_s=call_timeout_s,
+        active=frozenset(active),
+        operator=operator,
+    )

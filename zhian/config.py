@@ -1,0 +1,286 @@
+"""The run configuration: the community, its inventory, thresholds, and what may be done actively.
+
+Parsed strictly: an unknown key, a wrong type or a dangling reference is an error that names the
+file, the line and the key. Secrets are never written in the file, only referenced (`env:NAME` or
+`file:PATH`), and resolved at the last moment so that they cannot leak into evidence.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from zhian.errors import UsageError
+
+SecretRef = Annotated[str, StringConstraints(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")]
+ActiveTest = Literal["fire_linkage", "intrusion_linkage", "offline_alert", "credentials", "lockout"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommunityInfo(_Strict):
+    name: str
+    operator: str = ""
+    address: str = ""
+    target_level: Literal["A", "B", "C"] = "C"
+
+
+AreaKind = Literal[
+    "perimeter", "unit_entrance", "garage", "rooftop_access", "pump_room", "charging_area",
+    "monitoring_center", "public_space", "parcel_room", "fire_lane", "elevator", "power_room",
+    "residence",
+]  # fmt: skip
+
+
+class Area(_Strict):
+    id: str
+    kind: AreaKind
+    name: str = ""
+
+
+class CredentialSet(_Strict):
+    username: str
+    password: SecretRef
+
+
+class Device(_Strict):
+    id: str
+    host: str
+    port: int = Field(ge=1, le=65535)
+    area: str
+    tags: dict[str, str | bool | int] = Field(default_factory=dict)
+    credentials: str | None = None  # a name in `credentials`
+
+    @property
+    def key_location(self) -> bool:
+        return self.tags.get("key_location") is True
+
+
+class HttpDevice(Device):
+    tls: bool = True
+    path: str = "/onvif/device_service"
+
+
+class Camera(HttpDevice):
+    protocol: Literal["onvif"] = "onvif"
+    recorded_by: str | None = None  # an NVR id; None = the camera records on its own storage
+    channel: int = Field(default=1, ge=1)
+
+
+class Nvr(HttpDevice):
+    protocol: Literal["onvif", "isapi"] = "onvif"
+
+
+class Door(HttpDevice):
+    protocol: Literal["onvif", "isapi"] = "onvif"
+    fire_zone: str | None = None  # the area whose fire alarm must unlock this door
+    door: str = "1"  # ONVIF door token or ISAPI door number
+
+
+class PanelZone(_Strict):
+    id: int = Field(ge=1)
+    area: str
+    charger: bool = False  # the zone monitors charging piles (maps without a per-zone flag need it)
+
+
+class Panel(Device):
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=247)
+    profile: str = "generic-fire-panel"
+    zones: list[PanelZone] = Field(default_factory=list)
+
+
+class Broker(Device):
+    port: int = Field(default=8883, ge=1, le=65535)
+    tls: bool = True
+    plain_port: int | None = None  # a plaintext listener the site also runs, if any
+
+
+GatewayChildType = Literal[
+    "intercom", "smoke_detector", "gas_detector", "emergency_button", "charger", "lighting_relay"
+]
+
+
+class GatewayChild(_Strict):
+    id: str
+    type: GatewayChildType
+    area: str
+    tags: dict[str, str | bool | int] = Field(default_factory=dict)
+
+
+class Gateway(_Strict):
+    id: str
+    broker: str
+    area: str
+    topic_root: str
+    site: str  # the community's level in the topic tree
+    heartbeat_s: float = Field(default=30, gt=0)
+    devices: list[GatewayChild] = Field(default_factory=list)
+
+
+class Platform(Device):
+    tls: bool = True
+    path: str = "/api/v1"
+    broker: str | None = None  # where it publishes its alerts
+    alert_topic_root: str | None = None
+
+
+class Inventory(_Strict):
+    cameras: list[Camera] = Field(default_factory=list)
+    nvrs: list[Nvr] = Field(default_factory=list)
+    doors: list[Door] = Field(default_factory=list)
+    panels: list[Panel] = Field(default_factory=list)
+    brokers: list[Broker] = Field(default_factory=list)
+    gateways: list[Gateway] = Field(default_factory=list)
+    platform: Platform | None = None
+
+
+class LinkageDeadlines(_Strict):
+    doors_unlock_s: float = Field(default=10, gt=0)
+    camera_alarm_s: float = Field(default=10, gt=0)
+    emergency_lighting_s: float = Field(default=10, gt=0)
+    broadcast_s: float = Field(default=15, gt=0)
+    platform_alert_s: float = Field(default=10, gt=0)
+    lighting_s: float = Field(default=10, gt=0)
+
+
+class Thresholds(_Strict):
+    retention_days: float = Field(default=30, gt=0)
+    retention_days_key: float = Field(default=90, gt=0)
+    recording_fresh_s: float = Field(default=600, gt=0)
+    heartbeat_interval_s: float = Field(default=30, gt=0)
+    heartbeat_misses: int = Field(default=3, ge=1)  # N missed intervals make an outage (debounce)
+    observe_s: float = Field(default=100, gt=0)  # passive observation window: > misses x heartbeat
+    offline_alert_window_s: float = Field(default=180, gt=0)
+    clock_skew_max_s: float = Field(default=10, ge=0)
+    linkage: LinkageDeadlines = Field(default_factory=LinkageDeadlines)
+
+
+class Sampling(_Strict):
+    mode: Literal["inspection", "monitoring"] = "inspection"  # monitoring covers every device
+    seed: int | None = None
+
+
+class Active(_Strict):
+    allow: list[ActiveTest] = Field(default_factory=list)
+    guided: bool = True  # the operator sets triggers off by hand; zhian waits and times effects
+    operator_hook: str | None = None  # URL that plays the operator (the simulator's control plane)
+
+
+class Limits(_Strict):
+    concurrency: int = Field(default=32, ge=1)
+    per_host: int = Field(default=2, ge=1)
+    call_timeout_s: float = Field(default=10, gt=0)
+    probe_timeout_s: float = Field(default=300, gt=0)
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    community: CommunityInfo
+    ca_file: Path | None = None  # trust anchor for the site's TLS; system store when absent
+    areas: list[Area] = Field(default_factory=list)
+    credentials: dict[str, CredentialSet] = Field(default_factory=dict)
+    inventory: Inventory
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    sampling: Sampling = Field(default_factory=Sampling)
+    active: Active = Field(default_factory=Active)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        inv = self.inventory
+        ids: set[str] = set()
+        devices: list[Any] = [*inv.cameras, *inv.nvrs, *inv.doors, *inv.panels, *inv.brokers, *inv.gateways]
+        if inv.platform:
+            devices.append(inv.platform)
+        for d in devices:
+            if d.id in ids:
+                raise ValueError(f"device id {d.id!r} is used twice")
+            ids.add(d.id)
+            cred = getattr(d, "credentials", None)
+            if cred is not None and cred not in self.credentials:
+                raise ValueError(f"device {d.id!r}: credentials {cred!r} are not defined")
+        area_ids = {a.id for a in self.areas}
+        children = [c for gw in inv.gateways for c in gw.devices]
+        for child in children:
+            if child.id in ids:
+                raise ValueError(f"device id {child.id!r} is used twice")
+            ids.add(child.id)
+        for d in [*devices, *children]:
+            if d.area not in area_ids:
+                raise ValueError(f"device {d.id!r}: area {d.area!r} is not in areas")
+        nvr_ids = {n.id for n in inv.nvrs}
+        for cam in inv.cameras:
+            if cam.recorded_by is not None and cam.recorded_by not in nvr_ids:
+                raise ValueError(f"camera {cam.id!r}: recorded_by {cam.recorded_by!r} is no NVR")
+        broker_ids = {b.id for b in inv.brokers}
+        for gw in inv.gateways:
+            if gw.broker not in broker_ids:
+                raise ValueError(f"gateway {gw.id!r}: broker {gw.broker!r} is not in inventory.brokers")
+        if inv.platform and inv.platform.broker and inv.platform.broker not in broker_ids:
+            raise ValueError(f"platform: broker {inv.platform.broker!r} is not in inventory.brokers")
+        return self
+
+
+def resolve_secret(ref: str, base: Path) -> str:
+    """The value behind `env:NAME` or `file:PATH` (relative to the config file)."""
+    kind, _, target = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(target)
+        if value is None:
+            raise UsageError(f"secret {ref}: environment variable {target} is not set")
+        return value
+    path = (base / target) if not Path(target).is_absolute() else Path(target)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"secret {ref}: {exc.strerror}") from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest YAML node on a pydantic error path."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in loc) or "(top)"
+        line = _line_of(node, loc)
+        where = f":{line}" if line else ""
+        raise UsageError(f"{path}{where}: {key}: {err['msg']}") from None
+
+
+def schema() -> dict[str, Any]:
+    return Config.model_json_schema()

@@ -1,0 +1,92 @@
+"""From the configuration to what probes see: targets with their secrets resolved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from probes.targets import Secret, SiteView, Target, TargetKind
+from zhian.config import Config, Device, resolve_secret
+
+
+def build_site(config: Config, base: Path) -> SiteView:
+    """Resolve every credential reference now, so that a missing secret stops the run at once."""
+    resolved: dict[str, tuple[str, Secret]] = {}
+    for name, cred in config.credentials.items():
+        resolved[name] = (cred.username, Secret(resolve_secret(cred.password, base)))
+    inv = config.inventory
+    targets: list[Target] = []
+
+    def add(kind: TargetKind, device: Device, protocol: str, **params: Any) -> None:
+        user, secret = resolved[device.credentials] if device.credentials else (None, None)
+        targets.append(
+            Target(
+                id=device.id,
+                kind=kind,
+                protocol=protocol,
+                host=device.host,
+                port=device.port,
+                area=device.area,
+                tags=dict(device.tags),
+                tls=bool(getattr(device, "tls", False)),
+                path=str(getattr(device, "path", "")),
+                username=user,
+                password=secret,
+                params=params,
+            )
+        )
+
+    for cam in inv.cameras:
+        add("camera", cam, cam.protocol, recorded_by=cam.recorded_by, channel=cam.channel)
+    for nvr in inv.nvrs:
+        add("nvr", nvr, nvr.protocol)
+    for door in inv.doors:
+        add("door", door, door.protocol, fire_zone=door.fire_zone, door=door.door)
+    for panel in inv.panels:
+        zones = [z.model_dump() for z in panel.zones]
+        add("panel", panel, "modbus", unit_id=panel.unit_id, profile=panel.profile, zones=zones)
+    for broker in inv.brokers:
+        add("broker", broker, "mqtt", plain_port=broker.plain_port)
+    brokers = {t.id: t for t in targets if t.kind == "broker"}
+    for gw in inv.gateways:
+        via = brokers[gw.broker]
+        common = {
+            "broker": gw.broker,
+            "topic_root": gw.topic_root,
+            "site": gw.site,
+            "heartbeat_s": gw.heartbeat_s,
+        }
+        targets.append(
+            Target(
+                id=gw.id,
+                kind="gateway",
+                protocol="mqtt",
+                host=via.host,
+                port=via.port,
+                area=gw.area,
+                tls=via.tls,
+                params=common | {"children": [c.id for c in gw.devices]},
+            )
+        )
+        for child in gw.devices:
+            targets.append(
+                Target(
+                    id=child.id,
+                    kind="mqtt_device",
+                    protocol="mqtt",
+                    host=via.host,
+                    port=via.port,
+                    area=child.area,
+                    tags=dict(child.tags),
+                    tls=via.tls,
+                    params=common | {"gateway": gw.id, "type": child.type},
+                )
+            )
+    if inv.platform is not None:
+        p = inv.platform
+        add("platform", p, "http", broker=p.broker, alert_topic_root=p.alert_topic_root)
+    return SiteView(config.community.name, tuple(targets))
+
+
+def area_kinds(config: Config) -> dict[str, str]:
+    return {a.id: a.kind for a in config.areas}

@@ -1,0 +1,140 @@
+"""A zhian config that inventories a running simulated community (`zhian sim up --write-config`).
+
+Credentials are written as environment references only; their values go to a separate file
+(`<config>.env`, mode 0600, shell syntax) that the operator sources before `zhian run`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator.model import CameraParams, Community, GatewayParams, PanelParams
+from simulator.site import BROKER_ID, Site
+
+
+def env_name(device_id: str) -> str:
+    return "ZHIAN_PW_" + re.sub(r"[^A-Z0-9]", "_", device_id.upper())
+
+
+def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config document and the secret values it references."""
+    community = site.community
+    doc = site.endpoints_document()
+    rows = {row["id"]: row for row in doc["devices"]}
+    secrets: dict[str, str] = {}
+    credentials: dict[str, dict[str, str]] = {}
+
+    def cred(row: dict[str, Any]) -> str:
+        name: str = row["id"]
+        secrets[env_name(name)] = row["password"]
+        credentials[name] = {"username": row["username"], "password": f"env:{env_name(name)}"}
+        return name
+
+    def http(row: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {
+            "id": row["id"], "host": row["host"], "port": row["port"], "area": row["area"],
+            "tags": row["tags"], "credentials": cred(row), "tls": row["tls"], "path": row["path"], **more,
+        }  # fmt: skip
+
+    area_kind = {a.id: a.kind for a in community.areas}
+    inventory: dict[str, Any] = {
+        "cameras": [],
+        "nvrs": [],
+        "doors": [],
+        "panels": [],
+        "brokers": [],
+        "gateways": [],
+    }
+    for spec in community.devices:
+        row = rows[spec.id]
+        if spec.kind == "camera":
+            cam = spec.camera or CameraParams()
+            inventory["cameras"].append(http(row, recorded_by=cam.recorded_by, channel=cam.channel))
+        elif spec.kind == "nvr":
+            inventory["nvrs"].append(http(row, protocol=spec.protocol))
+        elif spec.kind == "door":
+            fire_zone = spec.door.fire_zone if spec.door else None
+            inventory["doors"].append(http(row, protocol=spec.protocol, fire_zone=fire_zone))
+        elif spec.kind == "panel":
+            panel = spec.panel or PanelParams()
+            zones = [
+                {"id": z.id, "area": z.area, "charger": area_kind[z.area] == "charging_area"}
+                for z in panel.zones
+            ]
+            inventory["panels"].append(
+                {"id": spec.id, "host": row["host"], "port": row["port"], "area": spec.area,
+                 "unit_id": panel.unit_id, "profile": panel.profile, "zones": zones}
+            )  # fmt: skip
+        elif spec.kind == "gateway":
+            gateway = spec.gateway or GatewayParams()
+            inventory["gateways"].append(
+                {
+                    "id": spec.id, "broker": BROKER_ID, "area": spec.area, "topic_root": row["topic_root"],
+                    "site": row["site"], "heartbeat_s": gateway.heartbeat_s,
+                    "devices": [{"id": c.id, "type": c.type, "area": c.area, "tags": dict(c.tags)}
+                                for c in gateway.devices],
+                }
+            )  # fmt: skip
+        elif spec.kind == "platform":
+            root = spec_root(site)
+            inventory["platform"] = http(row, broker=BROKER_ID, alert_topic_root=root)
+    broker = rows[BROKER_ID]
+    inventory["brokers"].append(
+        {"id": BROKER_ID, "host": broker["host"], "port": broker["port"], "area": broker["area"],
+         "credentials": cred(broker), "tls": broker["tls"], "plain_port": broker.get("plain_port")}
+    )  # fmt: skip
+    config: dict[str, Any] = {
+        "version": 1,
+        "community": {"name": community.name_zh or community.name, "operator": "", "target_level": "A"},
+        "ca_file": doc.get("ca_file"),
+        "areas": [{"id": a.id, "kind": a.kind, "name": a.name_zh} for a in community.areas],
+        "credentials": credentials,
+        "inventory": inventory,
+        "thresholds": site_thresholds(community),
+        "active": {"allow": [], "guided": True, "operator_hook": operator_hook},
+    }
+    return config, secrets
+
+
+MISSES = 3
+
+
+def site_thresholds(community: Community) -> dict[str, float | int]:
+    """Observation windows that fit the site's own timings (an inspector reads them off the
+    gateway and platform settings): long enough to judge silence, no longer."""
+    beats = [d.gateway.heartbeat_s for d in community.devices if d.gateway is not None] or [30.0]
+    platform = next((d.platform for d in community.devices if d.platform is not None), None)
+    offline_after = platform.offline_after_s if platform else 90.0
+    poll = platform.poll_interval_s if platform else 30.0
+    return {
+        "heartbeat_interval_s": min(beats),
+        "heartbeat_misses": MISSES,
+        "observe_s": MISSES * max(beats) + 3,
+        "offline_alert_window_s": offline_after + 2 * poll + 5,
+    }
+
+
+def spec_root(site: Site) -> str:
+    """The platform's alert topic prefix: `{root}/{site}` of the gateways' tree."""
+    gateway = next((e for e in site.endpoints() if e.kind == "gateway"), None)
+    root = gateway.extra["topic_root"] if gateway else "zhian-sim"
+    level = gateway.extra["site"] if gateway else site.community.name
+    return f"{root}/{level}"
+
+
+def write_site_config(site: Site, path: Path, operator_hook: str | None) -> Path:
+    """Write the config and `<path>.env`; returns the env file's path."""
+    config, secrets = site_config(site, operator_hook)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    env = path.with_name(path.name + ".env")
+    fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for name, value in sorted(secrets.items()):
+            out.write(f"export {name}={shlex.quote(value)}\n")
+    return env
