@@ -27,9 +27,7 @@ unit: setup
 test: lint typecheck unit
 
 demo: setup
-	$(BIN)/zhian catalog --summary
-	$(BIN)/zhian score examples/verdicts.example.yaml
-	$(BIN)/zhian sample --population 240 --items examples/cameras.example.txt --seed 7
+	bash scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

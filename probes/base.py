@@ -61,6 +61,11 @@ class ProbeContext:
             self._gates[host] = asyncio.Semaphore(size or self.per_host)
         return self._gates[host]
 
+    def host_gate(self, target: Target) -> asyncio.Semaphore:
+        """The target host's connection slots: a fire panel often serves one Modbus client at a
+        time, so zhian never opens two to it."""
+        return self.gate(target.host, 1 if target.kind == "panel" else None)
+
     def tls_context(self, target: Target) -> ssl.SSLContext | None:
         if not target.tls:
             return None
@@ -77,8 +82,7 @@ class ProbeContext:
             path=target.path,
             timeout_s=timeout_s or self.call_timeout_s,
             sink=self.sink,
-            # A fire panel often serves one Modbus client at a time: never open two.
-            gate=self.gate(target.host, 1 if target.kind == "panel" else None),
+            gate=self.host_gate(target),
         )
 
     def allowed(self, test: str) -> bool:

@@ -46,7 +46,7 @@ async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str
     down: dict[str, str] = {}
     evidence: list[str] = []
     hosts = [t for t in ctx.site.targets if t.kind in ("camera", "nvr", "door", "panel")]
-    results = await asyncio.gather(*(tcp_down(t, params.connect_timeout_s) for t in hosts))
+    results = await asyncio.gather(*(tcp_down(ctx, t, params.connect_timeout_s) for t in hosts))
     down |= {t.id: "port_unreachable" for t, is_down in zip(hosts, results, strict=True) if is_down}
     for device in ctx.site.of_kind("mqtt_device"):
         try:

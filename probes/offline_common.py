@@ -25,8 +25,16 @@ class AlertWait:
     evidence: tuple[str, ...]
 
 
-async def tcp_down(target: Target, timeout_s: float) -> bool:
-    """A device whose port refuses or never accepts a connection is down (hung ones still accept)."""
+async def tcp_down(ctx: ProbeContext, target: Target, timeout_s: float) -> bool:
+    """A device whose port refuses or never accepts a connection is down (hung ones still accept).
+
+    The connection takes the device's per-host slot like any collector's: a fire panel that
+    serves one Modbus client must never see this check collide with a probe's session."""
+    async with ctx.host_gate(target):
+        return await _tcp_down(target, timeout_s)
+
+
+async def _tcp_down(target: Target, timeout_s: float) -> bool:
     try:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(target.host, target.port)

@@ -9,15 +9,25 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import get_args
 
 from aiohttp import web
 
 from simulator.model import Community, CommunityError, load_community
 from simulator.site import Site
+from zhian.config import ActiveTest
 from zhian.errors import UsageError
 from zhian.simconfig import write_site_config
 
 SHIPPED = ("small", "faulty", "large")
+
+
+def _tests(text: str) -> list[str]:
+    names = list(get_args(ActiveTest)) if text == "all" else [t for t in text.split(",") if t]
+    unknown = set(names) - set(get_args(ActiveTest))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown active tests {sorted(unknown)}")
+    return names
 
 
 def community_path(name: str) -> Path:
@@ -37,7 +47,7 @@ def read_community(name: str) -> Community:
         raise UsageError(str(exc)) from None
 
 
-async def _operator_endpoint(site: Site, port: int) -> tuple[web.AppRunner, str]:
+async def operator_endpoint(site: Site, port: int) -> tuple[web.AppRunner, str]:
     """The operator's hand over HTTP, for guided active tests run from another process."""
 
     async def operate(request: web.Request) -> web.Response:
@@ -70,14 +80,14 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with site:
-        runner, hook = await _operator_endpoint(site, args.control_port)
+        runner, hook = await operator_endpoint(site, args.control_port)
         try:
             for ep in site.endpoints():
                 scheme = "tls " if ep.tls else ""
                 print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
             print(f"operator hook: {hook}")
             if args.write_config is not None:
-                env = write_site_config(site, args.write_config, hook)
+                env = write_site_config(site, args.write_config, hook, args.allow_tests)
                 print(f"config written to {args.write_config} (secrets in {env})")
             if args.endpoints is not None:
                 site.write_endpoints(args.endpoints)
@@ -106,6 +116,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--endpoints", type=Path, help="write the endpoints JSON once every device listens")
     p.add_argument("--write-config", type=Path, help="write a zhian config for this site (+ .env secrets)")
     p.add_argument("--control-port", type=int, default=0, help="port of the operator hook (default: any)")
+    p.add_argument(
+        "--allow-tests",
+        type=_tests,
+        default=[],
+        help="active tests the written config permits: a comma list, or 'all'",
+    )
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
     p.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto")

@@ -128,13 +128,19 @@ def spec_root(site: Site) -> str:
     return f"{root}/{level}"
 
 
-def write_site_config(site: Site, path: Path, operator_hook: str | None) -> Path:
-    """Write the config and `<path>.env`; returns the env file's path."""
+def write_site_config(
+    site: Site, path: Path, operator_hook: str | None, allow: list[str] | None = None
+) -> Path:
+    """Write the config and then `<path>.env` (so a waiting script may start once the env file
+    exists); returns the env file's path. `allow` lists the active tests the config permits."""
     config, secrets = site_config(site, operator_hook)
+    config["active"]["allow"] = allow or []
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env = path.with_name(path.name + ".env")
-    fd = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = env.with_name(env.name + ".part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         for name, value in sorted(secrets.items()):
             out.write(f"export {name}={shlex.quote(value)}\n")
+    os.replace(partial, env)
     return env

@@ -4,7 +4,8 @@ Site-bus actions each device takes (params in brackets):
 
 * camera: "alarm" [reason] -> tns1:Device/Trigger/DigitalInput LogicalState=true (a linkage);
   "intrusion" -> tns1:RuleEngine/FieldDetector/ObjectsInside IsInside=true, a LineDetector/Crossed
-  pulse and SiteEvent("intrusion") (only with analytics on); "clear" -> both back to false.
+  pulse and SiteEvent("intrusion") (only with analytics on); "clear" -> both back to false, as
+  they also fall back by themselves ALARM_HOLD_S after the last alarm (the alarm hold time).
 * door: "unlock" / "lock" [reason] (linkages; door_no_unlock_on_fire ignores reason="fire");
   "force_open"; "hold_open" [after_s, default door.held_open_alarm_s, 0 = at once]; "close";
   "swipe" [credential, holder, granted, reason] -> AccessGranted / Denied event, a grant opens
@@ -15,6 +16,7 @@ linkage_slow delays the linkage actions by delay_s; the command returns at once.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from simulator import faults
@@ -47,6 +49,7 @@ from simulator.onvif.service import Service
 from simulator.runtime import DeviceContext
 
 INPUT = {"InputToken": "DigitalInput_1"}
+ALARM_HOLD_S = 5.0
 
 
 class OnvifCamera(OnvifDevice):
@@ -101,6 +104,8 @@ class OnvifCamera(OnvifDevice):
             services += [RecordingService(recorder).service(), SearchService(cat, recorder).service()]
         return services
 
+    _release: asyncio.TimerHandle | None = None
+
     def on_start(self) -> None:
         if self.ctx.spec.fault(faults.VideoLoss) is not None:
             self.site_event("video_loss", {"video_source": self.channel.source_token})
@@ -117,6 +122,7 @@ class OnvifCamera(OnvifDevice):
 
     def _alarm(self, params: dict[str, Any]) -> None:
         self.broker.set_property(DIGITAL_INPUT, INPUT, {"LogicalState": "true"})
+        self._hold_alarm()
 
     def _intrusion(self, params: dict[str, Any]) -> None:
         if not self.params.analytics:
@@ -124,6 +130,13 @@ class OnvifCamera(OnvifDevice):
         self.broker.set_property(OBJECTS_INSIDE, self._rule(FIELD_RULE), {"IsInside": "true"})
         self.broker.pulse(LINE_CROSSED, self._rule(LINE_RULE), {"ObjectId": "1"})
         self.site_event("intrusion", {"rule": FIELD_RULE})
+        self._hold_alarm()
+
+    def _hold_alarm(self) -> None:
+        """Alarm states drop by themselves after the camera's alarm hold time, as real ones do."""
+        if self._release is not None:
+            self._release.cancel()
+        self._release = asyncio.get_running_loop().call_later(ALARM_HOLD_S, self._clear, {})
 
     def _clear(self, params: dict[str, Any]) -> None:
         self.broker.set_property(DIGITAL_INPUT, INPUT, {"LogicalState": "false"})

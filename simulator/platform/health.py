@@ -1,8 +1,10 @@
 """How the platform notices a device is gone: failed health polls, and MQTT heartbeat silence.
 
-Every platform.poll_interval_s each camera, NVR, door and panel in the directory is polled: a TCP
-connect for Modbus, a GET of the device service (ONVIF) or /ISAPI/System/deviceInfo (ISAPI) for the
-HTTP devices, any HTTP answer counting as alive (a 401 too). Two failures in a row mark the device
+Every platform.poll_interval_s each camera, NVR and door in the directory is polled: a GET of the
+device service (ONVIF) or /ISAPI/System/deviceInfo (ISAPI), any HTTP answer counting as alive (a
+401 too). Fire panels are not polled: they report to the platform over their own transmission line
+(the bus here), and their Modbus port, which often takes a single client, stays free for
+maintenance and inspection. Two failures in a row mark the device
 offline. MQTT devices (gateways and their children) are offline once no heartbeat came for
 platform.offline_after_s, counted from the platform's start for devices never heard.
 """
@@ -18,7 +20,7 @@ import aiohttp
 from simulator.platform.state import PlatformState
 from simulator.runtime import Endpoint
 
-POLLED_KINDS = {"camera", "nvr", "door", "panel"}
+POLLED_KINDS = {"camera", "nvr", "door"}
 FAILURES_FOR_OFFLINE = 2
 
 
@@ -60,18 +62,12 @@ class HealthPoller:
 
     async def _probe(self, session: aiohttp.ClientSession, endpoint: Endpoint) -> bool:
         tls: ssl.SSLContext | None = self.state.ctx.client_tls if endpoint.tls else None
+        path = "/ISAPI/System/deviceInfo" if endpoint.protocol == "isapi" else endpoint.path or "/"
+        scheme = "https" if endpoint.tls else "http"
+        address = f"{scheme}://{endpoint.host}:{endpoint.port}{path}"
         try:
-            if endpoint.protocol in ("onvif", "isapi", "http"):
-                path = "/ISAPI/System/deviceInfo" if endpoint.protocol == "isapi" else endpoint.path or "/"
-                scheme = "https" if endpoint.tls else "http"
-                address = f"{scheme}://{endpoint.host}:{endpoint.port}{path}"
-                async with session.get(address, ssl=tls if tls is not None else True) as response:
-                    await response.read()
-                return True
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(endpoint.host, endpoint.port, ssl=tls), self.timeout_s
-            )
-            writer.close()
+            async with session.get(address, ssl=tls if tls is not None else True) as response:
+                await response.read()
             return True
         except (OSError, TimeoutError, aiohttp.ClientError):
             return False

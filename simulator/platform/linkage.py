@@ -55,6 +55,7 @@ class LinkageEngine:
         self.timing = self.community.linkage
         self._tasks: set[asyncio.Task[None]] = set()
         self._burning: dict[str, SiteEvent] = {}  # areas in fire alarm -> the alarm
+        self._pending: dict[str, set[asyncio.Task[None]]] = {}  # fire effects not yet applied, by area
 
     # -- targets -----------------------------------------------------------------------------
 
@@ -182,13 +183,21 @@ class LinkageEngine:
     def on_fire(self, event: SiteEvent, area: str) -> None:
         self._burning[area] = event
         zone = event.data.get("zone")
+        pending = self._pending.setdefault(area, set())
         for effect in self.fire_effects(area, event.source, zone):
-            self._spawn(self._apply(effect, event))
+            task = self._spawn(self._apply(effect, event))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
         self._spawn(self._alert_later(self.timing.fire_platform_alert_s, "fire_alarm", event, area))
 
     def on_fire_reset(self, event: SiteEvent, areas: list[str] | None) -> None:
-        """Reset the areas named (idempotent), or every area in alarm when none is named."""
+        """Reset the areas named (idempotent), or every area in alarm when none is named.
+
+        Effects of the alarm still waiting on their delay are dropped: a reset panel must not
+        unlock doors or start the broadcast after the fact."""
         for a in areas if areas else list(self._burning):
+            for task in self._pending.pop(a, set()):
+                task.cancel()
             alarm = self._burning.pop(a, None)
             zone = alarm.data.get("zone") if alarm else event.data.get("zone")
             for effect in self.reset_effects(a, event.source, zone):
@@ -204,10 +213,11 @@ class LinkageEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _apply(self, effect: Effect, trigger: SiteEvent) -> None:
         heard, heard_at = time.monotonic(), iso(self.state.now())

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from conftest import SiteFactory
+from linkage_helpers import SiteOperator
 from site_probe import site_context
 
 from collectors.exchange import Exchange
 from probes import clock_skew, offline_alert, offline_alert_test, video_loss_alert, video_signal
 from probes.base import ProbeContext
 from probes.finding import Finding
-from simulator.site import Site
 
 pytestmark = pytest.mark.peers
 
 WINDOWS = {"observe_s": 3.0, "heartbeat_interval_s": 0.5, "offline_alert_window_s": 6.0}
-
-
-class SiteOperator:
-    """Plays the person on site through the simulator's hand."""
-
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self.told: list[str] = []
-
-    async def instruct(
-        self, instruction: str, *, device: str, action: str, params: Mapping[str, Any]
-    ) -> None:
-        self.told.append(action)
-        await self.site.operator(device, action, **params)
 
 
 async def probe(ctx: ProbeContext, module: Any, device: str, **params: Any) -> Finding:
@@ -84,7 +69,7 @@ async def test_small_site(community_site: SiteFactory) -> None:
             tested = await probe(ctx, offline_alert_test, "intercom-b1-01", offline_alert_window_s=8)
             assert (tested.status, tested.reason) == ("pass", "alert_in_time"), tested.detail
             assert 0 < tested.facts["alert_seen_after_s"] < 8
-            assert operator.told == ["child_offline", "child_online"]  # restored
+            assert [action for _, action, _ in operator.told] == ["child_offline", "child_online"]  # restored
         finally:
             await ctx.close()
     secrets = [ep.password for ep in site.directory.values()]

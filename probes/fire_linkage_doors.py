@@ -1,0 +1,37 @@
+"""Fire alarm -> the zone's doors unlock (A3.2.5, B3.2.3).
+
+The panel's fire test (probes/linkage_common: one alarm in one zone, shared by the five fire_linkage
+probes) reads every door of the zone before the alarm and polls it after: ONVIF GetDoorState
+DoorMode Unlocked or LockedOpen, ISAPI AcsWorkStatus lock released or door held open. Pass when each
+door unlocked within deadline_doors_unlock_s. After the fire reset the doors must lock again: a door
+that stays unlocked is reported in the restore facts and handed to the operator, never force-locked.
+"""
+
+from __future__ import annotations
+
+from probes.base import ProbeContext, ProbeSpec
+from probes.finding import Finding
+from probes.linkage_common import FIRE, TIMEOUT_S, FireParams, fire_finding
+from probes.targets import Target
+
+PROBE = "fire_linkage_doors"
+
+
+class Params(FireParams):
+    """The fire test's parameters: every fire_linkage probe has them all, as they share one test."""
+
+
+async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
+    return await fire_finding(ctx, target, params, PROBE, "doors")
+
+
+SPEC = ProbeSpec(
+    id=PROBE,
+    title="Fire alarm unlocks the zone's doors in time",
+    mode="active",
+    applies_to=("panel",),
+    params=Params,
+    timeout_s=TIMEOUT_S,
+    run=run,
+    active_test=FIRE,
+)

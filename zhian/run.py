@@ -1,0 +1,317 @@
+"""One evaluation run: plan probe jobs from the rules, run them concurrently, keep every finding.
+
+One TaskGroup for the passive probes under a global semaphore (collectors add a per-host limit),
+then the permitted active probes one at a time, since a fire linkage moves doors the next test
+would observe. Every job has a deadline; a job that fails for any reason becomes an `error`
+finding for its device, never the end of the run. Findings are appended to findings.jsonl as
+they arrive, so an interrupt keeps everything already collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import ssl
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from collectors.exchange import Exchange, Sink
+from mapping.catalog import Catalog
+from mapping.rules import MachineVerdict, Rule, RuleSet, judge
+from probes.base import Operator, ProbeContext, ProbeSpec
+from probes.finding import Finding
+from probes.targets import SiteView, Target
+from scorer.sampling import plan as sample_plan
+from zhian import __version__
+from zhian.config import Config
+
+ACTIVE_ORDER = {"credentials": 1, "lockout": 2}
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: ProbeSpec
+    target: Target
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    findings: list[Finding]
+    verdicts: dict[str, MachineVerdict]
+    samples: dict[str, dict[str, Any]]
+    interrupted: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+
+def probe_params(spec: ProbeSpec, config: Config) -> Any:
+    """A probe's parameters: its defaults, overridden by the config's thresholds of the same name."""
+    values: dict[str, Any] = config.thresholds.model_dump()
+    values |= {f"deadline_{k}": v for k, v in config.thresholds.linkage.model_dump().items()}
+    values["guided"] = config.active.guided
+    wanted = {k: values[k] for k in spec.params.model_fields if k in values}
+    return spec.params.model_validate(wanted)
+
+
+def sample_group(target: Target) -> str:
+    """Homogeneous sets for 7.4: device kind, and the type of an MQTT child device."""
+    return f"{target.kind}:{target.params.get('type', '')}" if target.kind == "mqtt_device" else target.kind
+
+
+def plan_jobs(
+    rules: RuleSet,
+    indicators: Iterable[str],
+    site: SiteView,
+    registry: Mapping[str, ProbeSpec],
+    area_kinds: Mapping[str, str],
+    sampling: str,
+    seed: int,
+) -> tuple[list[Job], dict[str, dict[str, Any]]]:
+    """The (probe, device) pairs the rules of these indicators need, each once; and the samples."""
+    groups: dict[str, list[Target]] = {}
+    for target in site.targets:
+        groups.setdefault(sample_group(target), []).append(target)
+    samples: dict[str, dict[str, Any]] = {}
+    chosen: dict[str, set[str]] = {}
+    for name, members in groups.items():
+        ids = [t.id for t in members]
+        if sampling == "inspection":
+            p = sample_plan(len(ids), seed, ids)
+            samples[name] = p.as_dict()
+            chosen[name] = set(p.items or ())
+        else:
+            chosen[name] = set(ids)
+    jobs: dict[tuple[str, str], Job] = {}
+    for indicator in indicators:
+        rule = rules.for_indicator(indicator)
+        if rule is None:
+            continue
+        for target in select(rule, site, area_kinds):
+            if rule.sampled and target.id not in chosen[sample_group(target)]:
+                continue
+            for probe in rule.probes:
+                spec = registry[probe]
+                if target.kind in spec.applies_to:
+                    jobs.setdefault((probe, target.id), Job(spec, target))
+    return list(jobs.values()), samples
+
+
+def select(rule: Rule, site: SiteView, area_kinds: Mapping[str, str]) -> list[Target]:
+    return [t for t in site.targets if rule.devices.matches(t, area_kinds)]
+
+
+def verdicts_for(
+    rules: RuleSet,
+    catalog: Catalog,
+    indicators: Iterable[str],
+    findings: Sequence[Finding],
+    jobs: Sequence[Job],
+    area_kinds: Mapping[str, str],
+) -> dict[str, MachineVerdict]:
+    """Each ruled indicator judged on the findings of its own probes on its own devices."""
+    out: dict[str, MachineVerdict] = {}
+    for indicator in indicators:
+        rule = rules.for_indicator(indicator)
+        if rule is None:
+            continue
+        in_scope = {
+            (j.spec.id, j.target.id)
+            for j in jobs
+            if j.spec.id in rule.probes and rule.devices.matches(j.target, area_kinds)
+        }
+        mine = [f for f in findings if (f.probe, f.device) in in_scope]
+        out[indicator] = judge(rule, mine, basic=catalog.get(indicator).kind == "basic")
+    return out
+
+
+class FindingsLog:
+    """findings.jsonl, one finding a line, flushed as each arrives."""
+
+    def __init__(self, path: Path, indicators_of: Callable[[Finding], list[str]]) -> None:
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._indicators_of = indicators_of
+
+    def write(self, finding: Finding) -> None:
+        row = finding.as_dict() | {"indicators": self._indicators_of(finding)}
+        self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Progress:
+    """A one-line progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled and sys.stderr.isatty()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            bar = "#" * filled + "." * (width - filled)
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} {label[:40]:<40}")
+            sys.stderr.flush()
+            if self.done == self.total:
+                sys.stderr.write("\n")
+
+
+async def execute(ctx: ProbeContext, job: Job, params: Any, budget_s: float) -> Finding:
+    """Run one probe with its deadline; turn anything but cancellation into an error finding."""
+    started = datetime.now(UTC)
+    limit = min(job.spec.timeout_s, budget_s)
+    try:
+        async with asyncio.timeout(limit):
+            return await job.spec.run(ctx, job.target, params)
+    except TimeoutError:
+        reason, detail = "probe_timeout", f"no result within {limit:g} s"
+    except Exception as exc:
+        reason, detail = "probe_crashed", f"{type(exc).__name__}: {exc}"
+    return Finding(job.spec.id, job.target.id, "error", reason, detail, started_at=started)
+
+
+def not_permitted(job: Job) -> Finding:
+    test = job.spec.active_test or job.spec.id
+    return Finding(
+        job.spec.id,
+        job.target.id,
+        "not_assessed",
+        "active_not_permitted",
+        f"active test {test!r} needs --allow-active and active.allow: [{test}] in the config",
+    )
+
+
+async def run_jobs(
+    jobs: Sequence[Job],
+    ctx: ProbeContext,
+    config: Config,
+    on_finding: Callable[[Finding], None],
+    allow_active: bool,
+    progress: Progress,
+) -> None:
+    """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none)."""
+    deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
+    gate = asyncio.Semaphore(config.limits.concurrency)
+
+    def keep(finding: Finding) -> None:
+        on_finding(finding)
+        progress.step(f"{finding.probe} {finding.device}")
+
+    async def one(job: Job) -> None:
+        async with gate:
+            params = probe_params(job.spec, config)
+            keep(await execute(ctx, job, params, max(1.0, deadline - time.monotonic())))
+
+    passive = [j for j in jobs if j.spec.mode == "passive"]
+    # Lockout tests lock zhian's own address out for a while: they go last; credentials before them.
+    active = sorted(
+        (j for j in jobs if j.spec.mode == "active"),
+        key=lambda j: ACTIVE_ORDER.get(j.spec.active_test or "", 0),
+    )
+    async with asyncio.TaskGroup() as tg:
+        for job in passive:
+            tg.create_task(one(job), name=f"{job.spec.id}:{job.target.id}")
+    for job in active:
+        permitted = allow_active and job.spec.active_test in config.active.allow
+        if permitted:
+            await one(job)
+        else:
+            keep(not_permitted(job))
+
+
+def config_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_outputs(out: Path, config: Config, result: RunResult, score_doc: Mapping[str, Any]) -> None:
+    verdicts = {k: v.as_entry() for k, v in sorted(result.verdicts.items())}
+    doc = {
+        "community": config.community.name,
+        "date": result.started_at.date().isoformat(),
+        "verdicts": verdicts,
+    }
+    (out / "verdicts.yaml").write_text(
+        yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=200), encoding="utf-8"
+    )
+    (out / "score.json").write_text(
+        json.dumps(score_doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def run_metadata(config: Config, config_path: Path, result: RunResult, seed: int) -> dict[str, Any]:
+    return {
+        "schema": "zhian.run/1",
+        "run_id": result.run_id,
+        "tool": f"zhian {__version__}",
+        "community": config.community.model_dump(),
+        "config": str(config_path),
+        "config_sha256": config_digest(config_path),
+        "started_at": result.started_at.isoformat(),
+        "finished_at": result.finished_at.isoformat() if result.finished_at else None,
+        "interrupted": result.interrupted,
+        "sampling": {"mode": config.sampling.mode, "seed": seed, "groups": result.samples},
+        "findings": len(result.findings),
+    }
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def seed_for(config: Config) -> int:
+    return config.sampling.seed if config.sampling.seed is not None else secrets.randbelow(2**31)
+
+
+class ExchangeLog:
+    """exchanges.jsonl: every exchange (already redacted by its collector), flushed as it comes;
+    a larger raw reply goes to artefacts/<sha256>."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._artefacts = path.parent / "artefacts"
+        self.count = 0
+
+    def __call__(self, exchange: Exchange) -> None:
+        row = asdict(exchange)
+        raw = row.pop("raw")
+        row["raw_sha256"] = None
+        if raw:
+            digest = hashlib.sha256(raw).hexdigest()
+            self._artefacts.mkdir(exist_ok=True)
+            (self._artefacts / digest).write_bytes(raw)
+            row["raw_sha256"] = digest
+        self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def make_context(
+    site: SiteView, config: Config, sink: Sink, operator: Operator | None, allow_active: bool
+) -> ProbeContext:
+    trust = ssl.create_default_context(cafile=str(config.ca_file)) if config.ca_file else None
+    active = frozenset(config.active.allow) if allow_active else frozenset()
+    return ProbeContext(
+        site=site,
+        sink=sink,
+        trust=trust,
+        call_timeout_s=config.limits.call_timeout_s,
+        per_host=config.limits.per_host,
+        active=active,
+        operator=operator,
+    )

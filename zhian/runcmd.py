@@ -1,0 +1,120 @@
+"""`zhian run`: evaluate a live site from its config and write verdicts, score and findings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mapping.catalog import LEVELS, load_catalog
+from mapping.rules import load_rules
+from probes.finding import Finding
+from probes.registry import PROBES
+from scorer.results import merge_verdicts
+from scorer.score import score
+from zhian.config import load_config
+from zhian.errors import UsageError
+from zhian.inventory import area_kinds, build_site
+from zhian.operator import ConsoleOperator, HookOperator
+from zhian.render import score_table
+from zhian.run import (
+    ExchangeLog,
+    FindingsLog,
+    Progress,
+    RunResult,
+    make_context,
+    new_run_id,
+    plan_jobs,
+    run_jobs,
+    run_metadata,
+    seed_for,
+    verdicts_for,
+    write_outputs,
+)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    site = build_site(config, args.config.parent)
+    catalog = load_catalog()
+    rules = load_rules()
+    levels = (args.level,) if args.level else LEVELS
+    indicators = [i.id for lv in levels for i in catalog.level(lv)]
+    seed = seed_for(config)
+    jobs, samples = plan_jobs(rules, indicators, site, PROBES, area_kinds(config), config.sampling.mode, seed)
+    run_id = new_run_id()
+    out: Path = args.out or Path("runs") / run_id
+    try:
+        out.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        if any(out.iterdir()):
+            raise UsageError(f"{out}: the run directory exists and is not empty") from None
+    except OSError as exc:
+        raise UsageError(f"{out}: {exc.strerror}") from None
+
+    probe_indicators: dict[tuple[str, str], list[str]] = {}
+    for ind in indicators:
+        rule = rules.for_indicator(ind)
+        for job in jobs:
+            if rule and job.spec.id in rule.probes and rule.devices.matches(job.target, area_kinds(config)):
+                probe_indicators.setdefault((job.spec.id, job.target.id), []).append(ind)
+    exchanges = ExchangeLog(out / "exchanges.jsonl")
+    findings_log = FindingsLog(
+        out / "findings.jsonl", lambda f: probe_indicators.get((f.probe, f.device), [])
+    )
+    hook = config.active.operator_hook
+    operator = HookOperator(hook) if hook else ConsoleOperator()
+    ctx = make_context(site, config, exchanges, operator, args.allow_active)
+    result = RunResult(run_id, [], {}, samples)
+    print(
+        f"zhian run {run_id}: {len(jobs)} probe jobs on {len(site.targets)} devices -> {out}", file=sys.stderr
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+
+        def keep(finding: Finding) -> None:
+            result.findings.append(finding)
+            findings_log.write(finding)
+
+        try:
+            await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
+        except asyncio.CancelledError:
+            result.interrupted = True
+        finally:
+            await ctx.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        findings_log.close()
+        exchanges.close()
+    result.verdicts = verdicts_for(rules, catalog, indicators, result.findings, jobs, area_kinds(config))
+    result.finished_at = datetime.now(UTC)
+    entries = {k: v.as_entry() for k, v in result.verdicts.items()}
+    report = score(catalog, merge_verdicts((i.id for i in catalog), [entries]), args.threshold)
+    write_outputs(out, config, result, report.as_dict())
+    meta = run_metadata(config, args.config, result, seed) | {"exchanges": exchanges.count}
+    (out / "run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(score_table(report))
+    state = "interrupted; kept what was collected" if result.interrupted else "complete"
+    print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
+    return 130 if result.interrupted else 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="evaluate a live site: probes, verdicts, score, findings")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="run directory (default runs/<run id>)")
+    p.add_argument("--level", choices=LEVELS)
+    p.add_argument("--allow-active", action="store_true", help="permit the active tests the config allows")
+    p.add_argument("--threshold", choices=("gt", "ge"), default="gt")
+    p.set_defaults(func=cmd_run)
