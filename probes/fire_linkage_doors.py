@@ -9,29 +9,7 @@ that stays unlocked is reported in the restore facts and handed to the operator,
 
 from __future__ import annotations
 
-from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding
-from probes.linkage_common import FIRE, TIMEOUT_S, FireParams, fire_finding
-from probes.targets import Target
+from probes.linkage_common import fire_spec
 
 PROBE = "fire_linkage_doors"
-
-
-class Params(FireParams):
-    """The fire test's parameters: every fire_linkage probe has them all, as they share one test."""
-
-
-async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
-    return await fire_finding(ctx, target, params, PROBE, "doors")
-
-
-SPEC = ProbeSpec(
-    id=PROBE,
-    title="Fire alarm unlocks the zone's doors in time",
-    mode="active",
-    applies_to=("panel",),
-    params=Params,
-    timeout_s=TIMEOUT_S,
-    run=run,
-    active_test=FIRE,
-)
+SPEC = fire_spec(PROBE, "doors", "Fire alarm unlocks the zone's doors in time")

@@ -6,29 +6,7 @@ The test (probes/linkage_common) is shared by the three intrusion_linkage probes
 
 from __future__ import annotations
 
-from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding
-from probes.linkage_common import INTRUSION, TIMEOUT_S, IntrusionParams, intrusion_finding
-from probes.targets import Target
+from probes.linkage_common import intrusion_spec
 
 PROBE = "intrusion_linkage_alert"
-
-
-class Params(IntrusionParams):
-    """The intrusion test's parameters: the three intrusion_linkage probes share one test."""
-
-
-async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
-    return await intrusion_finding(ctx, target, params, PROBE, "alert")
-
-
-SPEC = ProbeSpec(
-    id=PROBE,
-    title="Perimeter intrusion reaches the platform as an alert in time",
-    mode="active",
-    applies_to=("camera",),
-    params=Params,
-    timeout_s=TIMEOUT_S,
-    run=run,
-    active_test=INTRUSION,
-)
+SPEC = intrusion_spec(PROBE, "alert", "Perimeter intrusion reaches the platform as an alert in time")

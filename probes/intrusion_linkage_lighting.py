@@ -7,29 +7,7 @@ area switched on within deadline_lighting_s of the camera's intrusion event. The
 
 from __future__ import annotations
 
-from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding
-from probes.linkage_common import INTRUSION, TIMEOUT_S, IntrusionParams, intrusion_finding
-from probes.targets import Target
+from probes.linkage_common import intrusion_spec
 
 PROBE = "intrusion_linkage_lighting"
-
-
-class Params(IntrusionParams):
-    """The intrusion test's parameters: the three intrusion_linkage probes share one test."""
-
-
-async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
-    return await intrusion_finding(ctx, target, params, PROBE, "lighting")
-
-
-SPEC = ProbeSpec(
-    id=PROBE,
-    title="Perimeter intrusion switches the area's lighting on in time",
-    mode="active",
-    applies_to=("camera",),
-    params=Params,
-    timeout_s=TIMEOUT_S,
-    run=run,
-    active_test=INTRUSION,
-)
+SPEC = intrusion_spec(PROBE, "lighting", "Perimeter intrusion switches the area's lighting on in time")

@@ -8,29 +8,7 @@ the three intrusion_linkage probes of the camera.
 
 from __future__ import annotations
 
-from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding
-from probes.linkage_common import INTRUSION, TIMEOUT_S, IntrusionParams, intrusion_finding
-from probes.targets import Target
+from probes.linkage_common import intrusion_spec
 
 PROBE = "intrusion_linkage_video"
-
-
-class Params(IntrusionParams):
-    """The intrusion test's parameters: the three intrusion_linkage probes share one test."""
-
-
-async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
-    return await intrusion_finding(ctx, target, params, PROBE, "video")
-
-
-SPEC = ProbeSpec(
-    id=PROBE,
-    title="Perimeter intrusion raises the area's camera alarms in time",
-    mode="active",
-    applies_to=("camera",),
-    params=Params,
-    timeout_s=TIMEOUT_S,
-    run=run,
-    active_test=INTRUSION,
-)
+SPEC = intrusion_spec(PROBE, "video", "Perimeter intrusion raises the area's camera alarms in time")

@@ -37,7 +37,7 @@ from collectors.mqtt import MqttClient, Observation, TopicSummary
 from collectors.onvif import OnvifClient
 from collectors.onvif_events import Pull, PulledMessage, PullPoint
 from collectors.platform import PlatformAlert, PlatformClient
-from probes.base import ProbeContext
+from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status
 from probes.panel_common import PanelSite, panel_site
 from probes.targets import SiteView, Target
@@ -1369,3 +1369,23 @@ async def intrusion_finding(
         (INTRUSION, camera.id), lambda: run_intrusion_test(ctx, camera, params)
     )
     return judge_effect(probe, camera.id, run, effect, started, ctx.clock())
+
+
+def fire_spec(probe: str, effect: Effect, title: str) -> ProbeSpec:
+    """The declaration of a fire_linkage probe: the panel's shared test, judged for `effect`."""
+
+    async def run(ctx: ProbeContext, target: Target, params: FireParams) -> Finding:
+        return await fire_finding(ctx, target, params, probe, effect)
+
+    return ProbeSpec(probe, title, "active", ("panel",), FireParams, TIMEOUT_S, run, active_test=FIRE)
+
+
+def intrusion_spec(probe: str, effect: Effect, title: str) -> ProbeSpec:
+    """The declaration of an intrusion_linkage probe: the camera's shared test, judged for `effect`."""
+
+    async def run(ctx: ProbeContext, target: Target, params: IntrusionParams) -> Finding:
+        return await intrusion_finding(ctx, target, params, probe, effect)
+
+    return ProbeSpec(
+        probe, title, "active", ("camera",), IntrusionParams, TIMEOUT_S, run, active_test=INTRUSION
+    )

@@ -57,16 +57,16 @@ async def fire(ctx: ProbeContext, panel_id: str, **changes: Any) -> dict[str, Fi
     """The five fire probes on one panel, as the run calls them one after another."""
     out = {}
     for mod in FIRE_PROBES:
-        params = mod.Params(**(QUICK | FIRE_DEADLINES | {"guided": False} | changes))
-        out[mod.PROBE] = await mod.run(ctx, ctx.site.get(panel_id), params)
+        params = mod.SPEC.params(**(QUICK | FIRE_DEADLINES | {"guided": False} | changes))
+        out[mod.PROBE] = await mod.SPEC.run(ctx, ctx.site.get(panel_id), params)
     return out
 
 
 async def intrusion(ctx: ProbeContext, camera_id: str, **changes: Any) -> dict[str, Finding]:
     out = {}
     for mod in INTRUSION_PROBES:
-        params = mod.Params(**(QUICK | DEADLINES | {"deadline_lighting_s": 3.0} | changes))
-        out[mod.PROBE] = await mod.run(ctx, ctx.site.get(camera_id), params)
+        params = mod.SPEC.params(**(QUICK | DEADLINES | {"deadline_lighting_s": 3.0} | changes))
+        out[mod.PROBE] = await mod.SPEC.run(ctx, ctx.site.get(camera_id), params)
     return out
 
 
@@ -160,8 +160,8 @@ async def test_cancelled_midway_the_restore_still_runs(community_site: SiteFacto
         ledger = Ledger()
         ctx = linkage_context(site, ledger, SiteOperator(site))
         changes = {"guided": False, "poll_s": 1.0, "deadline_broadcast_s": 30.0}
-        params = fire_linkage_doors.Params(**(QUICK | FIRE_DEADLINES | changes))
-        probe = asyncio.create_task(fire_linkage_doors.run(ctx, ctx.site.get("panel-b1"), params))
+        params = fire_linkage_doors.SPEC.params(**(QUICK | FIRE_DEADLINES | changes))
+        probe = asyncio.create_task(fire_linkage_doors.SPEC.run(ctx, ctx.site.get("panel-b1"), params))
         state = panel(site, "panel-b1").state
         await until(lambda: state.broadcast_zone != 0 and relay_on(site, "gw-01", "light-b1-entrance"))
         assert not door_locked(site, "door-b1-unit1") and not probe.done()

@@ -333,7 +333,7 @@ def test_spec(name: str) -> None:
     module = importlib.import_module(f"probes.{name}")
     spec = module.SPEC
     fire = name.startswith("fire")
-    assert spec.id == name and spec.mode == "active" and spec.run is module.run
+    assert spec.id == name == module.PROBE and spec.mode == "active"
     assert spec.applies_to == (("panel",) if fire else ("camera",))
     assert spec.active_test == (FIRE if fire else INTRUSION)
     assert issubclass(spec.params, FireParams if fire else IntrusionParams)
