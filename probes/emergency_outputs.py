@@ -12,11 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.errors import CollectorError
 from collectors.modbus import PanelReading
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status, collector_finding
-from probes.panel_common import inventory_finding, panel_site, shared_reading
+from probes.finding import Finding, Status
+from probes.panel_common import PanelSite, judge_reading
 from probes.targets import Target
 
 PROBE = "emergency_outputs"
@@ -74,18 +73,10 @@ def judge(device: str, reading: PanelReading, started_at: datetime, finished_at:
 
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
-    started = ctx.clock()
-    try:
-        site = panel_site(target)
-    except ValueError as exc:
-        return inventory_finding(PROBE, target, exc, started, ctx.clock())
-    try:
-        reading = await shared_reading(ctx, target, site)
-    except CollectorError as exc:
-        return collector_finding(
-            PROBE, target.id, exc, status="error", started_at=started, finished_at=ctx.clock()
-        )
-    return judge(target.id, reading, started, ctx.clock())
+    def judged(site: PanelSite, reading: PanelReading, started: datetime, finished: datetime) -> Finding:
+        return judge(target.id, reading, started, finished)
+
+    return await judge_reading(ctx, target, PROBE, judged)
 
 
 SPEC = ProbeSpec(

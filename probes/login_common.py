@@ -17,6 +17,8 @@ from collectors.errors import AuthFailed
 from collectors.isapi import IsapiClient
 from collectors.onvif_auth import OnvifAuthClient
 from collectors.platform import PlatformClient
+from probes.base import ProbeContext
+from probes.finding import Finding
 from probes.targets import Target
 
 LOGIN_PROTOCOLS = ("onvif", "isapi", "http")
@@ -81,3 +83,18 @@ class Login:
     async def own(self) -> Attempt:
         """A try with the inventory's account (the baseline, and what clears the failure count)."""
         return await self.attempt(self.conn.username or "", self.conn.password or "")
+
+
+def cannot_try(ctx: ProbeContext, target: Target, probe: str, test: str, what: str) -> Finding | None:
+    """The `not_assessed` finding when logins cannot be tried here: a protocol without a login
+    check, or an active test the run does not allow. None when the probe may go on."""
+    started = ctx.clock()
+    if target.protocol not in LOGIN_PROTOCOLS:
+        reason, detail = "protocol_not_covered", f"No login check for {target.protocol} devices."
+    elif not ctx.allowed(test):
+        reason, detail = "active_not_allowed", f"{what} is an active test; the run does not allow {test!r}."
+    else:
+        return None
+    return Finding(
+        probe, target.id, "not_assessed", reason, detail, started_at=started, finished_at=ctx.clock()
+    )

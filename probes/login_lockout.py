@@ -31,7 +31,7 @@ from collectors.errors import CollectorError
 from collectors.isapi import IsapiClient, LoginLock
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.login_common import LOGIN_PROTOCOLS, Attempt, Login
+from probes.login_common import Attempt, Login, cannot_try
 from probes.targets import Target
 
 PROBE = "login_lockout"
@@ -124,17 +124,9 @@ def judge_live(
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
-    if target.protocol not in LOGIN_PROTOCOLS:
-        return Finding(
-            PROBE, target.id, "not_assessed", "protocol_not_covered",
-            f"No login check for {target.protocol} devices.", started_at=started, finished_at=ctx.clock(),
-        )  # fmt: skip
-    if not ctx.allowed(TEST):
-        return Finding(
-            PROBE, target.id, "not_assessed", "active_not_allowed",
-            f"Failed-login handling is an active test; the run does not allow {TEST!r}.",
-            started_at=started, finished_at=ctx.clock(),
-        )  # fmt: skip
+    refused = cannot_try(ctx, target, PROBE, TEST, "Failed-login handling")
+    if refused is not None:
+        return refused
     conn = ctx.connection(target)
     evidence: list[str] = []
     try:

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from collectors.errors import CollectorError
 from collectors.modbus import ModbusClient, PanelReading
 from collectors.modbus_profile import PanelProfile, load_profile
 from probes.base import ProbeContext
-from probes.finding import Finding
+from probes.finding import Finding, collector_finding
 from probes.targets import Target
 
 
@@ -73,3 +74,21 @@ def inventory_finding(
         started_at=started_at,
         finished_at=finished_at,
     )
+
+
+Judge = Callable[[PanelSite, PanelReading, datetime, datetime], Finding]
+
+
+async def judge_reading(ctx: ProbeContext, target: Target, probe: str, judge: Judge) -> Finding:
+    """A passive panel probe: the panel's shared reading, judged; an unusable inventory entry or an
+    unreadable panel becomes an `error` finding (we could not judge)."""
+    started = ctx.clock()
+    try:
+        site = panel_site(target)
+    except ValueError as exc:
+        return inventory_finding(probe, target, exc, started, ctx.clock())
+    try:
+        reading = await shared_reading(ctx, target, site)
+    except CollectorError as exc:
+        return collector_finding(probe, target.id, exc, started_at=started, finished_at=ctx.clock())
+    return judge(site, reading, started, ctx.clock())

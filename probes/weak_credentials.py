@@ -24,7 +24,7 @@ from collectors.errors import CollectorError
 from collectors.isapi import IsapiClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.login_common import LOGIN_PROTOCOLS, Attempt, Login
+from probes.login_common import Attempt, Login, cannot_try
 from probes.targets import Target
 
 PROBE = "weak_credentials"
@@ -101,17 +101,9 @@ def judge(
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
-    if target.protocol not in LOGIN_PROTOCOLS:
-        return Finding(
-            PROBE, target.id, "not_assessed", "protocol_not_covered",
-            f"No login check for {target.protocol} devices.", started_at=started, finished_at=ctx.clock(),
-        )  # fmt: skip
-    if not ctx.allowed(TEST):
-        return Finding(
-            PROBE, target.id, "not_assessed", "active_not_allowed",
-            f"Trying logins is an active test; the run does not allow {TEST!r}.",
-            started_at=started, finished_at=ctx.clock(),
-        )  # fmt: skip
+    refused = cannot_try(ctx, target, PROBE, TEST, "Trying logins")
+    if refused is not None:
+        return refused
     conn = ctx.connection(target)
     login = Login(target, conn)
     evidence: list[str] = []
