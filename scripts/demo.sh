@@ -28,7 +28,7 @@ set +a
 echo "== evaluating it: zhian run --config $OUT/site.yaml --allow-active"
 $BIN/zhian run --config "$OUT/site.yaml" --out "$OUT/run" --allow-active
 echo
-echo "== results in $OUT/run: verdicts.yaml, score.json, findings.jsonl, exchanges.jsonl, run.json"
+echo "== results in $OUT/run: verdicts.yaml, score.json, findings.jsonl, ledger.sqlite, manifest.json"
 echo "== problems found:"
 $BIN/python - "$OUT/run/findings.jsonl" <<'PY'
 import json, sys

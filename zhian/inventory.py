@@ -90,3 +90,20 @@ def build_site(config: Config, base: Path) -> SiteView:
 
 def area_kinds(config: Config) -> dict[str, str]:
     return {a.id: a.kind for a in config.areas}
+
+
+def inventory_summary(site: SiteView) -> list[dict[str, Any]]:
+    """The devices a run looked at, for the report's site overview (no credentials)."""
+    return [
+        {
+            "id": t.id,
+            "kind": t.kind,
+            "protocol": t.protocol,
+            "address": t.address,
+            "area": t.area,
+            "tls": t.tls,
+            "tags": dict(t.tags),
+            "type": t.params.get("type"),
+        }
+        for t in site.targets
+    ]

@@ -18,14 +18,14 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
-from collectors.exchange import Exchange, Sink
+from collectors.exchange import Sink
 from mapping.catalog import Catalog
 from mapping.rules import MachineVerdict, Rule, RuleSet, judge
 from probes.base import Operator, ProbeContext, ProbeSpec
@@ -34,6 +34,7 @@ from probes.targets import SiteView, Target
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
+from zhian.ledger import current_job
 
 ACTIVE_ORDER = {"credentials": 1, "lockout": 2}
 
@@ -173,6 +174,7 @@ async def execute(ctx: ProbeContext, job: Job, params: Any, budget_s: float) -> 
     """Run one probe with its deadline; turn anything but cancellation into an error finding."""
     started = datetime.now(UTC)
     limit = min(job.spec.timeout_s, budget_s)
+    current_job.set((job.spec.id, job.target.id))
     try:
         async with asyncio.timeout(limit):
             return await job.spec.run(ctx, job.target, params)
@@ -267,38 +269,28 @@ def run_metadata(config: Config, config_path: Path, result: RunResult, seed: int
     }
 
 
+def run_start_fields(
+    config: Config, config_path: Path, result: RunResult, seed: int, levels: Sequence[str], jobs: int
+) -> dict[str, Any]:
+    """The ledger's first record: what was evaluated, with which config and tool, and how sampled."""
+    return {
+        "run_id": result.run_id,
+        "started_at": result.started_at.isoformat(),
+        "tool": f"zhian {__version__}",
+        "community": config.community.model_dump(),
+        "config_sha256": config_digest(config_path),
+        "levels": list(levels),
+        "sampling": {"mode": config.sampling.mode, "seed": seed, "groups": result.samples},
+        "jobs": jobs,
+    }
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
 def seed_for(config: Config) -> int:
     return config.sampling.seed if config.sampling.seed is not None else secrets.randbelow(2**31)
-
-
-class ExchangeLog:
-    """exchanges.jsonl: every exchange (already redacted by its collector), flushed as it comes;
-    a larger raw reply goes to artefacts/<sha256>."""
-
-    def __init__(self, path: Path) -> None:
-        self._file: IO[str] = path.open("a", encoding="utf-8")
-        self._artefacts = path.parent / "artefacts"
-        self.count = 0
-
-    def __call__(self, exchange: Exchange) -> None:
-        row = asdict(exchange)
-        raw = row.pop("raw")
-        row["raw_sha256"] = None
-        if raw:
-            digest = hashlib.sha256(raw).hexdigest()
-            self._artefacts.mkdir(exist_ok=True)
-            (self._artefacts / digest).write_bytes(raw)
-            row["raw_sha256"] = digest
-        self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self._file.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def make_context(

@@ -18,11 +18,13 @@ from scorer.results import merge_verdicts
 from scorer.score import score
 from zhian.config import load_config
 from zhian.errors import UsageError
-from zhian.inventory import area_kinds, build_site
+from zhian.inventory import area_kinds, build_site, inventory_summary
+from zhian.keys import default_key_dir, load_or_create
+from zhian.ledger import ExchangeRecorder, finding_fields, open_ledger
+from zhian.manifest import seal
 from zhian.operator import ConsoleOperator, HookOperator
 from zhian.render import score_table
 from zhian.run import (
-    ExchangeLog,
     FindingsLog,
     Progress,
     RunResult,
@@ -31,6 +33,7 @@ from zhian.run import (
     plan_jobs,
     run_jobs,
     run_metadata,
+    run_start_fields,
     seed_for,
     verdicts_for,
     write_outputs,
@@ -62,14 +65,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         for job in jobs:
             if rule and job.spec.id in rule.probes and rule.devices.matches(job.target, area_kinds(config)):
                 probe_indicators.setdefault((job.spec.id, job.target.id), []).append(ind)
-    exchanges = ExchangeLog(out / "exchanges.jsonl")
-    findings_log = FindingsLog(
-        out / "findings.jsonl", lambda f: probe_indicators.get((f.probe, f.device), [])
-    )
+
+    def indicators_of(probe: str, device: str) -> list[str]:
+        return probe_indicators.get((probe, device), [])
+
+    key = load_or_create(args.key_dir or default_key_dir(), not_inside=out)
+    secrets = [s for t in site.targets for s in t.secrets()]
+    ledger = open_ledger(out, secrets=secrets, run_id=run_id)
+    exchanges = ExchangeRecorder(ledger, run_id, indicators_of)
+    findings_log = FindingsLog(out / "findings.jsonl", lambda f: indicators_of(f.probe, f.device))
     hook = config.active.operator_hook
     operator = HookOperator(hook) if hook else ConsoleOperator()
     ctx = make_context(site, config, exchanges, operator, args.allow_active)
     result = RunResult(run_id, [], {}, samples)
+    ledger.append("run_start", run_start_fields(config, args.config, result, seed, levels, len(jobs)))
     print(
         f"zhian run {run_id}: {len(jobs)} probe jobs on {len(site.targets)} devices -> {out}", file=sys.stderr
     )
@@ -84,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         def keep(finding: Finding) -> None:
             result.findings.append(finding)
             findings_log.write(finding)
+            indicators = indicators_of(finding.probe, finding.device)
+            ledger.append("finding", finding_fields(finding, run_id, indicators))
 
         try:
             await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
@@ -96,18 +107,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     finally:
         findings_log.close()
-        exchanges.close()
+        ledger.append(
+            "run_end",
+            {
+                "run_id": run_id,
+                "finished_at": datetime.now(UTC).isoformat(),
+                "interrupted": result.interrupted,
+                "counts": dict(ledger.counts),
+            },
+        )
+        ledger.close()
     result.verdicts = verdicts_for(rules, catalog, indicators, result.findings, jobs, area_kinds(config))
     result.finished_at = datetime.now(UTC)
     entries = {k: v.as_entry() for k, v in result.verdicts.items()}
     report = score(catalog, merge_verdicts((i.id for i in catalog), [entries]), args.threshold)
     write_outputs(out, config, result, report.as_dict())
-    meta = run_metadata(config, args.config, result, seed) | {"exchanges": exchanges.count}
+    meta = run_metadata(config, args.config, result, seed) | {
+        "exchanges": exchanges.count,
+        "levels": list(levels),
+        "threshold": args.threshold,
+        "inventory": inventory_summary(site),
+        "signed_by": key.describe(),
+    }
     (out / "run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    seal(out, key, meta)
     sys.stdout.write(score_table(report))
     state = "interrupted; kept what was collected" if result.interrupted else "complete"
     print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
     return 130 if result.interrupted else 0
+
+
+KEY_DIR_HELP = "where the signing key lives (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -117,4 +147,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--level", choices=LEVELS)
     p.add_argument("--allow-active", action="store_true", help="permit the active tests the config allows")
     p.add_argument("--threshold", choices=("gt", "ge"), default="gt")
+    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_run)

@@ -17,6 +17,7 @@ from conftest import SiteFactory
 from simulator.site import Site
 from zhian.simcmd import operator_endpoint
 from zhian.simconfig import site_config
+from zhian.verify import verify
 
 pytestmark = pytest.mark.peers
 
@@ -67,7 +68,7 @@ async def zhian_run(config: Path, out: Path, env: dict[str, str], *extra: str) -
         "--out",
         str(out),
         *extra,
-        env={**os.environ, **env},
+        env={**os.environ, "ZHIAN_KEY_DIR": str(out.parent / "keys"), **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -101,10 +102,11 @@ async def test_run_small_passes_what_is_built_right(community_site: SiteFactory,
     for row in rows:
         if row["status"] == "pass":
             assert row["evidence"], row
-    exchanges = (out / "exchanges.jsonl").read_text(encoding="utf-8")
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
     for password in secrets.values():
-        assert password not in exchanges
-        assert password not in (out / "findings.jsonl").read_text(encoding="utf-8")
+        assert password.encode() not in written
+    result = verify(out)
+    assert result.ok and result.records > len(rows), result.problems
 
 
 # Each fault of faulty.yaml, found by the probe that should find it, on the device that has it.
@@ -186,7 +188,7 @@ async def test_interrupt_keeps_what_was_collected(community_site: SiteFactory, t
             str(config),
             "--out",
             str(out),
-            env={**os.environ, **secrets},
+            env={**os.environ, "ZHIAN_KEY_DIR": str(tmp_path / "keys"), **secrets},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -199,3 +201,6 @@ async def test_interrupt_keeps_what_was_collected(community_site: SiteFactory, t
     meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert meta["interrupted"] is True and meta["findings"] == len(findings(out)) > 0
     assert (out / "verdicts.yaml").exists() and (out / "score.json").exists()
+    sealed = verify(out)  # an interrupted run is sealed too, with what it holds
+    assert sealed.ok, sealed.problems
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["interrupted"] is True

@@ -1,0 +1,242 @@
+"""The evidence ledger, the signed manifest and `zhian verify`: tampering of any kind is found and named."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collectors.exchange import Exchange
+from probes.finding import Finding
+from zhian.cli import main
+from zhian.errors import UsageError
+from zhian.keys import PUBLIC_FILE, load_or_create
+from zhian.ledger import (
+    GENESIS,
+    ExchangeRecorder,
+    LedgerError,
+    LedgerReader,
+    current_job,
+    finding_fields,
+    open_ledger,
+)
+from zhian.manifest import seal
+from zhian.verify import verify
+
+SECRET = "s3cret-Passw0rd"
+
+
+def exchange(n: int, raw: bytes | None = None) -> Exchange:
+    return Exchange(
+        device=f"cam-{n:02d}",
+        address="127.0.0.1:8000",
+        protocol="onvif",
+        operation="GetRecordingSummary",
+        started_at=datetime(2026, 11, 25, 12, 0, n % 60, tzinfo=UTC),
+        duration_s=0.01,
+        request=f"<Envelope><Password>{SECRET}</Password></Envelope>",
+        response=f"<DataFrom>2026-08-01</DataFrom> echo {SECRET}",
+        ok=True,
+        raw=raw,
+    )
+
+
+def make_run(run_dir: Path, n: int = 5, key_dir: Path | None = None) -> None:
+    """A small sealed run written by the real writers."""
+    run_dir.mkdir(exist_ok=True)
+    ledger = open_ledger(run_dir, secrets=[SECRET], run_id="r1")
+    recorder = ExchangeRecorder(ledger, "r1", lambda probe, device: [f"A2.3.4/{probe}/{device}"])
+    ledger.append("run_start", {"run_id": "r1"})
+    for i in range(n):
+        token = current_job.set(("retention", f"cam-{i:02d}"))
+        try:
+            recorder(exchange(i, raw=b"raw reply %d" % i if i % 2 else None))
+        finally:
+            current_job.reset(token)
+    finding = Finding("retention", "cam-00", "pass", "retention_ok", "ok", evidence=("x",))
+    ledger.append("finding", finding_fields(finding, "r1", ["A2.3.4"]))
+    ledger.close()
+    (run_dir / "verdicts.yaml").write_text("verdicts: {}\n", encoding="utf-8")
+    seal(run_dir, load_or_create(key_dir or run_dir.parent / "keys"), {"run_id": "r1"})
+
+
+def rows(run_dir: Path) -> sqlite3.Connection:
+    return sqlite3.connect(run_dir / "ledger.sqlite")
+
+
+def test_a_sealed_run_verifies_and_keeps_every_record(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    result = verify(tmp_path / "run")
+    assert result.ok, result.problems
+    assert result.records == 7  # run_start, 5 exchanges, 1 finding
+    reader = LedgerReader(tmp_path / "run")
+    records = list(reader.records())
+    assert records[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
+    ex = records[2]
+    assert ex.kind == "exchange" and ex.probe == "retention" and ex.device == "cam-01"
+    assert ex.indicators == ["A2.3.4/retention/cam-01"]
+    assert ex.body["method"] == {
+        "protocol": "onvif",
+        "operation": "GetRecordingSummary",
+        "address": "127.0.0.1:8000",
+    }
+    assert ex.body["raw_sha256"] and (tmp_path / "run" / "artefacts" / ex.body["raw_sha256"]).is_file()
+    assert reader.get(ex.id) == ex
+    reader.close()
+    assert not (tmp_path / "run" / "ledger.sqlite-wal").exists()  # one self-contained file
+
+
+def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    assert SECRET.encode() not in (tmp_path / "run" / "ledger.sqlite").read_bytes()
+
+
+def test_an_edited_record_is_named(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    with rows(tmp_path / "run") as db:
+        body = db.execute("SELECT body FROM records WHERE seq = 4").fetchone()[0]
+        db.execute("UPDATE records SET body = ? WHERE seq = 4", (body.replace(b'"ok":true', b'"ok":false'),))
+    result = verify(tmp_path / "run")
+    assert not result.ok and result.records == 3 and result.broken
+    assert result.problems[0].startswith("record 4 (exchange ")
+    assert "probe retention, device cam-02" in result.problems[0]
+    assert "does not match its hash" in result.problems[0]
+
+
+def test_a_rehashed_record_still_breaks_the_chain(tmp_path: Path) -> None:
+    """Rewriting a record and its own hash is not enough: the next record names the old hash."""
+    make_run(tmp_path / "run")
+    with rows(tmp_path / "run") as db:
+        body = db.execute("SELECT body FROM records WHERE seq = 3").fetchone()[0]
+        forged = body.replace(b"cam-01", b"cam-99")
+        db.execute(
+            "UPDATE records SET body = ?, hash = ?, device = 'cam-99' WHERE seq = 3",
+            (forged, hashlib.sha256(forged).hexdigest()),
+        )
+    result = verify(tmp_path / "run")
+    assert result.problems[0].startswith("record 4 ") and "chain broken" in result.problems[0]
+
+
+def test_a_removed_record_is_named(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    with rows(tmp_path / "run") as db:
+        db.execute("DELETE FROM records WHERE seq = 5")
+    assert verify(tmp_path / "run").problems[0] == "record 5 is missing (next is 6)"
+
+
+def test_an_edited_index_column_is_found(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    with rows(tmp_path / "run") as db:
+        db.execute("UPDATE records SET device = 'cam-77' WHERE seq = 2")
+    assert "index columns" in verify(tmp_path / "run").problems[0]
+
+
+def test_an_altered_artefact_or_file_is_named(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    run = tmp_path / "run"
+    artefact = next((run / "artefacts").iterdir())
+    artefact.write_bytes(b"forged")
+    (run / "verdicts.yaml").write_text("verdicts: {A1.1.1: pass}\n", encoding="utf-8")
+    (run / "notes.txt").write_text("added later", encoding="utf-8")
+    problems = verify(run).problems
+    assert "its artefact artefacts/" in problems[0] and "was altered" in problems[0]
+    assert f"artefacts/{artefact.name}: altered since it was sealed (sha256 differs)" in problems
+    assert "verdicts.yaml: altered since it was sealed (sha256 differs)" in problems
+    assert "notes.txt: not covered by the manifest (added after sealing)" in problems
+
+
+def test_a_forged_signature_or_foreign_key_is_found(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    run = tmp_path / "run"
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["verdicts.yaml"] = "0" * 64
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    assert "manifest.sig: the signature does not match manifest.json" in verify(run).problems
+
+    make_run(tmp_path / "other", key_dir=tmp_path / "other-keys")
+    trusted = load_or_create(tmp_path / "keys").public_raw
+    problems = verify(tmp_path / "other", trusted).problems
+    assert any("not by the trusted key" in p for p in problems)
+    assert verify(tmp_path / "other", load_or_create(tmp_path / "other-keys").public_raw).ok
+
+
+def test_an_unsealed_run_says_so(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    (tmp_path / "run" / "manifest.json").unlink()
+    result = verify(tmp_path / "run")
+    assert result.records == 7 and result.problems == [
+        "manifest.json is missing: the run was not sealed (killed before its end?)"
+    ]
+
+
+def test_the_key_lives_outside_the_run_and_only_its_owner_reads_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="outside the run directory"):
+        load_or_create(tmp_path / "run" / "keys", not_inside=tmp_path / "run")
+    key = load_or_create(tmp_path / "keys")
+    assert stat.S_IMODE((tmp_path / "keys" / "ed25519.pem").stat().st_mode) == 0o600
+    assert load_or_create(tmp_path / "keys").public_raw == key.public_raw  # created once, then reused
+    assert (tmp_path / "keys" / PUBLIC_FILE).read_text(encoding="ascii").strip() == key.describe()[
+        "public_key"
+    ]
+
+
+def test_a_newer_or_foreign_file_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    with rows(tmp_path / "run") as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(LedgerError, match="schema 99 is newer"):
+        LedgerReader(tmp_path / "run")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "ledger.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(LedgerError, match=r"junk/ledger\.sqlite"):
+        LedgerReader(tmp_path / "junk")
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from zhian.ledger import open_ledger
+ledger = open_ledger(Path(sys.argv[1]), run_id="killed")
+n = 0
+while True:
+    n += 1
+    ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
+    if n == 50:
+        print("ready", flush=True)
+"""
+
+
+def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(run)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    result = verify(run)
+    assert result.records >= 50 and not result.broken
+    assert result.problems[0].startswith("manifest.json is missing")
+
+
+def test_verify_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_run(tmp_path / "run")
+    assert main(["verify", str(tmp_path / "run")]) == 0
+    assert "verified: chain, signature and every file hold" in capsys.readouterr().out
+    (tmp_path / "run" / "verdicts.yaml").write_text("tampered\n", encoding="utf-8")
+    assert main(["verify", str(tmp_path / "run")]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN: verdicts.yaml: altered since it was sealed" in out and "NOT verified" in out
+    assert main(["verify", str(tmp_path / "nowhere")]) == 2

@@ -1,0 +1,389 @@
+"""The evidence ledger of a run: every exchange and finding as a hash-chained record, kept as collected.
+
+Each record's body is canonical JSON holding the hash of the record before it, and its own hash is
+the sha256 of those exact bytes; so an edit, removal or reordering anywhere breaks the chain at that
+record, and `zhian verify` can name it years later (4.9). Records are committed one by one, so a kill
+at any moment leaves a valid chain of everything recorded before it. Large raw replies go to
+`artefacts/<sha256>` before the record that names them is committed.
+
+The chain logic lives here; where the records are kept is a `Storage` (SQLite in the run directory
+now, a server database later) that only stores rows and reads them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from collectors.exchange import Exchange, redact
+from probes.finding import Finding
+from zhian import __version__
+
+LEDGER_FILE = "ledger.sqlite"
+ARTEFACTS_DIR = "artefacts"
+GENESIS = "0" * 64
+SCHEMA_VERSION = 1
+
+# The (probe, device) job a collector call is made for: set by the run around each job, read when
+# the exchange is recorded (a shared fetch names the first job that asked for it).
+current_job: ContextVar[tuple[str, str] | None] = ContextVar("current_job", default=None)
+
+
+class LedgerError(Exception):
+    """A ledger that cannot be opened or read: names the file and what is wrong."""
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
+    """The exact bytes a record's hash covers: sorted keys, no spaces, UTF-8."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Row:
+    """What a storage keeps of one record: the hashed body and copies of a few fields for queries."""
+
+    seq: int
+    id: str
+    kind: str
+    probe: str | None
+    device: str | None
+    started_at: str | None
+    body: bytes
+    hash: str
+    prev_hash: str
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    id: str
+    kind: str  # run_start | exchange | finding | run_end
+    hash: str
+    prev_hash: str
+    body: dict[str, Any]
+
+    @property
+    def probe(self) -> str | None:
+        return self.body.get("probe")
+
+    @property
+    def device(self) -> str | None:
+        return self.body.get("device")
+
+    @property
+    def indicators(self) -> list[str]:
+        return list(self.body.get("indicators") or [])
+
+
+def record_of(row: Row) -> Record:
+    try:
+        body = json.loads(row.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LedgerError(f"record {row.seq}: body is not JSON ({exc})") from None
+    return Record(row.seq, row.id, row.kind, row.hash, row.prev_hash, body)
+
+
+class Storage(Protocol):
+    """Where rows live. Appends are durable when `insert` returns."""
+
+    def insert(self, row: Row) -> None: ...
+    def last(self) -> Row | None: ...
+    def rows(self) -> Iterator[Row]: ...
+    def row(self, record_id: str) -> Row | None: ...
+    def meta(self) -> dict[str, str]: ...
+    def set_meta(self, values: Mapping[str, str]) -> None: ...
+    def close(self) -> None: ...
+
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE records (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            probe TEXT,
+            device TEXT,
+            started_at TEXT,
+            body BLOB NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            prev_hash TEXT NOT NULL
+        )""",
+        "CREATE INDEX records_probe_device ON records (probe, device)",
+    ),
+}
+
+
+class SqliteStorage:
+    """One SQLite file per run, WAL while the run writes, a single self-contained file once closed.
+
+    synchronous=NORMAL in WAL mode keeps every committed record through a kill of the process (the
+    threat here); only a power cut could lose the last few commits, and never the chain's validity.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        if readonly:
+            if not path.is_file():
+                raise LedgerError(f"{path}: no ledger here")
+            # immutable skips locking, but would also skip a killed writer's WAL: use it only without one
+            wal = path.with_name(path.name + "-wal")
+            uri = f"file:{path}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._migrate(readonly)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise LedgerError(f"{path}: not a readable ledger ({exc})") from None
+
+    def _migrate(self, readonly: bool) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{self.path}: ledger schema {version} is newer than this zhian reads ({SCHEMA_VERSION})"
+            )
+        if readonly:
+            if version == 0:
+                raise LedgerError(f"{self.path}: not a zhian ledger (no schema version)")
+            return
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self._lock:
+                self._db.execute("BEGIN")
+                for statement in _MIGRATIONS[step]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={step}")
+                self._db.execute("COMMIT")
+
+    def insert(self, row: Row) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO records (seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.seq,
+                    row.id,
+                    row.kind,
+                    row.probe,
+                    row.device,
+                    row.started_at,
+                    row.body,
+                    row.hash,
+                    row.prev_hash,
+                ),
+            )
+
+    _COLUMNS = "seq, id, kind, probe, device, started_at, body, hash, prev_hash"
+
+    def last(self) -> Row | None:
+        found = self._db.execute(f"SELECT {self._COLUMNS} FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return Row(*found) if found else None
+
+    def rows(self) -> Iterator[Row]:
+        for found in self._db.execute(f"SELECT {self._COLUMNS} FROM records ORDER BY seq"):
+            yield Row(*found)
+
+    def row(self, record_id: str) -> Row | None:
+        found = self._db.execute(f"SELECT {self._COLUMNS} FROM records WHERE id = ?", (record_id,)).fetchone()
+        return Row(*found) if found else None
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+
+    def close(self) -> None:
+        """Fold the WAL back into the one file, so the file alone is the ledger (hashed, exported)."""
+        with self._lock:
+            try:
+                if not self._db.execute("PRAGMA query_only").fetchone()[0]:
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:
+                pass  # read-only (immutable) handle: nothing to fold
+            self._db.close()
+
+
+class Ledger:
+    """Appends hash-chained records to a storage, with secrets removed before anything is written."""
+
+    def __init__(self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = ()) -> None:
+        self.storage = storage
+        self.run_dir = run_dir
+        self._secrets = tuple(s for s in secrets if s)
+        self._lock = threading.Lock()
+        last = storage.last()
+        self._seq = last.seq if last else 0
+        self.head = last.hash if last else GENESIS
+        self.counts: dict[str, int] = {}
+
+    def append(self, kind: str, fields: Mapping[str, Any], *, record_id: str | None = None) -> Record:
+        with self._lock:
+            body = self._scrub(dict(fields))
+            body |= {"kind": kind, "seq": self._seq + 1, "prev_hash": self.head}
+            body["id"] = record_id or body.get("id") or uuid.uuid4().hex
+            data = canonical(body)
+            digest = sha256(data)
+            row = Row(
+                seq=body["seq"],
+                id=body["id"],
+                kind=kind,
+                probe=body.get("probe"),
+                device=body.get("device"),
+                started_at=body.get("started_at"),
+                body=data,
+                hash=digest,
+                prev_hash=self.head,
+            )
+            self.storage.insert(row)
+            self._seq, self.head = row.seq, digest
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            return Record(row.seq, row.id, kind, digest, row.prev_hash, json.loads(data))
+
+    def _scrub(self, value: Any) -> Any:
+        """Defence in depth: collectors redact already; any literal secret left anywhere goes here."""
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if len(secret) >= 4:
+                    value = value.replace(secret, "[redacted]")
+            return value
+        if isinstance(value, Mapping):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        return value
+
+    def store_artefact(self, data: bytes) -> str:
+        """Keep a raw reply as artefacts/<sha256>, durably, before any record names it."""
+        digest = sha256(data)
+        folder = self.run_dir / ARTEFACTS_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / digest
+        if not path.exists():
+            tmp = folder / f".{digest}.tmp"
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(path)
+        return digest
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | None = None) -> Ledger:
+    """The run directory's ledger for writing (created on first use)."""
+    storage = SqliteStorage(run_dir / LEDGER_FILE)
+    meta = storage.meta()
+    if not meta:
+        storage.set_meta(
+            {
+                "run_id": run_id or "",
+                "created_at": datetime.now(UTC).isoformat(),
+                "tool": f"zhian {__version__}",
+                "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
+            }
+        )
+    return Ledger(storage, run_dir, secrets=secrets)
+
+
+class LedgerReader:
+    """Read access for verify, report and export (never writes: the file stays as sealed)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.storage = SqliteStorage(run_dir / LEDGER_FILE, readonly=True)
+
+    def meta(self) -> dict[str, str]:
+        return self.storage.meta()
+
+    def rows(self) -> Iterator[Row]:
+        return self.storage.rows()
+
+    def records(self, kind: str | None = None) -> Iterator[Record]:
+        for row in self.storage.rows():
+            if kind is None or row.kind == kind:
+                yield record_of(row)
+
+    def get(self, record_id: str) -> Record | None:
+        row = self.storage.row(record_id)
+        return record_of(row) if row else None
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def exchange_fields(exchange: Exchange, run_id: str, indicators: Sequence[str]) -> dict[str, Any]:
+    """An exchange as record fields: who was asked what, when, how, and what came back."""
+    job = current_job.get()
+    request, response = redact(exchange.request), redact(exchange.response)
+    return {
+        "id": exchange.id,
+        "run_id": run_id,
+        "probe": job[0] if job else None,
+        "device": exchange.device,
+        "indicators": list(indicators),
+        "method": {
+            "protocol": exchange.protocol,
+            "operation": exchange.operation,
+            "address": exchange.address,
+        },
+        "collector": f"zhian {__version__}",
+        "library": exchange.library,
+        "started_at": exchange.started_at.isoformat(),
+        "duration_s": exchange.duration_s,
+        "device_time": exchange.device_time.isoformat() if exchange.device_time else None,
+        "ok": exchange.ok,
+        "error": exchange.error,
+        "request": request,
+        "response": response,
+        "exchange_sha256": sha256(canonical({"request": request, "response": response})),
+        "facts": exchange.facts,
+    }
+
+
+class ExchangeRecorder:
+    """The run's collector sink: each exchange becomes a committed ledger record at once."""
+
+    def __init__(
+        self, ledger: Ledger, run_id: str, indicators_of: Callable[[str, str], Sequence[str]]
+    ) -> None:
+        self.ledger, self.run_id, self._indicators_of = ledger, run_id, indicators_of
+
+    def __call__(self, exchange: Exchange) -> None:
+        job = current_job.get()
+        indicators = self._indicators_of(*job) if job else ()
+        fields = exchange_fields(exchange, self.run_id, indicators)
+        if exchange.raw:
+            fields["raw_sha256"] = self.ledger.store_artefact(exchange.raw)
+            fields["raw_size"] = len(exchange.raw)
+        self.ledger.append("exchange", fields)
+
+    @property
+    def count(self) -> int:
+        return self.ledger.counts.get("exchange", 0)
+
+
+def finding_fields(finding: Finding, run_id: str, indicators: Sequence[str]) -> dict[str, Any]:
+    return finding.as_dict() | {"run_id": run_id, "indicators": list(indicators)}
