@@ -1,4 +1,5 @@
 """`zhian verify RUN_DIR`: does the run directory still hold exactly what was collected and sealed?
+(And the one way to seal again: after verifying.)
 
 Checks, in order: the ledger's hash chain record by record (and every artefact a record names), the
 manifest's signature, the manifest against the ledger (count and chain head), and every file's
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zhian.keys import fingerprint, verify_signature
+from zhian.errors import UsageError
+from zhian.keys import SigningKey, fingerprint, verify_signature
 from zhian.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
-from zhian.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
+from zhian.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
 
 
 @dataclass
@@ -150,3 +152,17 @@ def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
     check_chain(run_dir, result)
     check_manifest(run_dir, result, trusted)
     return result
+
+
+def reseal(run_dir: Path, key: SigningKey) -> dict[str, Any]:
+    """Seal again after adding files (a report): only a directory that still verifies, except for
+    files added since, may be re-sealed, so tampering can never be laundered into a new seal."""
+    result = verify(run_dir)
+    broken = [p for p in result.problems if not p.endswith("(added after sealing)")]
+    if broken:
+        raise UsageError(f"{run_dir}: will not re-seal a run that does not verify: {broken[0]}")
+    try:
+        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{run_dir / 'run.json'}: unreadable ({exc})") from None
+    return seal(run_dir, key, meta)

@@ -30,9 +30,10 @@ from zhian.ledger import (
     current_job,
     finding_fields,
     open_ledger,
+    sha256,
 )
 from zhian.manifest import seal
-from zhian.verify import verify
+from zhian.verify import reseal, verify
 
 SECRET = "s3cret-Passw0rd"
 
@@ -240,3 +241,18 @@ def test_verify_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "BROKEN: verdicts.yaml: altered since it was sealed" in out and "NOT verified" in out
     assert main(["verify", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_report_added_later_is_resealed_but_tampering_is_not(tmp_path: Path) -> None:
+    make_run(tmp_path / "run")
+    run, key = tmp_path / "run", load_or_create(tmp_path / "keys")
+    (run / "run.json").write_text(json.dumps({"run_id": "r1"}), encoding="utf-8")
+    (run / "reports").mkdir()
+    (run / "reports" / "report.zh.html").write_text("<html></html>", encoding="utf-8")
+    first = (run / "manifest.json").read_bytes()
+    manifest = reseal(run, key)
+    assert "reports/report.zh.html" in manifest["files"] and manifest["supersedes"] == sha256(first)
+    assert verify(run).ok
+    (run / "verdicts.yaml").write_text("verdicts: {A1.1.1: pass}\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"will not re-seal.*verdicts\.yaml: altered"):
+        reseal(run, key)
