@@ -134,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sys.stdout.write(score_table(report))
     state = "interrupted; kept what was collected" if result.interrupted else "complete"
     print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
+    print(f"sealed: {out / 'manifest.json'} signed by {key.describe()['fingerprint']} (key in {key.folder})")
     return 130 if result.interrupted else 0
 
 
