@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from panel_helpers import UNIT, ZONES
+from panel_helpers import make_ctx as panel_ctx
 
 from collectors.connection import Connection
 from collectors.errors import DeviceRejected, ProtocolViolation, Unreachable, Unsupported
@@ -25,20 +27,10 @@ from probes import charger_load, emergency_outputs, fire_water, panel_common, pa
 from probes.base import ProbeContext
 from probes.finding import Finding
 from probes.targets import Secret, SiteView, Target
-from simulator.bus import SiteBus, SiteEvent
-from simulator.latency import Latency
+from simulator.bus import SiteEvent
 from simulator.modbus import FirePanel
-from simulator.model import Area, Community, Credentials, DeviceSpec
 from simulator.runtime import DeviceContext
 
-UNIT = 3
-ZONES = [{"id": 1, "area": "b1"}, {"id": 2, "area": "ev"}, {"id": 5, "area": "pump"}]
-AREAS = [
-    Area(id="b1", kind="unit_entrance"),
-    Area(id="ev", kind="charging_area"),
-    Area(id="pump", kind="pump_room"),
-    Area(id="mc", kind="monitoring_center"),
-]
 GENERIC, GATEWAY = "generic-fire-panel", "gateway-fire-panel"
 PASSWORD = "modbus-has-no-password-9731"
 _hosts = iter(f"127.0.93.{i}" for i in range(1, 250))
@@ -46,30 +38,7 @@ _hosts = iter(f"127.0.93.{i}" for i in range(1, 250))
 
 # -- peers --------------------------------------------------------------------------------------------
 def make_ctx(*, profile: str = GENERIC, faults: list[dict[str, Any]] | None = None) -> DeviceContext:
-    panel = {"profile": profile, "unit_id": UNIT, "zones": ZONES}
-    spec = DeviceSpec.model_validate(
-        {
-            "id": "fp1",
-            "kind": "panel",
-            "protocol": "modbus",
-            "area": "mc",
-            "panel": panel,
-            "faults": faults or [],
-        }
-    )
-    platform = DeviceSpec(id="platform", kind="platform", protocol="http", area="mc")
-    return DeviceContext(
-        spec=spec,
-        community=Community(name="test", areas=AREAS, devices=[spec, platform]),
-        host=next(_hosts),
-        port=0,
-        credentials=Credentials(username="admin", password=PASSWORD),
-        bus=SiteBus(),
-        latency=Latency({}, scale=0),
-        server_tls=None,
-        client_tls=None,
-        directory={},
-    )
+    return panel_ctx(profile=profile, faults=faults, host=next(_hosts), password=PASSWORD)
 
 
 @asynccontextmanager

@@ -9,26 +9,24 @@ import json
 import ssl
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from security_helpers import PASSWORD, USER, Starter, isapi
 
 from simulator.bus import SiteBus
 from simulator.isapi import IsapiDoorController, IsapiNvr
 from simulator.isapi.common import IsapiDevice
-from simulator.latency import Latency
-from simulator.model import Community, Credentials
-from simulator.runtime import DeviceContext
+from simulator.model import Community
 from simulator.tls import make_site_tls
 
 pytestmark = pytest.mark.peers
 
 NS = "{http://www.hikvision.com/ver20/XMLSchema}"
-USER, PASSWORD = "operator", "S1te-Pass!"
+__all__ = ["isapi"]  # the fixture, imported for pytest
 
 
 def community(door: dict[str, Any] | None = None, nvr: dict[str, Any] | None = None) -> Community:
@@ -60,13 +58,9 @@ def community(door: dict[str, Any] | None = None, nvr: dict[str, Any] | None = N
     )
 
 
-Starter = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def start() -> AsyncIterator[Starter]:
-    """Starts a device of the given class from a one-off community; stops all at the end."""
-    started: list[IsapiDevice] = []
+def start(isapi: Starter) -> Starter:
+    """Starts a door or NVR of a one-off community (doors/NVR settings given); stops all at the end."""
 
     async def _start(
         cls: type[IsapiDoorController] | type[IsapiNvr],
@@ -76,28 +70,9 @@ async def start() -> AsyncIterator[Starter]:
         tls: ssl.SSLContext | None = None,
         bus: SiteBus | None = None,
     ) -> Any:
-        comm = community(door, nvr)
-        spec = next(d for d in comm.devices if d.id == ("door1" if cls is IsapiDoorController else "nvr1"))
-        ctx = DeviceContext(
-            spec=spec,
-            community=comm,
-            host="127.0.0.1",
-            port=0,
-            credentials=Credentials(username=USER, password=PASSWORD),
-            bus=bus or SiteBus(),
-            latency=Latency({}, scale=0),
-            server_tls=tls,
-            client_tls=None,
-            directory={},
-        )
-        device = cls(ctx)
-        await device.start()
-        started.append(device)
-        return device
+        return await isapi(cls, community(door, nvr), tls=tls, bus=bus)
 
-    yield _start
-    for device in started:
-        await device.stop()
+    return _start
 
 
 def client(user: str = USER, password: str = PASSWORD, **kw: Any) -> aiohttp.ClientSession:

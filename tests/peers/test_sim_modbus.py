@@ -9,70 +9,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from panel_helpers import UNIT, make_ctx
 from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
-from simulator.bus import SiteBus, SiteEvent
-from simulator.latency import Latency
+from simulator.bus import SiteEvent
 from simulator.modbus import HAZARD_EVENT, FirePanel, Profile, load_profile
 from simulator.modbus.image import RegisterImage
 from simulator.modbus.profile import Table
 from simulator.modbus.state import PanelState, Refused
-from simulator.model import Area, Community, Credentials, DeviceSpec
 from simulator.runtime import DeviceContext
 
 DOC = Path(__file__).parents[2] / "docs" / "modbus-register-map.md"
-UNIT = 3
-ZONES = [{"id": 1, "area": "b1"}, {"id": 2, "area": "ev"}, {"id": 5, "area": "pump"}]
-AREAS = [
-    Area(id="b1", kind="unit_entrance"),
-    Area(id="ev", kind="charging_area"),
-    Area(id="pump", kind="pump_room"),
-    Area(id="mc", kind="monitoring_center"),
-]
-
 # generic-fire-panel addresses used below (docs/modbus-register-map.md)
 IR_STATUS, IR_HEARTBEAT, IR_CLOCK, IR_ZONE = 0, 30, 40, 100
 HR_TEST, HR_SIMULATE, HR_RESET = 0, 1, 2
 NORMAL, ALARM, FAULT, TEST, SILENCED, SUPPLY, BATTERY, SUPERVISORY, ISOLATION = (1 << i for i in range(9))
-
-
-def make_ctx(
-    *,
-    faults: list[dict[str, Any]] | None = None,
-    profile: str = "generic-fire-panel",
-    host: str = "127.0.0.1",
-) -> DeviceContext:
-    panel = {"profile": profile, "unit_id": UNIT, "zones": ZONES}
-    spec = DeviceSpec.model_validate(
-        {
-            "id": "fp1",
-            "kind": "panel",
-            "protocol": "modbus",
-            "area": "mc",
-            "panel": panel,
-            "faults": faults or [],
-        }
-    )
-    platform = DeviceSpec(id="platform", kind="platform", protocol="http", area="mc")
-    community = Community(name="test", areas=AREAS, devices=[spec, platform])
-    return DeviceContext(
-        spec=spec,
-        community=community,
-        host=host,
-        port=0,
-        credentials=Credentials(username="admin", password="not-used-by-modbus"),
-        bus=SiteBus(),
-        latency=Latency({}, scale=0),
-        server_tls=None,
-        client_tls=None,
-        directory={},
-    )
 
 
 @asynccontextmanager
