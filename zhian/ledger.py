@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from collectors.exchange import Exchange, redact
+from collectors.exchange import Exchange
 from probes.finding import Finding
 from zhian import __version__
 
@@ -258,7 +258,7 @@ class Ledger:
             self.storage.insert(row)
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
-            return Record(row.seq, row.id, kind, digest, row.prev_hash, json.loads(data))
+            return Record(row.seq, row.id, kind, digest, row.prev_hash, body)
 
     def _scrub(self, value: Any) -> Any:
         """Defence in depth: collectors redact already; any literal secret left anywhere goes here."""
@@ -337,7 +337,7 @@ class LedgerReader:
 def exchange_fields(exchange: Exchange, run_id: str, indicators: Sequence[str]) -> dict[str, Any]:
     """An exchange as record fields: who was asked what, when, how, and what came back."""
     job = current_job.get()
-    request, response = redact(exchange.request), redact(exchange.response)
+    request, response = exchange.request, exchange.response  # redacted by the collector
     return {
         "id": exchange.id,
         "run_id": run_id,
