@@ -12,64 +12,22 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from collectors.exchange import Exchange
-from probes.finding import Finding
 from zhian.cli import main
 from zhian.errors import UsageError
 from zhian.keys import PUBLIC_FILE, load_or_create
 from zhian.ledger import (
     GENESIS,
-    ExchangeRecorder,
     LedgerError,
     LedgerReader,
-    current_job,
-    finding_fields,
-    open_ledger,
     sha256,
 )
-from zhian.manifest import seal
 from zhian.verify import reseal, verify
 
-SECRET = "s3cret-Passw0rd"
-
-
-def exchange(n: int, raw: bytes | None = None) -> Exchange:
-    return Exchange(
-        device=f"cam-{n:02d}",
-        address="127.0.0.1:8000",
-        protocol="onvif",
-        operation="GetRecordingSummary",
-        started_at=datetime(2026, 11, 25, 12, 0, n % 60, tzinfo=UTC),
-        duration_s=0.01,
-        request=f"<Envelope><Password>{SECRET}</Password></Envelope>",
-        response=f"<DataFrom>2026-08-01</DataFrom> echo {SECRET}",
-        ok=True,
-        raw=raw,
-    )
-
-
-def make_run(run_dir: Path, n: int = 5, key_dir: Path | None = None) -> None:
-    """A small sealed run written by the real writers."""
-    run_dir.mkdir(exist_ok=True)
-    ledger = open_ledger(run_dir, secrets=[SECRET], run_id="r1")
-    recorder = ExchangeRecorder(ledger, "r1", lambda probe, device: [f"A2.3.4/{probe}/{device}"])
-    ledger.append("run_start", {"run_id": "r1"})
-    for i in range(n):
-        token = current_job.set(("retention", f"cam-{i:02d}"))
-        try:
-            recorder(exchange(i, raw=b"raw reply %d" % i if i % 2 else None))
-        finally:
-            current_job.reset(token)
-    finding = Finding("retention", "cam-00", "pass", "retention_ok", "ok", evidence=("x",))
-    ledger.append("finding", finding_fields(finding, "r1", ["A2.3.4"]))
-    ledger.close()
-    (run_dir / "verdicts.yaml").write_text("verdicts: {}\n", encoding="utf-8")
-    seal(run_dir, load_or_create(key_dir or run_dir.parent / "keys"), {"run_id": "r1"})
+from .evidence_helpers import SECRET, make_run
 
 
 def rows(run_dir: Path) -> sqlite3.Connection:

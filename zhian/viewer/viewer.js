@@ -1,0 +1,444 @@
+"use strict";
+// The offline evidence viewer: shows a sealed run and re-checks it here, with nothing but WebCrypto.
+// Every value from the pack is data: the DOM is built with createElement and text nodes only.
+(() => {
+  const GENESIS = "0".repeat(64);
+  const EXCERPT = 4000;
+  const STATUSES = ["pass", "fail", "partial", "error", "not_assessed"];
+  const MSG = {
+    zh: {
+      title: "zhian 证据包", other_lang: "English", summary: "运行概况", checks: "浏览器内复核",
+      findings: "判定与发现", records: "账本记录（共 {0} 条）",
+      community: "小区", run_id: "运行编号", sealed: "封存", signer: "签名者指纹", claimed: "（清单声称 {0}）",
+      chain_head: "链头", counts: "记录数", interrupted: "中断", score: "得分", grade: "等级 {0}", yes: "是", no: "否",
+      banner_pending: "正在复核…",
+      banner_ok: "✔ 链已验证 / 签名已验证：{0} 条记录逐条重算 sha256，链头与清单一致，Ed25519 签名有效",
+      banner_bad: "✘ 未通过验证：{0}",
+      banner_unsupported: "⚠ 链已验证，但此浏览器无法检查 Ed25519 签名：请用 zhian verify 复核",
+      banner_nocrypto: "⚠ 此浏览器无法复核（没有 WebCrypto）：{0}",
+      rec: "记录 {0}（{1}）", sep: "，", probe_is: "探针 {0}", device_is: "设备 {0}",
+      p_missing: "记录 {0} 缺失（下一条是 {1}）", p_hash: "{0}：内容与其哈希不符", p_json: "{0}：内容不是 JSON",
+      p_chain: "{0}：未接续记录 {1}（链断裂）", p_index: "{0}：索引列与哈希内容不一致",
+      p_ledger: "账本无法读取：{0}", p_no_manifest: "缺少 manifest.json：该运行未封存",
+      p_bad_manifest: "manifest.json 无法读取", p_signature: "manifest.sig 与 manifest.json 不符（签名无效）",
+      p_count: "清单封存了 {0} 条记录，账本有 {1} 条", p_head: "清单封存的链头与账本不同",
+      p_file_altered: "{0}：封存后被改动（sha256 不符）", p_file_unsealed: "{0}：不在清单中",
+      p_export: "导出时 zhian verify 未通过：{0}",
+      c_chain_ok: "{0} 条记录逐条重算 sha256，prev_hash 链完整", c_chain_bad: "链在前 {0} 条记录完好，之后断裂：{1}",
+      c_head_ok: "清单的记录数与链头 {0}… 与账本一致", c_sig_ok: "Ed25519 签名有效（覆盖 manifest.json 的原始字节）",
+      c_sig_bad: "Ed25519 签名无效", c_sig_absent: "没有可检查的签名",
+      c_sig_unsupported: "此浏览器不支持 Ed25519，签名未检查（{0}）", c_files_ok: "{0} 与清单中的 sha256 一致",
+      c_export_ok: "导出时 zhian verify 已通过（含 artefacts/ 与每个文件）",
+      c_export_bad: "导出时 zhian verify 未通过（以 --force 导出，见 NOT-VERIFIED.txt）：",
+      c_artefacts: "artefacts/ 中的原始回复不在浏览器中检查：解压后运行 zhian verify run/",
+      f_search: "搜索：设备、探针、指标、原因…", f_all_indicators: "全部指标", f_all_devices: "全部设备",
+      f_all_status: "全部状态", shown: "显示 {0} / {1} 条发现", no_indicator: "（无指标）", verdict: "机器判定",
+      col_device: "设备", col_probe: "探针", col_status: "状态", col_reason: "原因", col_detail: "说明",
+      col_evidence: "证据", col_seq: "序号", col_kind: "类型", col_time: "时间", col_hash: "哈希", col_check: "复核",
+      evidence_n: "证据 {0} 条", facts: "测得事实", ev_missing: "账本中没有记录 {0}",
+      method: "方法", address: "地址", time: "时间", duration: "耗时", device_time: "设备时钟", result: "结果",
+      library: "库", artefact: "原始回复", hash: "记录哈希", request: "请求摘录", response: "回复摘录",
+      ok: "成功", error: "错误：{0}", verified: "✔ 已验证", unverified: "✘ 未验证",
+      truncated: "…（已截断，共 {0} 字符）",
+      status_pass: "通过", status_fail: "不通过", status_partial: "部分", status_error: "错误",
+      status_not_assessed: "未评估",
+    },
+    en: {
+      title: "zhian evidence pack", other_lang: "中文", summary: "Run summary", checks: "Re-checked in this browser",
+      findings: "Verdicts and findings", records: "Ledger records ({0} in all)",
+      community: "Community", run_id: "Run id", sealed: "Sealed", signer: "Signer fingerprint",
+      claimed: " (the manifest claims {0})", chain_head: "Chain head", counts: "Records", interrupted: "Interrupted",
+      score: "Score", grade: "grade {0}", yes: "yes", no: "no",
+      banner_pending: "Checking…",
+      banner_ok: "✔ chain verified / signature verified: {0} records re-hashed, chain head matches the manifest, Ed25519 signature valid",
+      banner_bad: "✘ NOT verified: {0}",
+      banner_unsupported: "⚠ chain verified, but this browser cannot check Ed25519 signatures: re-check with zhian verify",
+      banner_nocrypto: "⚠ this browser cannot re-check the pack (no WebCrypto): {0}",
+      rec: "record {0} ({1})", sep: ", ", probe_is: "probe {0}", device_is: "device {0}",
+      p_missing: "record {0} is missing (next is {1})", p_hash: "{0}: its content does not match its hash",
+      p_json: "{0}: its content is not JSON", p_chain: "{0}: it does not follow record {1} (chain broken)",
+      p_index: "{0}: its index columns differ from its hashed content", p_ledger: "the ledger cannot be read: {0}",
+      p_no_manifest: "manifest.json is missing: the run was not sealed", p_bad_manifest: "manifest.json is unreadable",
+      p_signature: "manifest.sig: the signature does not match manifest.json",
+      p_count: "the manifest sealed {0} ledger records, the ledger has {1}",
+      p_head: "the manifest's sealed chain head differs from the ledger's",
+      p_file_altered: "{0}: altered since it was sealed (sha256 differs)", p_file_unsealed: "{0}: not covered by the manifest",
+      p_export: "zhian verify failed at export: {0}",
+      c_chain_ok: "{0} records re-hashed (sha256), prev_hash chain complete",
+      c_chain_bad: "the chain holds for {0} records, then breaks: {1}",
+      c_head_ok: "the manifest's record count and chain head {0}… match the ledger",
+      c_sig_ok: "Ed25519 signature valid over manifest.json's exact bytes", c_sig_bad: "Ed25519 signature invalid",
+      c_sig_absent: "no signature to check", c_sig_unsupported: "this browser has no Ed25519: signature not checked ({0})",
+      c_files_ok: "{0} match their sha256 in the manifest",
+      c_export_ok: "zhian verify passed at export (including artefacts/ and every file)",
+      c_export_bad: "zhian verify FAILED at export (exported with --force, see NOT-VERIFIED.txt):",
+      c_artefacts: "raw replies in artefacts/ are not checked here: unzip and run zhian verify run/",
+      f_search: "Search: device, probe, indicator, reason…", f_all_indicators: "All indicators",
+      f_all_devices: "All devices", f_all_status: "All statuses", shown: "{0} of {1} findings shown",
+      no_indicator: "(no indicator)", verdict: "machine verdict",
+      col_device: "Device", col_probe: "Probe", col_status: "Status", col_reason: "Reason", col_detail: "Detail",
+      col_evidence: "Evidence", col_seq: "Seq", col_kind: "Kind", col_time: "Time", col_hash: "Hash", col_check: "Check",
+      evidence_n: "{0} evidence records", facts: "Measured facts", ev_missing: "record {0} is not in the ledger",
+      method: "Method", address: "Address", time: "Time", duration: "Duration", device_time: "Device clock",
+      result: "Result", library: "Library", artefact: "Raw reply", hash: "Record hash", request: "Request excerpt",
+      response: "Response excerpt", ok: "ok", error: "error: {0}", verified: "✔ verified", unverified: "✘ not verified",
+      truncated: "… (truncated, {0} characters in all)",
+      status_pass: "pass", status_fail: "fail", status_partial: "partial", status_error: "error",
+      status_not_assessed: "not assessed",
+    },
+  };
+
+  const data = JSON.parse(document.getElementById("zhian-data").textContent);
+  const state = { lang: "zh", result: null, q: "", indicator: "", device: "", status: "" };
+  const utf8 = new TextDecoder("utf-8");
+  const $ = (id) => document.getElementById(id);
+
+  function t(key, ...args) {
+    const text = MSG[state.lang][key] ?? MSG.en[key] ?? key;
+    return text.replace(/\{(\d+)\}/g, (_, i) => String(args[Number(i)]));
+  }
+
+  function el(tag, className, ...children) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  const b64bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const parseJson = (bytes) => { try { return JSON.parse(utf8.decode(bytes)); } catch { return null; } };
+
+  async function sha256hex(bytes) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  const records = data.records.map((r) => {
+    const bytes = r.body_b64 != null ? b64bytes(r.body_b64) : new TextEncoder().encode(r.body);
+    return { ...r, bytes, parsed: parseJson(bytes), verified: false };
+  });
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const findings = records.filter((r) => r.kind === "finding" && r.parsed).map((r) => r.parsed);
+  const shownFile = (name) => (data.files_b64[name] ? parseJson(b64bytes(data.files_b64[name])) : null);
+
+  // ---- re-verification: the same checks as `zhian verify`, in the same order ----
+
+  function describe(r) {
+    const parts = [r.kind, r.probe && t("probe_is", r.probe), r.device && t("device_is", r.device)];
+    return t("rec", r.seq, parts.filter(Boolean).join(t("sep")));
+  }
+
+  async function rowProblem(r, expected, prev) {
+    if (r.seq !== expected) return () => t("p_missing", expected, r.seq);
+    if ((await sha256hex(r.bytes)) !== r.hash) return () => t("p_hash", describe(r));
+    const b = r.parsed;
+    if (!b || typeof b !== "object" || Array.isArray(b)) return () => t("p_json", describe(r));
+    if (r.prev_hash !== prev || b.prev_hash !== prev) return () => t("p_chain", describe(r), expected - 1);
+    const same = b.seq === r.seq && b.id === r.id && b.kind === r.kind && (b.probe ?? null) === r.probe
+      && (b.device ?? null) === r.device && (b.started_at ?? null) === r.started_at;
+    return same ? null : () => t("p_index", describe(r));
+  }
+
+  async function checkChain() {
+    if (data.ledger_error) return { ok: false, checked: 0, head: GENESIS, broken: { seq: null, text: () => t("p_ledger", data.ledger_error) } };
+    let prev = GENESIS;
+    for (const [i, r] of records.entries()) {
+      const text = await rowProblem(r, i + 1, prev);
+      if (text) return { ok: false, checked: i, head: prev, broken: { seq: i + 1, text } };
+      r.verified = true;
+      prev = r.hash;
+    }
+    return { ok: true, checked: records.length, head: prev, broken: null };
+  }
+
+  async function checkSignature(publicKey, signatureB64, bytes) {
+    if (!signatureB64) return { state: "absent" };
+    let key;
+    try {
+      key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    } catch (e) {
+      return e.name === "NotSupportedError" ? { state: "unsupported", why: String(e) } : { state: "bad" };
+    }
+    try {
+      return { state: (await crypto.subtle.verify({ name: "Ed25519" }, key, b64bytes(signatureB64), bytes)) ? "ok" : "bad" };
+    } catch {
+      return { state: "bad" };
+    }
+  }
+
+  async function checkSeal(chain) {
+    const seal = { manifest: null, signature: { state: "absent" }, fingerprint: null, files: [], problems: [] };
+    if (!data.manifest_b64) { seal.problems.push(() => t("p_no_manifest")); return seal; }
+    const bytes = b64bytes(data.manifest_b64);
+    const manifest = parseJson(bytes);
+    let publicKey;
+    try { publicKey = b64bytes(manifest.signed_by.public_key); } catch { seal.problems.push(() => t("p_bad_manifest")); return seal; }
+    seal.manifest = manifest;
+    seal.fingerprint = "sha256:" + (await sha256hex(publicKey)).slice(0, 32);
+    seal.signature = await checkSignature(publicKey, data.signature_b64, bytes);
+    if (seal.signature.state === "bad" || seal.signature.state === "absent") seal.problems.push(() => t("p_signature"));
+    const ledger = manifest.ledger || {};
+    if (chain.ok && ledger.records !== chain.checked) seal.problems.push(() => t("p_count", ledger.records, chain.checked));
+    else if (chain.ok && ledger.chain_head !== chain.head) seal.problems.push(() => t("p_head"));
+    for (const [name, b64] of Object.entries(data.files_b64).sort()) {
+      const want = (manifest.files || {})[name];
+      const got = await sha256hex(b64bytes(b64));
+      if (want === undefined) seal.problems.push(() => t("p_file_unsealed", name));
+      else if (want !== got) seal.problems.push(() => t("p_file_altered", name));
+      else seal.files.push(name);
+    }
+    return seal;
+  }
+
+  async function verifyAll() {
+    const chain = await checkChain();
+    const seal = await checkSeal(chain);
+    const exported = data.export.verified;
+    const verified = chain.ok && seal.problems.length === 0 && seal.signature.state === "ok" && exported;
+    return { chain, seal, verified, exported };
+  }
+
+  function bannerText(result) {
+    if (!result) return [t("banner_pending"), "pending"];
+    if (result.error) return [t("banner_nocrypto", result.error), "warn"];
+    const { chain, seal } = result;
+    if (result.verified) return [t("banner_ok", chain.checked), "ok"];
+    if (!chain.ok) return [t("banner_bad", chain.broken.text()), "bad"];
+    if (seal.problems.length) return [t("banner_bad", seal.problems[0]()), "bad"];
+    if (!result.exported) return [t("banner_bad", t("p_export", data.export.problems[0])), "bad"];
+    return [t("banner_unsupported"), "warn"];
+  }
+
+  // ---- rendering ----
+
+  function renderBanner() {
+    const [text, kind] = bannerText(state.result);
+    $("banner").textContent = text;
+    $("banner").className = "banner " + kind;
+  }
+
+  function row(dl, label, value, mono = false) {
+    if (value === null || value === undefined || value === "") return;
+    dl.append(el("dt", null, label), el("dd", mono ? "mono" : null, String(value)));
+  }
+
+  function scoreText(score) {
+    if (!score || !score.levels) return null;
+    const levels = Object.entries(score.levels).map(([name, l]) => `${name} ${l.total}/${l.max}`);
+    return [...levels, t("grade", score.grade ?? "—")].join(" · ");
+  }
+
+  function renderSummary() {
+    const dl = $("summary");
+    dl.replaceChildren();
+    const seal = state.result?.seal;
+    const manifest = seal?.manifest ?? {};
+    const run = shownFile("run.json") ?? {};
+    const claimed = manifest.signed_by?.fingerprint;
+    const signer = seal?.fingerprint ? seal.fingerprint + (claimed && claimed !== seal.fingerprint ? t("claimed", claimed) : "") : null;
+    const counts = manifest.ledger?.counts ?? {};
+    row(dl, t("community"), run.community?.name);
+    row(dl, t("run_id"), manifest.run_id ?? run.run_id, true);
+    row(dl, t("sealed"), manifest.sealed_at && `${manifest.sealed_at} · ${manifest.tool ?? ""}`);
+    row(dl, t("signer"), signer, true);
+    row(dl, t("chain_head"), manifest.ledger?.chain_head, true);
+    row(dl, t("counts"), Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(" · ") || String(records.length));
+    row(dl, t("interrupted"), manifest.interrupted === undefined ? null : t(manifest.interrupted ? "yes" : "no"));
+    row(dl, t("score"), scoreText(shownFile("score.json")));
+  }
+
+  function check(ul, kind, text, details = []) {
+    const mark = { ok: "✔", bad: "✘", warn: "⚠", info: "ℹ" }[kind];
+    const li = el("li", kind, el("span", "mark", mark), text);
+    if (details.length) li.append(el("ul", null, ...details.map((d) => el("li", null, d))));
+    ul.append(li);
+  }
+
+  function renderChecks() {
+    const ul = $("checks");
+    ul.replaceChildren();
+    const result = state.result;
+    if (!result || result.error) return;
+    const { chain, seal } = result;
+    if (chain.ok) check(ul, "ok", t("c_chain_ok", chain.checked));
+    else check(ul, "bad", t("c_chain_bad", chain.checked, chain.broken.text()));
+    const headOk = chain.ok && seal.manifest && seal.manifest.ledger?.chain_head === chain.head
+      && seal.manifest.ledger?.records === chain.checked;
+    if (headOk) check(ul, "ok", t("c_head_ok", chain.head.slice(0, 16)));
+    const sig = seal.signature;
+    if (sig.state === "ok") check(ul, "ok", t("c_sig_ok"));
+    else if (sig.state === "unsupported") check(ul, "warn", t("c_sig_unsupported", sig.why));
+    else check(ul, "bad", t(sig.state === "bad" ? "c_sig_bad" : "c_sig_absent"));
+    if (seal.files.length) check(ul, "ok", t("c_files_ok", seal.files.join(", ")));
+    for (const problem of seal.problems) check(ul, "bad", problem());
+    if (data.export.verified) check(ul, "ok", t("c_export_ok"));
+    else check(ul, "bad", t("c_export_bad"), data.export.problems);
+    check(ul, "info", t("c_artefacts"));
+  }
+
+  const statusBadge = (status) => el("span", "badge s-" + (STATUSES.includes(status) ? status : "none"), status ? t("status_" + status) : "—");
+  const indicatorsOf = (f) => (f.indicators && f.indicators.length ? f.indicators : [""]);
+  const naturally = (a, b) => a.localeCompare(b, "en", { numeric: true });
+
+  function matches(f) {
+    if (state.indicator && !indicatorsOf(f).includes(state.indicator)) return false;
+    if (state.device && f.device !== state.device) return false;
+    if (state.status && f.status !== state.status) return false;
+    if (!state.q) return true;
+    const hay = [...indicatorsOf(f), f.device, f.probe, f.status, t("status_" + f.status), f.reason, f.detail];
+    return hay.join("\n").toLowerCase().includes(state.q.toLowerCase());
+  }
+
+  function options(select, allLabel, values, current, label = (v) => v) {
+    select.replaceChildren(el("option", null, allLabel));
+    select.firstChild.value = "";
+    for (const v of values) {
+      const option = el("option", null, label(v));
+      option.value = v;
+      select.append(option);
+    }
+    select.value = current;
+  }
+
+  function renderFilters() {
+    const indicators = [...new Set(findings.flatMap(indicatorsOf))].filter(Boolean).sort(naturally);
+    const devices = [...new Set(findings.map((f) => f.device).filter(Boolean))].sort(naturally);
+    const statuses = STATUSES.filter((s) => findings.some((f) => f.status === s));
+    options($("f-indicator"), t("f_all_indicators"), indicators, state.indicator);
+    options($("f-device"), t("f_all_devices"), devices, state.device);
+    options($("f-status"), t("f_all_status"), statuses, state.status, (s) => t("status_" + s));
+    $("q").placeholder = t("f_search");
+    $("q").value = state.q;
+  }
+
+  function excerpt(label, text) {
+    if (text === null || text === undefined || text === "") return null;
+    const s = String(text);
+    const shown = s.length > EXCERPT ? s.slice(0, EXCERPT) + t("truncated", s.length) : s;
+    return el("div", null, el("div", "muted", label), el("pre", null, shown));
+  }
+
+  function evidenceCard(id) {
+    const r = byId.get(id);
+    if (!r) return el("div", "record unverified", t("ev_missing", id));
+    const b = r.parsed ?? {};
+    const m = b.method ?? {};
+    const dl = el("dl", "grid");
+    row(dl, t("method"), [m.protocol, m.operation].filter(Boolean).join(" "));
+    row(dl, t("address"), m.address, true);
+    row(dl, t("time"), b.started_at, true);
+    row(dl, t("duration"), typeof b.duration_s === "number" ? `${b.duration_s} s` : null);
+    row(dl, t("device_time"), b.device_time, true);
+    row(dl, t("result"), b.ok === undefined ? null : b.ok ? t("ok") : t("error", b.error ?? ""));
+    row(dl, t("library"), b.library);
+    row(dl, t("artefact"), b.raw_sha256 && `run/artefacts/${b.raw_sha256} (${b.raw_size ?? "?"} B)`, true);
+    row(dl, t("hash"), r.hash, true);
+    const head = el("div", null, el("strong", null, describe(r)), " · ", t(r.verified ? "verified" : "unverified"));
+    return el("div", "record " + (r.verified ? "verified" : "unverified"), head, dl,
+      excerpt(t("request"), b.request), excerpt(t("response"), b.response));
+  }
+
+  function findingRows(f) {
+    // The evidence opens in a full-width row under the finding, filled on first open (runs are large).
+    const ids = f.evidence ?? [];
+    const box = el("td", "evidence-box");
+    box.colSpan = 6;
+    const extra = el("tr", null, box);
+    extra.hidden = true;
+    const button = el("button", "evidence", t("evidence_n", ids.length));
+    button.type = "button";
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => {
+      if (!box.hasChildNodes()) {
+        if (f.facts && Object.keys(f.facts).length) box.append(excerpt(t("facts"), JSON.stringify(f.facts, null, 2)));
+        for (const id of ids) box.append(evidenceCard(id));
+      }
+      extra.hidden = !extra.hidden;
+      button.setAttribute("aria-expanded", String(!extra.hidden));
+    });
+    const cells = [f.device, f.probe, statusBadge(f.status), f.reason, f.detail, button];
+    return [el("tr", null, ...cells.map((c) => el("td", null, c ?? ""))), extra];
+  }
+
+  function renderGroups() {
+    const shown = findings.filter(matches);
+    const groups = new Map();
+    for (const f of shown) {
+      for (const ind of indicatorsOf(f)) {
+        if (state.indicator && ind !== state.indicator) continue;
+        if (!groups.has(ind)) groups.set(ind, []);
+        groups.get(ind).push(f);
+      }
+    }
+    const container = $("groups");
+    container.replaceChildren();
+    for (const ind of [...groups.keys()].sort(naturally)) {
+      const verdict = data.verdicts[ind];
+      const title = el("h3", null, ind || t("no_indicator"));
+      if (verdict) title.append(el("span", "note", t("verdict")), statusBadge(verdict.status), el("span", "note", verdict.note ?? ""));
+      const heads = ["col_device", "col_probe", "col_status", "col_reason", "col_detail", "col_evidence"];
+      const table = el("table", null, el("thead", null, el("tr", null, ...heads.map((h) => el("th", null, t(h))))),
+        el("tbody", null, ...groups.get(ind).flatMap(findingRows)));
+      container.append(el("div", "group", title, table));
+    }
+    $("shown").textContent = t("shown", shown.length, findings.length);
+  }
+
+  function renderRecords() {
+    const details = $("records");
+    details.querySelector("summary").textContent = t("records", records.length);
+    const box = $("record-table");
+    box.replaceChildren();
+    if (!details.open) return;
+    const broken = state.result?.chain?.broken?.seq;
+    const heads = ["col_seq", "col_kind", "col_probe", "col_device", "col_time", "col_hash", "col_check"];
+    const rows = records.map((r) => {
+      const tr = el("tr", r.seq === broken ? "broken" : null, ...[r.seq, r.kind, r.probe, r.device, r.started_at]
+        .map((v) => el("td", null, v === null ? "" : String(v))));
+      tr.append(el("td", "mono", r.hash.slice(0, 16) + "…"), el("td", null, t(r.verified ? "verified" : "unverified")));
+      return tr;
+    });
+    box.append(el("table", null, el("thead", null, el("tr", null, ...heads.map((h) => el("th", null, t(h))))),
+      el("tbody", null, ...rows)));
+  }
+
+  function render() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    document.title = t("title");
+    $("lang").textContent = t("other_lang");
+    renderBanner();
+    renderSummary();
+    renderChecks();
+    renderFilters();
+    renderGroups();
+    renderRecords();
+  }
+
+  $("lang").addEventListener("click", () => { state.lang = state.lang === "zh" ? "en" : "zh"; render(); });
+  $("q").addEventListener("input", (e) => { state.q = e.target.value; renderGroups(); });
+  for (const [id, key] of [["f-indicator", "indicator"], ["f-device", "device"], ["f-status", "status"]]) {
+    $(id).addEventListener("change", (e) => { state[key] = e.target.value; renderGroups(); });
+  }
+  $("records").addEventListener("toggle", renderRecords);
+
+  render();
+  window.zhianVerification = (async () => {
+    try {
+      state.result = await verifyAll();
+    } catch (e) {
+      state.result = { error: String(e), verified: false };
+    }
+    render();
+    const { chain, seal } = state.result;
+    return {
+      verified: state.result.verified,
+      banner: $("banner").textContent,
+      records: records.length,
+      checked: chain ? chain.checked : 0,
+      broken: chain && chain.broken ? chain.broken.seq : null,
+      signature: seal ? seal.signature.state : null,
+      problems: seal ? seal.problems.map((p) => p()) : [],
+    };
+  })();
+})();
