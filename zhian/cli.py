@@ -15,7 +15,7 @@ import yaml
 from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
-from zhian import __version__, evidencecmd, runcmd, simcmd
+from zhian import __version__, evidencecmd, reportcmd, runcmd, simcmd
 from zhian.config import load_config
 from zhian.config import schema as config_schema
 from zhian.errors import UsageError
@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_config_schema)
 
     runcmd.add_parser(sub)
+    reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
     simcmd.add_parser(sub)
     return parser
