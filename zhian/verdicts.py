@@ -2,7 +2,7 @@
 
 Besides `verdicts:`, an evaluator's file may carry what the report's part 5 (9.5) and label (8.2)
 need: `evaluator` (the evaluation body), `evaluators` (names), `issuer`, `date`, `label_number`; and
-`waivers:` (see zhian/report/waivers.py). `zhian score` applies the waivers exactly as the report
+`waivers:` (see scorer/waivers.py). `zhian score` applies the waivers exactly as the report
 does, so the two never disagree on a number.
 """
 
@@ -17,8 +17,8 @@ import yaml
 
 from mapping.catalog import Catalog
 from scorer.results import ResultError, Verdict, merge_verdicts
+from scorer.waivers import Waiver, WaiverError, WaiverOutcome, apply, assess, parse_date, parse_waivers
 from zhian.errors import UsageError
-from zhian.report.waivers import Waiver, WaiverError, WaiverOutcome, apply, assess, parse_date, parse_waivers
 
 TEXT_KEYS = ("community", "evaluator", "issuer", "label_number")
 TOP_KEYS = frozenset({"verdicts", "waivers", "date", "evaluators", *TEXT_KEYS})

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from mapping.catalog import load_catalog
+from scorer import waivers
 from scorer.results import Result, Verdict
 from zhian.cli import main
-from zhian.report import waivers
 from zhian.report.write import write_report
 
 from .fixtures.report.runs import write_run

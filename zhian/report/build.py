@@ -21,6 +21,7 @@ from mapping.catalog import Catalog, Indicator, load_catalog
 from mapping.rules import RuleSet, load_rules
 from scorer.results import Result, Verdict, merge_verdicts
 from scorer.score import GRADE_NEEDS, ScoreReport, number, score
+from scorer.waivers import WaiverOutcome
 from zhian import __version__
 from zhian.ledger import Record
 from zhian.report import chartdata
@@ -57,7 +58,6 @@ from zhian.report.model import (
 )
 from zhian.report.remediation import Remedies, load_remedies
 from zhian.report.rundir import FindingIn, RunFiles, ledger, read_run
-from zhian.report.waivers import WaiverOutcome
 from zhian.verdicts import Evaluation, Header, load_evaluation
 
 EXCERPT = 1200  # characters of a request or reply shown; the ledger keeps the whole redacted excerpt
