@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 from zhian.errors import UsageError
+from zhian.keys import default_key_dir, load_or_create
 from zhian.report.model import report_schema
 from zhian.report.write import EXTENSIONS, write_report
+from zhian.runcmd import KEY_DIR_HELP
+from zhian.verify import resealing
+
+EVALUATOR_DIR = "evaluator"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -18,8 +24,37 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.run_dir is None:
         raise UsageError("report: give RUN_DIR (a directory written by `zhian run`)")
-    print(write_report(args.run_dir, args.format, args.lang, args.evaluator, args.out))
+    run_dir: Path = args.run_dir
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: not a run directory")
+    inside = args.out is None or args.out.resolve().is_relative_to(run_dir.resolve())
+    if not inside:
+        print(write_report(run_dir, args.format, args.lang, args.evaluator, args.out))
+        return 0
+    key = load_or_create(args.key_dir or default_key_dir(), not_inside=run_dir)
+    with resealing(run_dir, key):
+        if args.evaluator:
+            keep_evaluator_file(run_dir, args.evaluator)
+        print(write_report(run_dir, args.format, args.lang, args.evaluator, args.out))
+    print(f"re-sealed: {run_dir / 'manifest.json'} signed by {key.describe()['fingerprint']}")
     return 0
+
+
+def keep_evaluator_file(run_dir: Path, evaluator: Path) -> Path:
+    """A report sealed into the run directory names the evaluator's file by sha256: keep that file
+    beside it, so the report can be re-derived years later from the sealed directory alone."""
+    try:
+        data = evaluator.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{evaluator}: {exc.strerror}") from None
+    kept = (
+        run_dir
+        / EVALUATOR_DIR
+        / f"{evaluator.stem}.{hashlib.sha256(data).hexdigest()[:12]}{evaluator.suffix}"
+    )
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_bytes(data)
+    return kept
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +69,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the evaluator's verdicts, waivers, names and date (the `zhian score` format); merged with "
         "RUN_DIR/verdicts.yaml as `zhian score RUN_DIR/verdicts.yaml FILE` does",
     )
-    p.add_argument("--out", type=Path, metavar="FILE", help="default: RUN_DIR/reports/report.<lang>.<ext>")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="default: RUN_DIR/reports/report.<lang>.<ext>; a report written into RUN_DIR re-seals it",
+    )
+    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.add_argument(
         "--schema", action="store_true", help="print the JSON schema of --format json (zhian.report/1)"
     )

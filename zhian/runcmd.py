@@ -24,6 +24,7 @@ from zhian.ledger import ExchangeRecorder, finding_fields, open_ledger
 from zhian.manifest import seal
 from zhian.operator import ConsoleOperator, HookOperator
 from zhian.render import score_table
+from zhian.report.write import write_report
 from zhian.run import (
     FindingsLog,
     Progress,
@@ -130,10 +131,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         "signed_by": key.describe(),
     }
     (out / "run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    report_path = write_report(out, "html", args.lang, None, None)
     seal(out, key, meta)
     sys.stdout.write(score_table(report))
     state = "interrupted; kept what was collected" if result.interrupted else "complete"
     print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
+    print(f"report: {report_path}")
     print(f"sealed: {out / 'manifest.json'} signed by {key.describe()['fingerprint']} (key in {key.folder})")
     return 130 if result.interrupted else 0
 
@@ -149,4 +152,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--allow-active", action="store_true", help="permit the active tests the config allows")
     p.add_argument("--threshold", choices=("gt", "ge"), default="gt")
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the run's report")
     p.set_defaults(func=cmd_run)

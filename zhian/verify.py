@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,9 +156,11 @@ def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
     return result
 
 
-def reseal(run_dir: Path, key: SigningKey) -> dict[str, Any]:
-    """Seal again after adding files (a report): only a directory that still verifies, except for
-    files added since, may be re-sealed, so tampering can never be laundered into a new seal."""
+@contextmanager
+def resealing(run_dir: Path, key: SigningKey) -> Iterator[None]:
+    """Add files to a sealed run (a report), then seal again. Only a directory that verifies before
+    the change (files added since are fine) may be re-sealed, so tampering is never laundered into a
+    new seal; the new manifest names the one it supersedes."""
     result = verify(run_dir)
     broken = [p for p in result.problems if not p.endswith("(added after sealing)")]
     if broken:
@@ -165,4 +169,5 @@ def reseal(run_dir: Path, key: SigningKey) -> dict[str, Any]:
         meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{run_dir / 'run.json'}: unreadable ({exc})") from None
-    return seal(run_dir, key, meta)
+    yield
+    seal(run_dir, key, meta)

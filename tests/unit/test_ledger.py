@@ -25,7 +25,7 @@ from zhian.ledger import (
     LedgerReader,
     sha256,
 )
-from zhian.verify import reseal, verify
+from zhian.verify import resealing, verify
 
 from .evidence_helpers import SECRET, make_run
 
@@ -206,11 +206,15 @@ def test_a_report_added_later_is_resealed_but_tampering_is_not(tmp_path: Path) -
     run, key = tmp_path / "run", load_or_create(tmp_path / "keys")
     (run / "run.json").write_text(json.dumps({"run_id": "r1"}), encoding="utf-8")
     (run / "reports").mkdir()
-    (run / "reports" / "report.zh.html").write_text("<html></html>", encoding="utf-8")
     first = (run / "manifest.json").read_bytes()
-    manifest = reseal(run, key)
+    with resealing(run, key):
+        (run / "reports" / "report.zh.html").write_text("<html></html>", encoding="utf-8")
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert "reports/report.zh.html" in manifest["files"] and manifest["supersedes"] == sha256(first)
     assert verify(run).ok
+    with resealing(run, key):  # the report written again: it was sealed, and is re-sealed
+        (run / "reports" / "report.zh.html").write_text("<html>2</html>", encoding="utf-8")
+    assert verify(run).ok
     (run / "verdicts.yaml").write_text("verdicts: {A1.1.1: pass}\n", encoding="utf-8")
-    with pytest.raises(UsageError, match=r"will not re-seal.*verdicts\.yaml: altered"):
-        reseal(run, key)
+    with pytest.raises(UsageError, match=r"will not re-seal.*verdicts\.yaml: altered"), resealing(run, key):
+        pass

@@ -17,8 +17,11 @@ from zhian.errors import UsageError
 from zhian.report.model import Report
 from zhian.report.remediation import load_remedies
 from zhian.report.write import EXTENSIONS, Format, write_report
+from zhian.verify import verify
 
 from .fixtures.report.runs import write_run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
 FORMATS: tuple[Format, ...] = ("html", "md", "json", "junit")
 
@@ -177,10 +180,24 @@ def test_junit_has_one_testcase_per_indicator(run: Path) -> None:
 
 def test_cli_prints_the_path_and_honours_out(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run.parent / "elsewhere" / "r.md"
+    sealed = (run / "manifest.json").read_bytes()
     assert main(["report", str(run), "--format", "md", "--lang", "en", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out) and out.read_text(encoding="utf-8").startswith("# ")
+    assert (run / "manifest.json").read_bytes() == sealed  # a report written elsewhere leaves the seal alone
     assert main(["report", str(run)]) == 0
-    assert capsys.readouterr().out.strip() == str(run / "reports" / "report.zh.html")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == str(run / "reports" / "report.zh.html")
+    assert printed[1].startswith(f"re-sealed: {run / 'manifest.json'} signed by sha256:")
+    assert "reports/report.zh.html" in json.loads((run / "manifest.json").read_text("utf-8"))["files"]
+    assert verify(run).ok  # a report written into the run is sealed with it
+
+
+def test_an_evaluator_file_is_kept_with_the_sealed_report(run: Path) -> None:
+    evaluator = FIXTURES / "evaluator.yaml"
+    assert main(["report", str(run), "--evaluator", str(evaluator), "--format", "json"]) == 0
+    kept = list((run / "evaluator").iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == evaluator.read_bytes()
+    assert kept[0].name.startswith("evaluator.") and verify(run).ok
 
 
 @pytest.mark.parametrize(
@@ -215,9 +232,11 @@ def test_a_damaged_run_directory_is_one_line_naming_the_file(
 ) -> None:
     run = write_run(tmp_path / "run")
     damage(run)
-    assert main(["report", str(run)]) == 2
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+    assert main(["report", str(run)]) == 2  # into the run: the damaged seal stops it first
+    assert "will not re-seal a run that does not verify" in capsys.readouterr().err
     with pytest.raises(UsageError):
         write_report(run, "json", "zh", None, None)
 
