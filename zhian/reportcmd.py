@@ -10,7 +10,9 @@ from pathlib import Path
 
 from zhian.errors import UsageError
 from zhian.keys import default_key_dir, load_or_create
+from zhian.report.build import build_report
 from zhian.report.model import report_schema
+from zhian.report.screen import render_screen
 from zhian.report.write import EXTENSIONS, write_report
 from zhian.runcmd import KEY_DIR_HELP
 from zhian.verify import resealing
@@ -24,6 +26,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.run_dir is None:
         raise UsageError("report: give RUN_DIR (a directory written by `zhian run`)")
+    if args.summary:
+        sys.stdout.write(render_screen(build_report(args.run_dir, args.lang, args.evaluator)))
+        return 0
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
@@ -76,6 +81,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="default: RUN_DIR/reports/report.<lang>.<ext>; a report written into RUN_DIR re-seals it",
     )
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    p.add_argument("--summary", action="store_true", help="print a one-screen summary; write nothing")
     p.add_argument(
         "--schema", action="store_true", help="print the JSON schema of --format json (zhian.report/1)"
     )

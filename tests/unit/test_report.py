@@ -246,3 +246,20 @@ def test_not_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "nope: not a run directory" in capsys.readouterr().err
     assert main(["report"]) == 2
     assert "give RUN_DIR" in capsys.readouterr().err
+
+
+def test_the_one_screen_summary_agrees_with_the_report(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = report_json(run, lang="en")
+    sealed = (run / "manifest.json").read_bytes()
+    assert main(["report", str(run), "--summary", "--lang", "en"]) == 0
+    screen = capsys.readouterr().out
+    assert (run / "manifest.json").read_bytes() == sealed  # writes nothing
+    lines = screen.splitlines()
+    assert len(lines) <= 40
+    for level in doc["summary"]["levels"]:
+        assert f"Level {level['level']}  {level['total']:>6g} / {level['max']:g}" in screen
+    assert f"Problems to improve ({len(doc['problems']['items'])} indicators):" in screen
+    for problem in doc["problems"]["items"]:
+        assert any(line.split()[1:2] == [problem["indicator"]] for line in lines), problem["indicator"]
+    machine = sum(c["machine_decided"]["indicators"] for c in doc["coverage"])
+    assert f"Machine evidence decided {machine} indicators" in screen

@@ -1,0 +1,61 @@
+"""The report on one terminal screen: grade, score per level, coverage and the problems found.
+
+For `make demo` and for an inspector at the site: the whole report stays in the HTML; this is what
+to read before opening it.
+"""
+
+from __future__ import annotations
+
+from zhian.report.messages import messages
+from zhian.report.model import Report
+from zhian.textwidth import pad
+
+MAX_PROBLEMS = 15
+MAX_DEVICES = 6
+
+
+def render_screen(report: Report) -> str:
+    t = messages(report.lang)
+    summary, community = report.summary, report.overview.community
+    grade = t("grade.value", grade=summary.grade) if summary.grade else t("grade.none")
+    lines = [
+        t("screen.title", community=community.name, run_id=report.run.run_id, tool=report.run.tool),
+        t(
+            "screen.grade",
+            grade=grade,
+            target=community.target_level,
+            threshold="> 80" if summary.threshold == "gt" else "≥ 80",
+        ),
+    ]
+    for level in summary.levels:
+        state = (
+            "level.passed"
+            if level.passed
+            else "level.pending"
+            if level.meets_threshold
+            else "level.not_passed"
+        )
+        lines.append(t("screen.level", level=level.level, total=level.total, max=level.max, state=t(state)))
+        if level.basic_failed:
+            lines.append(t("screen.gates", items=", ".join(level.basic_failed)))
+    machine = sum(c.machine_decided.indicators for c in report.coverage)
+    points = sum(c.machine_decided.points for c in report.coverage)
+    waiting = sum(c.waiting.indicators for c in report.coverage)
+    waiting_points = sum(c.waiting.points for c in report.coverage)
+    lines.append(
+        t("screen.coverage", machine=machine, points=points, waiting=waiting, waiting_points=waiting_points)
+    )
+    problems = report.problems.items
+    lines.append(t("screen.problems", n=len(problems)))
+    for problem in problems[:MAX_PROBLEMS]:
+        devices = sorted({f.device for f in problem.findings})
+        reasons = sorted({f.reason for f in problem.findings})
+        where = ", ".join(devices[:3]) + (" …" if len(devices) > 3 else "")
+        status = pad(t("status." + problem.status), 8)
+        lines.append(f"  {status} {problem.indicator:<7} {pad(where, 36)} {', '.join(reasons)}")
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(t("screen.more", n=len(problems) - MAX_PROBLEMS))
+    unread = report.problems.unread
+    names = ", ".join(u.device for u in unread[:MAX_DEVICES]) + (" …" if len(unread) > MAX_DEVICES else "")
+    lines.append(t("screen.unread", n=len(unread), devices=names or t("screen.none")))
+    return "\n".join(lines) + "\n"
