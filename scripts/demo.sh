@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The demo: start the virtual community faulty.yaml, evaluate it with zhian (active tests allowed,
-# the simulator playing the operator), and show where the results are. Called by `make demo`.
+# the simulator playing the operator), verify the sealed evidence, pack it with its offline viewer,
+# and print where the report is and a one-screen summary. Called by `make demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 OUT=${DEMO_OUT:-runs/demo}
+# the demo's signing key lives beside its run, never inside it (real runs use ~/.local/share/zhian/keys)
+export ZHIAN_KEY_DIR=${ZHIAN_KEY_DIR:-runs/demo-keys}
 COMMUNITY=${DEMO_COMMUNITY:-faulty}
 
 rm -rf "$OUT"
@@ -26,14 +29,15 @@ set -a
 set +a
 
 echo "== evaluating it: zhian run --config $OUT/site.yaml --allow-active"
-$BIN/zhian run --config "$OUT/site.yaml" --out "$OUT/run" --allow-active
+$BIN/zhian run --config "$OUT/site.yaml" --out "$OUT/run" --allow-active > "$OUT/run.log"
+tail -3 "$OUT/run.log"
 echo
-echo "== results in $OUT/run: verdicts.yaml, score.json, findings.jsonl, ledger.sqlite, manifest.json"
-echo "== problems found:"
-$BIN/python - "$OUT/run/findings.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
-for r in rows:
-    if r["status"] in ("fail", "error"):
-        print(f"  {r['status']:<5} {r['device']:<18} {r['probe']:<20} {r['reason']:<28} {', '.join(r['indicators'])}")
-PY
+echo "== checking the evidence: zhian verify $OUT/run"
+$BIN/zhian verify "$OUT/run"
+echo
+echo "== evidence pack for the evaluators: zhian export"
+$BIN/zhian export "$OUT/run" --pack "$OUT/evidence-pack.zip"
+echo
+echo "== report: $OUT/run/reports/report.zh.html (open it in a browser; viewer.html is in the pack)"
+echo
+$BIN/zhian report "$OUT/run" --summary
