@@ -1,0 +1,47 @@
+"""The HTML report in a real (headless) browser: it renders without errors, loads nothing, and shows
+its parts, charts and evidence as a person opening the file would see them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser import open_page
+from zhian.report.write import write_report
+
+from .fixtures.report.runs import write_run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+# What the page shows: the parts' headings, the SVG charts, and whether the evidence anchors resolve.
+PROBE = """JSON.stringify({
+  lang: document.documentElement.lang,
+  h2: [...document.querySelectorAll('h2')].map(h => h.textContent.trim()),
+  svgs: document.querySelectorAll('svg').length,
+  scripts: document.querySelectorAll('script').length,
+  brokenLinks: [...document.querySelectorAll('a[href^="#"]')]
+    .filter(a => !document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1))))
+    .map(a => a.getAttribute('href')),
+  height: document.documentElement.scrollHeight,
+})"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_html_report_renders_in_chromium(tmp_path: Path, lang: str) -> None:
+    run = write_run(tmp_path / "run")
+    path = write_report(run, "html", "zh" if lang == "zh" else "en", FIXTURES / "evaluator.yaml", None)
+    page = open_page(path, PROBE)
+    assert page.exceptions == [] and page.console == [], (page.exceptions, page.console)
+    assert page.requests == []  # self-contained: no font, image, style or script fetched
+    shown = json.loads(page.value)
+    assert shown["lang"].startswith(lang) and shown["scripts"] == 0
+    assert shown["brokenLinks"] == []  # every evidence and problem link lands on its target
+    assert shown["svgs"] >= 3  # retention, heartbeat and linkage charts
+    part_one = "一、智慧住区安全建设概况" if lang == "zh" else "1."
+    assert any(h.startswith(part_one) for h in shown["h2"]), shown["h2"]
+    assert len(shown["h2"]) >= 5 and shown["height"] > 2000
+    assert page.screenshot.startswith(b"\x89PNG")
+    if folder := os.environ.get("ZHIAN_SCREENSHOTS"):  # for a person to look at
+        (Path(folder) / f"report-first-page.{lang}.png").write_bytes(page.screenshot)
