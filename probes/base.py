@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from collectors.connection import Connection
 from collectors.exchange import Sink, now
@@ -29,6 +29,19 @@ class Operator(Protocol):
         ...
 
 
+class Sample(BaseModel):
+    """The run's pick among the members of one target (a panel's zones), handed to the probe in its
+    params: probes sit left of the scorer, so the run applies clause 7.4 for them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["inspection", "monitoring"]  # config sampling.mode; monitoring picks every member
+    members: tuple[str, ...]
+    picked: tuple[str, ...]
+    rule: str | None = None  # the words of 7.4 that set the size (inspection)
+    seed: int | None = None
+
+
 @dataclass(frozen=True)
 class ProbeSpec:
     id: str
@@ -36,9 +49,12 @@ class ProbeSpec:
     mode: Mode
     applies_to: tuple[TargetKind, ...]
     params: type[BaseModel]
-    timeout_s: float
+    timeout_s: float  # for one member when `members` is set: the run allows it per member picked
     run: Callable[[ProbeContext, Target, Any], Awaitable[Finding]]
     active_test: str | None = None  # the permission an active probe needs (config active.allow)
+    # A homogeneous set inside each target that 7.4 samples on inspections (a panel's zones): the
+    # probe works through the members one after another and gets the run's pick as params.sample.
+    members: Callable[[SiteView, Target], Sequence[str]] | None = None
 
 
 @dataclass

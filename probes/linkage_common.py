@@ -1,12 +1,26 @@
-"""Active linkage tests: set off one trigger (a fire alarm in a panel zone, an intruder before a
+"""Active linkage tests: set off a trigger (a fire alarm in a panel zone, an intruder before a
 perimeter camera), time every effect the site's integration must produce, then put everything back.
 
-One test per trigger serves several probes (fetch once, judge many): the five fire_linkage probes of
-a panel share one LinkageRun, the three intrusion_linkage probes of a camera another. The run keeps,
+One test serves several probes (fetch once, judge many): the five fire_linkage probes of a panel
+share one PanelRun, the three intrusion_linkage probes of a camera one LinkageRun. A panel's test
+sets off one zone after another, each zone a LinkageRun of its own, restored before the next zone
+starts: every zone with an expected effect (doors, cameras or lighting relays in its area, or the
+panel's own emergency lighting and broadcast) on monitoring runs, the run's 7.4 sample of them on
+inspections (ProbeSpec.members, params.sample), or only the zone `zone` names. A trigger's run keeps,
 for each expected target, when zhian first saw the effect, on zhian's clock from the trigger. Every
 delay is an upper bound (effects are polled every poll_s) and never flatters the site: the trigger
 time is taken just before the command that raises the alarm (remote) or at the last panel reading
-that still showed the zone quiet (guided).
+that still showed the zone quiet (guided). Each effect is observed until its own deadline plus
+grace_s, so that a late effect is told from a missing one.
+
+A finding's facts (JSON, drawn by the report): one trigger's facts are `trigger_at`, `deadline_s`
+(the judged effect's), `timeline` (every watched effect: target, status, delay_s, deadline_s),
+`targets` (the judged effect's rows), `restore` and `outcome`, `zone`, `area`. An intrusion finding's
+facts are one trigger's. A fire finding's facts are the panel's: `effect`, `zone_sample` (mode,
+members, picked, and the 7.4 rule and seed on inspections), `restore_complete`, and `zones`, one
+trigger's facts per zone tested, in order, each with that zone's own `status`, `reason` and `detail`.
+The panel's verdict is its worst zone's (fail, then error, then not assessed; a zone with nothing
+to show the effect does not count), a pass only when no zone did worse.
 
 Safety first: nothing is set off while the panel already shows an alarm (it may be a real fire);
 the panel is reset only while the tested zone is the only one in alarm; zhian never commands a door,
@@ -37,14 +51,14 @@ from collectors.mqtt import MqttClient, Observation, TopicSummary
 from collectors.onvif import OnvifClient
 from collectors.onvif_events import Pull, PulledMessage, PullPoint
 from collectors.platform import PlatformAlert, PlatformClient
-from probes.base import ProbeContext, ProbeSpec
+from probes.base import ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding, Status
 from probes.panel_common import PanelSite, panel_site
 from probes.targets import SiteView, Target
 
 FIRE = "fire_linkage"
 INTRUSION = "intrusion_linkage"
-TIMEOUT_S = 600.0  # a guided trigger wait, the deadlines and the restore, with room to spare
+TIMEOUT_S = 600.0  # one trigger: a guided trigger wait, the deadlines and the restore, with room to spare
 
 Effect = Literal["doors", "video", "lighting", "broadcast", "alert"]
 TriggerKind = Literal["remote", "guided"]
@@ -82,15 +96,18 @@ class _TestParams(BaseModel):
     trigger_wait_s: float = Field(default=120, gt=0)  # how long to wait for the trigger to show
     deadline_camera_alarm_s: float = Field(default=10, gt=0)
     deadline_platform_alert_s: float = Field(default=10, gt=0)
-    grace_s: float = Field(default=2, ge=0)  # observed past the largest deadline, to tell late from missing
+    grace_s: float = Field(default=2, ge=0)  # observed past each deadline, to tell late from missing
     poll_s: float = Field(default=0.5, gt=0)
     restore_timeout_s: float = Field(default=60, gt=0)
-    # how long the site gets to restore itself before the operator is asked to
-    restore_settle_s: float = Field(default=30, ge=0)
+    # How long the site gets to restore itself before the operator is asked to: a fire reset relocks
+    # doors and drops outputs at once, relayed by the platform and MQTT within seconds, and lights an
+    # intruder switched on stay on until someone acts. Asking early costs the operator only a look.
+    restore_settle_s: float = Field(default=10, ge=0)
 
 
 class FireParams(_TestParams):
-    zone: int | None = Field(default=None, ge=1)  # None: the first zone whose area has doors or cameras
+    zone: int | None = Field(default=None, ge=1)  # only this zone; None: the zones with expected effects
+    sample: Sample | None = None  # the run's pick among those zones (None: every one)
     deadline_doors_unlock_s: float = Field(default=10, gt=0)
     deadline_emergency_lighting_s: float = Field(default=10, gt=0)
     deadline_broadcast_s: float = Field(default=15, gt=0)
@@ -213,6 +230,15 @@ class LinkageRun:
         return tuple(w for w in self.watches if w.effect == effect)
 
 
+@dataclass(frozen=True)
+class PanelRun:
+    """A panel's fire test: one LinkageRun per zone tested, in the order they ran."""
+
+    panel: str
+    runs: tuple[LinkageRun, ...]
+    sample: Mapping[str, Any]  # how the zones were chosen (the facts' zone_sample)
+
+
 # -- judging (no I/O) ---------------------------------------------------------------------------------
 def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
     """Facts every linkage finding carries: the trigger, the whole timeline, and the restore."""
@@ -317,6 +343,49 @@ def judge_effect(
         f"Every target showed the {label} within its deadline ({len(own)} targets, slowest {slowest:g} s).",
         evidence,
     )
+
+
+# The panel's verdict is its worst zone's.
+ZONE_ORDER: dict[Status, int] = {"fail": 0, "error": 1, "not_assessed": 2, "partial": 3, "pass": 4}
+
+
+def judge_zones(
+    probe: str, device: str, run: PanelRun, effect: Effect, started_at: datetime, finished_at: datetime
+) -> Finding:
+    """Each zone judged on its own (judge_effect), the panel by its worst zone; zones without a target
+    for the effect count only when no zone has one. Evidence and facts of every zone are kept."""
+    judged = [(r, judge_effect(probe, device, r, effect, started_at, finished_at)) for r in run.runs]
+    counted = [(r, f) for r, f in judged if f.reason != "no_targets"] or judged
+    worst = min((f.status for _, f in counted), key=ZONE_ORDER.__getitem__)
+    deciding = [(r, f) for r, f in counted if f.status == worst]
+    detail = " ".join(_in_zone(r, f.detail) for r, f in deciding)
+    if len(judged) > 1:
+        tally = ", ".join(f"{r.zone} {f.status}" for r, f in judged)
+        detail += f" (zones tested: {tally})"
+    facts: dict[str, Any] = {
+        "test": FIRE,
+        "subject": run.panel,
+        "trigger": run.runs[0].trigger_kind,
+        "effect": effect,
+        "zone_sample": dict(run.sample),
+        "restore_complete": all(r.restored for r in run.runs),
+        "zones": [f.facts | {"status": f.status, "reason": f.reason, "detail": f.detail} for _, f in judged],
+    }
+    return Finding(
+        probe=probe,
+        device=device,
+        status=worst,
+        reason=deciding[0][1].reason,
+        detail=detail,
+        facts=facts,
+        evidence=tuple(dict.fromkeys(e for _, f in judged for e in f.evidence)),
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
+def _in_zone(run: LinkageRun, detail: str) -> str:
+    return detail if run.zone is None else f"Zone {run.zone} ({run.area}): {detail}"
 
 
 def not_permitted(probe: str, device: str, test: str, at: datetime) -> Finding:
@@ -449,19 +518,61 @@ def relays_of(site: SiteView, area: str) -> tuple[Target, ...]:
     return tuple(t for t in site.in_area(area, "mqtt_device") if t.params.get("type") == "lighting_relay")
 
 
-def pick_zone(site: SiteView, zones: Mapping[int, str], wanted: int | None) -> tuple[int, str]:
-    """The zone to test: the one asked for, else the first whose area has doors or cameras, else the first."""
-    if wanted is not None:
-        if wanted not in zones:
-            raise ValueError(f"zone {wanted} is not among the panel's zones with an area ({sorted(zones)})")
-        return wanted, zones[wanted]
+def expected_effects(site: SiteView, panel: PanelSite, zone: int, area: str) -> tuple[Effect, ...]:
+    """What a fire in the zone must visibly do besides the platform alert: unlock its area's doors,
+    raise its cameras' alarms, switch its lighting relays on, and the panel's own emergency lighting
+    and broadcast wherever the panel's register map shows them."""
+    values, per_zone = panel.profile.values, panel.profile.zone_values
+    shown: dict[Effect, bool] = {
+        "doors": bool(doors_of(site, area, zone)),
+        "video": bool(site.in_area(area, "camera")),
+        "lighting": bool(relays_of(site, area)) or "lighting_on" in values,
+        "broadcast": "broadcast_on" in values or "broadcast" in per_zone,
+    }
+    return tuple(effect for effect, expected in shown.items() if expected)
+
+
+def fire_zones(site: SiteView, panel: PanelSite, zones: Mapping[int, str]) -> list[tuple[int, str]]:
+    """The zones a panel's fire test covers: every zone with an expected effect; the first zone when
+    none has one (its platform alert is still due)."""
     if not zones:
         raise ValueError("the panel has no zone with an area in the inventory")
-    for zone, area in sorted(zones.items()):
-        if doors_of(site, area, zone) or site.in_area(area, "camera"):
-            return zone, area
+    covered = [
+        (zone, area) for zone, area in sorted(zones.items()) if expected_effects(site, panel, zone, area)
+    ]
     first = min(zones)
-    return first, zones[first]
+    return covered or [(first, zones[first])]
+
+
+def zone_members(site: SiteView, panel: Target) -> tuple[str, ...]:
+    """The fire probes' ProbeSpec.members: the zones the test covers, for the run to sample by 7.4."""
+    try:
+        return tuple(str(zone) for zone, _ in fire_zones(site, panel_site(panel), zone_areas(panel)))
+    except ValueError:
+        return ()  # the test itself reports what is wrong with the inventory
+
+
+def chosen_zones(
+    site: SiteView, panel: Target, ps: PanelSite, params: FireParams
+) -> tuple[list[tuple[int, str]], dict[str, Any]]:
+    """The zones to test, in order, and how they were chosen: the one `zone` names, the run's pick
+    among the covered zones, or every covered zone."""
+    zones = zone_areas(panel)
+    if params.zone is not None:
+        if params.zone not in zones:
+            raise ValueError(
+                f"zone {params.zone} is not among the panel's zones with an area ({sorted(zones)})"
+            )
+        return [(params.zone, zones[params.zone])], {"mode": "asked", "picked": [params.zone]}
+    covered = fire_zones(site, ps, zones)
+    members = [zone for zone, _ in covered]
+    if params.sample is None:
+        return covered, {"mode": "every", "members": members, "picked": members}
+    picked = [(zone, area) for zone, area in covered if str(zone) in params.sample.picked]
+    if not picked:
+        raise ValueError(f"the run's sample {list(params.sample.picked)} names none of zones {members}")
+    sample = params.sample.model_dump() | {"members": members, "picked": [zone for zone, _ in picked]}
+    return picked, sample
 
 
 def relay_topics(relay: Target) -> tuple[str, str]:
@@ -838,20 +949,21 @@ class _LinkageTest:
         return [self.poll_platform, *(partial(self.poll_relays, b, r) for b, r in self.brokers())]
 
     async def observe(self) -> None:
-        """Until every watch is settled, or the largest deadline (plus grace) after the trigger."""
+        """Until every watch is settled or past its own deadline plus grace after the trigger (then
+        it is missing): a missing door is not watched for as long as the slower broadcast may take."""
         assert self.trigger_at is not None
         self.evaluate_feeds()
         self._pollers = [asyncio.create_task(p(), name="linkage-poll") for p in self.pollers()]
-        longest = max((w.deadline_s for w in self.watches), default=0.0) + self.params.grace_s
-        elapsed = (self.ctx.clock() - self.trigger_at).total_seconds()
-        end = time.monotonic() + max(0.0, longest - elapsed)
-        while not all(w.settled for w in self.watches):
-            remaining = end - time.monotonic()
-            if remaining <= 0:
+        origin = time.monotonic() - (self.ctx.clock() - self.trigger_at).total_seconds()
+        while True:
+            elapsed = time.monotonic() - origin
+            ends = [w.deadline_s + self.params.grace_s for w in self.watches if not w.settled]
+            waiting = [end - elapsed for end in ends if end > elapsed]
+            if not waiting:
                 break
             self.changed.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, self.params.poll_s)):
+                async with asyncio.timeout(min(*waiting, self.params.poll_s)):
                     await self.changed.wait()
         self.observed_until = self.ctx.clock()
         self.observing = False
@@ -1323,20 +1435,32 @@ async def _finish(tasks: list[asyncio.Task[None]], wait_s: float, *, raise_error
 
 
 # -- entry points -------------------------------------------------------------------------------------
-async def run_fire_test(ctx: ProbeContext, panel: Target, params: FireParams) -> LinkageRun:
-    """One fire alarm in one zone of the panel, every effect timed, everything restored."""
-    kind: TriggerKind = "guided" if params.guided else "remote"
+async def run_fire_test(ctx: ProbeContext, panel: Target, params: FireParams) -> PanelRun:
+    """A fire alarm in each chosen zone of the panel, one zone after another, each timed and restored
+    before the next is set off (an interrupt restores the zone under test and starts no other)."""
     try:
         site = panel_site(panel)
-        zone, area = pick_zone(ctx.site, zone_areas(panel), params.zone)
+        zones, sample = chosen_zones(ctx.site, panel, site, params)
     except ValueError as exc:
         at = ctx.clock()
+        kind: TriggerKind = "guided" if params.guided else "remote"
         problem = Problem("inventory_invalid", f"The panel's inventory entry cannot be used: {exc}.")
-        return LinkageRun(
+        failed = LinkageRun(
             FIRE, panel.id, kind, "", params.zone, "failed", at, None, (), None, (), (), problem
         )
+        return PanelRun(panel.id, (failed,), {})
+    runs: list[LinkageRun] = []
+    for zone, area in zones:
+        runs.append(await run_zone_test(ctx, panel, params, site, zone, area))
+    return PanelRun(panel.id, tuple(runs), sample)
+
+
+async def run_zone_test(
+    ctx: ProbeContext, panel: Target, params: FireParams, site: PanelSite, zone: int, area: str
+) -> LinkageRun:
+    """One fire alarm in one zone of the panel, every effect timed, everything restored."""
     test = _FireTest(ctx, params, panel, site, zone, area)
-    if kind == "guided" and ctx.operator is None:
+    if test.kind == "guided" and ctx.operator is None:
         test.stop("no_operator")
         return test.result()
     return await test.run()
@@ -1354,8 +1478,8 @@ async def fire_finding(
     started = ctx.clock()
     if not ctx.allowed(FIRE):
         return not_permitted(probe, panel.id, FIRE, started)
-    run: LinkageRun = await ctx.shared((FIRE, panel.id), lambda: run_fire_test(ctx, panel, params))
-    return judge_effect(probe, panel.id, run, effect, started, ctx.clock())
+    run: PanelRun = await ctx.shared((FIRE, panel.id), lambda: run_fire_test(ctx, panel, params))
+    return judge_zones(probe, panel.id, run, effect, started, ctx.clock())
 
 
 async def intrusion_finding(
@@ -1372,12 +1496,15 @@ async def intrusion_finding(
 
 
 def fire_spec(probe: str, effect: Effect, title: str) -> ProbeSpec:
-    """The declaration of a fire_linkage probe: the panel's shared test, judged for `effect`."""
+    """The declaration of a fire_linkage probe: the panel's shared test, judged for `effect`; its
+    timeout is one zone's (the run allows it for each zone picked)."""
 
     async def run(ctx: ProbeContext, target: Target, params: FireParams) -> Finding:
         return await fire_finding(ctx, target, params, probe, effect)
 
-    return ProbeSpec(probe, title, "active", ("panel",), FireParams, TIMEOUT_S, run, active_test=FIRE)
+    return ProbeSpec(
+        probe, title, "active", ("panel",), FireParams, TIMEOUT_S, run, active_test=FIRE, members=zone_members
+    )
 
 
 def intrusion_spec(probe: str, effect: Effect, title: str) -> ProbeSpec:

@@ -2,13 +2,17 @@
 
 zhian finds the devices that are down on its own (a refused or silent port; an MQTT device whose
 retained status says offline, or whose heartbeats stopped while its status still says online)
-and then gives the platform the alert window to show an alert for each. With nothing down there
-is nothing to observe passively: the active `offline_alert_test` makes a device go away.
+and then gives the platform the alert window to show an alert for each, counted from the latest
+moment every one of them is known to have been down: the port check, the start of the MQTT window
+for a device that sent no heartbeat in all of it, the window's end for one whose status says
+offline (it may have turned so at any time in the window). With nothing down there is nothing to
+observe passively: the active `offline_alert_test` makes a device go away.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,12 +45,14 @@ class Params(BaseModel):
     connect_timeout_s: float = Field(default=3, gt=0)
 
 
-async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Device id -> why we think it is down; and the evidence of the MQTT observations."""
+async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str], tuple[str, ...], datetime]:
+    """Device id -> why we think it is down; the evidence of the MQTT observations; and the latest
+    moment every device found down is known to have been down since."""
     down: dict[str, str] = {}
     evidence: list[str] = []
     hosts = [t for t in ctx.site.targets if t.kind in ("camera", "nvr", "door", "panel")]
     results = await asyncio.gather(*(tcp_down(ctx, t, params.connect_timeout_s) for t in hosts))
+    since = ctx.clock()  # every port checked by now
     down |= {t.id: "port_unreachable" for t, is_down in zip(hosts, results, strict=True) if is_down}
     for device in ctx.site.of_kind("mqtt_device"):
         try:
@@ -67,13 +73,16 @@ async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str
         )
         if live.reason in DOWN:
             down[device.id] = live.reason
-    return down, tuple(dict.fromkeys(evidence))
+            # silent all through the window, or reported offline at some time in it
+            known = observation.ended_at if live.reason == "offline" else observation.started_at
+            since = max(since, known)
+    return down, tuple(dict.fromkeys(evidence)), since
 
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
     try:
-        down, evidence = await devices_down(ctx, params)
+        down, evidence, since = await devices_down(ctx, params)
         if not down:
             return Finding(
                 PROBE,
@@ -86,7 +95,8 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
                 started_at=started,
                 finished_at=ctx.clock(),
             )
-        waited = await wait_for_alerts(ctx, target, down, params.offline_alert_window_s)
+        left_s = params.offline_alert_window_s - (ctx.clock() - since).total_seconds()
+        waited = await wait_for_alerts(ctx, target, down, max(0.0, left_s))
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     missing = sorted(set(down) - set(waited.found))
@@ -95,6 +105,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         "alerted": {d: a.id for d, a in sorted(waited.found.items())},
         "missing": missing,
         "window_s": params.offline_alert_window_s,
+        "down_since": since.isoformat(),
     }
     proof = (*evidence, *waited.evidence)
     if missing:
@@ -104,7 +115,8 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             "fail",
             "alert_missing",
             f"{len(missing)} of {len(down)} devices found down have no device_offline alert on the "
-            f"platform after {params.offline_alert_window_s:g} s: {', '.join(missing[:10])}.",
+            f"platform {params.offline_alert_window_s:g} s after they were known down: "
+            f"{', '.join(missing[:10])}.",
             facts,
             proof,
             started_at=started,

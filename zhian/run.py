@@ -1,8 +1,9 @@
 """One evaluation run: plan probe jobs from the rules, run them concurrently, keep every finding.
 
 One TaskGroup for the passive probes under a global semaphore (collectors add a per-host limit),
-then the permitted active probes one at a time, since a fire linkage moves doors the next test
-would observe. Every job has a deadline; a job that fails for any reason becomes an `error`
+then the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
+fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
+last. Every job has a deadline; a job that fails for any reason becomes an `error`
 finding for its device, never the end of the run. Findings are appended to findings.jsonl as
 they arrive, so an interrupt keeps everything already collected.
 """
@@ -18,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +29,7 @@ import yaml
 from collectors.exchange import Sink
 from mapping.catalog import Catalog
 from mapping.rules import MachineVerdict, Rule, RuleSet, judge
-from probes.base import Operator, ProbeContext, ProbeSpec
+from probes.base import Operator, ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding
 from probes.targets import SiteView, Target
 from scorer.sampling import plan as sample_plan
@@ -36,7 +37,15 @@ from zhian import __version__
 from zhian.config import Config
 from zhian.ledger import current_job
 
-ACTIVE_ORDER = {"credentials": 1, "lockout": 2}
+# The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
+# those that move the site (a fire alarm unlocks doors, an intruder switches lights on), one at a
+# time, since the next test would observe what they moved; then those that touch only their own
+# device, side by side; lockout last, since a lockout that works refuses zhian's address for a while.
+ACTIVE_ORDER = {"fire_linkage": 0, "intrusion_linkage": 0, "offline_alert": 1, "credentials": 1, "lockout": 2}
+ONE_AT_A_TIME = 0
+# Failed logins count per device: each login test stays below a device's lockout threshold on its
+# own, not together with another one on the same host, so a host takes one login test at a time.
+ONE_PER_HOST = frozenset({"credentials", "lockout"})
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,50 @@ def not_permitted(job: Job) -> Finding:
     )
 
 
+def active_phases(jobs: Iterable[Job]) -> list[tuple[int, list[Job]]]:
+    """The active jobs by phase of ACTIVE_ORDER, in order."""
+    phases: dict[int, list[Job]] = {}
+    for job in jobs:
+        phases.setdefault(ACTIVE_ORDER.get(job.spec.active_test or "", ONE_AT_A_TIME), []).append(job)
+    return sorted(phases.items())
+
+
+def lanes(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs that may run side by side, as lanes that each run in turn: one lane per host for the
+    login tests, one per job for the others."""
+    out: dict[tuple[str, ...], list[Job]] = {}
+    for job in jobs:
+        one_host = job.spec.active_test in ONE_PER_HOST
+        key = ("host", job.target.host) if one_host else ("job", job.spec.id, job.target.id)
+        out.setdefault(key, []).append(job)
+    return list(out.values())
+
+
+def member_sample(members: Sequence[str], config: Config, target: Target) -> Sample:
+    """Every member on monitoring runs; on inspections the 7.4 pick, seeded by the run's seed (see
+    with_seed) and the target's id, so that two panels alike are not sampled alike."""
+    if config.sampling.mode == "monitoring":
+        return Sample(mode="monitoring", members=tuple(members), picked=tuple(members))
+    mixed = f"{config.sampling.seed}:{target.id}".encode()
+    seed = int.from_bytes(hashlib.sha256(mixed).digest()[:4], "big")
+    picked = sample_plan(len(members), seed, members)
+    return Sample(
+        mode="inspection", members=tuple(members), picked=picked.items or (), rule=picked.rule, seed=seed
+    )
+
+
+def prepared(job: Job, site: SiteView, config: Config) -> tuple[Job, Any]:
+    """The job as it runs, and its params. A probe that works through members of its target one by
+    one (a panel's zones) gets the run's pick among them, and its timeout for each member picked."""
+    params = probe_params(job.spec, config)
+    members = job.spec.members(site, job.target) if job.spec.members else ()
+    if not members:
+        return job, params
+    sample = member_sample(members, config, job.target)
+    timed = Job(replace(job.spec, timeout_s=job.spec.timeout_s * len(sample.picked)), job.target)
+    return timed, job.spec.params.model_validate(params.model_dump() | {"sample": sample})
+
+
 async def run_jobs(
     jobs: Sequence[Job],
     ctx: ProbeContext,
@@ -204,7 +257,10 @@ async def run_jobs(
     allow_active: bool,
     progress: Progress,
 ) -> None:
-    """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none)."""
+    """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none).
+
+    The passive probes side by side; then the permitted active tests phase by phase (ACTIVE_ORDER),
+    each phase's jobs one at a time or side by side in lanes, all under the global limit."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     gate = asyncio.Semaphore(config.limits.concurrency)
 
@@ -214,24 +270,28 @@ async def run_jobs(
 
     async def one(job: Job) -> None:
         async with gate:
-            params = probe_params(job.spec, config)
-            keep(await execute(ctx, job, params, max(1.0, deadline - time.monotonic())))
+            timed, params = prepared(job, ctx.site, config)
+            keep(await execute(ctx, timed, params, max(1.0, deadline - time.monotonic())))
 
-    passive = [j for j in jobs if j.spec.mode == "passive"]
-    # Lockout tests lock zhian's own address out for a while: they go last; credentials before them.
-    active = sorted(
-        (j for j in jobs if j.spec.mode == "active"),
-        key=lambda j: ACTIVE_ORDER.get(j.spec.active_test or "", 0),
-    )
-    async with asyncio.TaskGroup() as tg:
-        for job in passive:
-            tg.create_task(one(job), name=f"{job.spec.id}:{job.target.id}")
-    for job in active:
-        permitted = allow_active and job.spec.active_test in config.active.allow
-        if permitted:
+    async def in_turn(lane: Sequence[Job]) -> None:
+        for job in lane:
             await one(job)
-        else:
+
+    async def side_by_side(groups: Iterable[Sequence[Job]]) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for lane in groups:
+                tg.create_task(in_turn(lane), name=f"{lane[0].spec.id}:{lane[0].target.id}")
+
+    def allowed(job: Job) -> bool:
+        return allow_active and job.spec.active_test in config.active.allow
+
+    await side_by_side([job] for job in jobs if job.spec.mode == "passive")
+    active = [j for j in jobs if j.spec.mode == "active"]
+    for job in active:
+        if not allowed(job):
             keep(not_permitted(job))
+    for phase, phase_jobs in active_phases(j for j in active if allowed(j)):
+        await (in_turn(phase_jobs) if phase == ONE_AT_A_TIME else side_by_side(lanes(phase_jobs)))
 
 
 def config_digest(path: Path) -> str:
@@ -291,6 +351,12 @@ def new_run_id() -> str:
 
 def seed_for(config: Config) -> int:
     return config.sampling.seed if config.sampling.seed is not None else secrets.randbelow(2**31)
+
+
+def with_seed(config: Config, seed: int) -> Config:
+    """The config as this run applies it: the sampling seed drawn (or given) for the run filled in,
+    so every sample of the run (devices, a panel's zones) comes from the one seed run.json keeps."""
+    return config.model_copy(update={"sampling": config.sampling.model_copy(update={"seed": seed})})
 
 
 def make_context(

@@ -37,6 +37,7 @@ from zhian.run import (
     run_start_fields,
     seed_for,
     verdicts_for,
+    with_seed,
     write_outputs,
 )
 
@@ -49,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     levels = (args.level,) if args.level else LEVELS
     indicators = [i.id for lv in levels for i in catalog.level(lv)]
     seed = seed_for(config)
+    config = with_seed(config, seed)
     jobs, samples = plan_jobs(rules, indicators, site, PROBES, area_kinds(config), config.sampling.mode, seed)
     run_id = new_run_id()
     out: Path = args.out or Path("runs") / run_id

@@ -107,7 +107,10 @@ MISSES = 3
 
 def site_thresholds(community: Community) -> dict[str, float | int]:
     """Observation windows that fit the site's own timings (an inspector reads them off the
-    gateway and platform settings): long enough to judge silence, no longer."""
+    gateway and platform settings): long enough to judge silence, no longer. The platform calls a
+    device offline after offline_after_s without a heartbeat (MQTT) or after two failed polls
+    (cameras, NVRs, doors), whichever is longer, and may notice it one poll later; 5 s more for
+    a loaded machine."""
     beats = [d.gateway.heartbeat_s for d in community.devices if d.gateway is not None] or [30.0]
     platform = next((d.platform for d in community.devices if d.platform is not None), None)
     offline_after = platform.offline_after_s if platform else 90.0
@@ -116,7 +119,7 @@ def site_thresholds(community: Community) -> dict[str, float | int]:
         "heartbeat_interval_s": min(beats),
         "heartbeat_misses": MISSES,
         "observe_s": MISSES * max(beats) + 3,
-        "offline_alert_window_s": offline_after + 2 * poll + 5,
+        "offline_alert_window_s": max(offline_after, 2 * poll) + poll + 5,
     }
 
 

@@ -73,7 +73,8 @@ async def intrusion(ctx: ProbeContext, camera_id: str, **changes: Any) -> dict[s
 def assert_cited(findings: dict[str, Finding], ledger: Ledger) -> None:
     for f in findings.values():
         assert set(f.evidence) <= ledger.ids(), f.probe
-        assert f.facts["timeline"], f.probe
+        for trigger in f.facts.get("zones", [f.facts]):  # a fire finding: one entry per zone
+            assert trigger["timeline"], f.probe
         json.dumps(f.facts)  # the report stores them as JSON
 
 
@@ -83,7 +84,8 @@ def assert_no_secret(site: Site, ledger: Ledger) -> None:
         assert endpoint.password not in dumped, endpoint.id
 
 
-async def test_fire_linkage_remote_every_effect_in_time(community_site: SiteFactory) -> None:
+async def test_fire_linkage_remote_every_zone_every_effect_in_time(community_site: SiteFactory) -> None:
+    """Each zone of the panel set off in turn, timed and restored before the next one."""
     async with community_site("small") as site:
         ledger = Ledger()
         ctx = linkage_context(site, ledger, SiteOperator(site))
@@ -92,8 +94,22 @@ async def test_fire_linkage_remote_every_effect_in_time(community_site: SiteFact
     assert {p: f.status for p, f in found.items()} == dict.fromkeys(found, "pass")
     assert_cited(found, ledger)
     facts = found["fire_linkage_doors"].facts
-    assert (facts["zone"], facts["area"], facts["trigger"]) == (1, "b1-entrance", "remote")
-    timeline = {(row["effect"], row["target"]): row for row in facts["timeline"]}
+    assert facts["zone_sample"] == {"mode": "every", "members": [1, 2, 3], "picked": [1, 2, 3]}
+    zones = facts["zones"]
+    assert [(z["zone"], z["area"], z["trigger"], z["status"]) for z in zones] == [
+        (1, "b1-entrance", "remote", "pass"),
+        (2, "garage", "remote", "pass"),
+        (3, "rooftop-b1", "remote", "pass"),
+    ]
+    assert [set(z["targets"]) for z in zones] == [{"door-b1-unit1"}, {"door-garage"}, {"door-roof-b1"}]
+    assert all(0 <= row["delay_s"] <= 3.0 for z in zones for row in z["timeline"])
+    triggers = [z["trigger_at"] for z in zones]
+    assert triggers == sorted(set(triggers))  # one zone after another
+    for zone in zones:
+        assert zone["restore"]["complete"], zone["restore"]
+        steps = {s["step"] for s in zone["restore"]["steps"]}
+        assert {"panel_reset", "panel_normal", "door_locked", "pull_points_closed"} <= steps, zone["zone"]
+    timeline = {(row["effect"], row["target"]): row for row in zones[0]["timeline"]}
     assert set(timeline) == {
         ("doors", "door-b1-unit1"),
         ("video", "cam-b1-lobby"),
@@ -102,36 +118,44 @@ async def test_fire_linkage_remote_every_effect_in_time(community_site: SiteFact
         ("broadcast", "panel-b1"),
         ("alert", "platform"),
     }
-    assert all(0 <= row["delay_s"] <= 3.0 for row in timeline.values())
     assert timeline[("doors", "door-b1-unit1")]["after"] == {"mode": "Unlocked"}
-    # one test served the five probes: one alarm on the platform, one shared run
-    assert len({f.facts["trigger_at"] for f in found.values()}) == 1
-    assert facts["restore"]["complete"], facts["restore"]
-    steps = {s["step"] for s in facts["restore"]["steps"]}
-    assert {"panel_reset", "panel_normal", "door_locked", "relay_off", "pull_points_closed"} <= steps
+    assert "relay_off" in {s["step"] for s in zones[0]["restore"]["steps"]}
+    # one test served the five probes: one alarm per zone on the platform, one shared run
+    assert len({tuple(z["trigger_at"] for z in f.facts["zones"]) for f in found.values()}) == 1
+    assert facts["restore_complete"]
     assert_no_secret(site, ledger)
 
 
 async def test_fire_linkage_restores_the_site(community_site: SiteFactory) -> None:
-    """Remote and guided (an ISAPI door) on two panels; a zone without doors; and the site back as it was."""
+    """Remote and guided (an ISAPI door, the operator asked zone by zone) on two panels; a zone without
+    doors; and the site back as it was after every zone."""
     async with community_site("small") as site:
         ledger, operator = Ledger(), SiteOperator(site)
         remote = await fire(linkage_context(site, ledger, operator), "panel-b1")
-        assert panel_quiet(site, "panel-b1") and door_locked(site, "door-b1-unit1")
-        assert not relay_on(site, "gw-01", "light-b1-entrance") and not camera_alarm(site, "cam-b1-lobby")
-        assert pull_points(site, "cam-b1-lobby") == 0
+        assert panel_quiet(site, "panel-b1")
+        assert all(door_locked(site, d) for d in ("door-b1-unit1", "door-garage", "door-roof-b1"))
+        assert not relay_on(site, "gw-01", "light-b1-entrance") and not relay_on(
+            site, "gw-01", "light-garage"
+        )
+        assert not any(camera_alarm(site, c) for c in ("cam-b1-lobby", "cam-garage-01", "cam-roof-b1"))
+        assert pull_points(site, "cam-b1-lobby") == pull_points(site, "cam-roof-b1") == 0
         guided = await fire(linkage_context(site, ledger, operator), "panel-b2", guided=True)
         assert panel_quiet(site, "panel-b2") and door_locked(site, "door-b2-unit1")
+        assert door_locked(site, "door-pump-room")
         charging = await fire(linkage_context(site, ledger, operator), "panel-b2", zone=2)
         assert panel_quiet(site, "panel-b2")
     assert all(f.status == "pass" for f in remote.values())
     assert all(f.status == "pass" for f in guided.values()), {p: f.detail for p, f in guided.items()}
-    assert ("panel-b2", "smoke") in operator.actions()
-    doors = guided["fire_linkage_doors"].facts["targets"]["door-b2-unit1"]
-    assert doors["after"]["lock_status"] == 1 and guided["fire_linkage_doors"].facts["trigger"] == "guided"
+    smoke = [params for device, action, params in operator.told if (device, action) == ("panel-b2", "smoke")]
+    assert smoke[:3] == [{"zone": 1}, {"zone": 2}, {"zone": 3}]  # then zone 2 once more, asked for alone
+    zones = guided["fire_linkage_doors"].facts["zones"]
+    assert zones[0]["targets"]["door-b2-unit1"]["after"]["lock_status"] == 1
+    assert zones[2]["targets"]["door-pump-room"]["status"] == "on_time"
+    assert guided["fire_linkage_doors"].facts["trigger"] == "guided"
     assert charging["fire_linkage_doors"].reason == "no_targets"
     assert charging["fire_linkage_video"].status == "pass"  # cam-charging-01
-    assert charging["fire_linkage_doors"].facts["area"] == "charging"
+    assert charging["fire_linkage_doors"].facts["zone_sample"] == {"mode": "asked", "picked": [2]}
+    assert [z["area"] for z in charging["fire_linkage_doors"].facts["zones"]] == ["charging"]
 
 
 async def test_nothing_is_set_off_over_an_alarm_and_a_missed_trigger(community_site: SiteFactory) -> None:
@@ -147,9 +171,10 @@ async def test_nothing_is_set_off_over_an_alarm_and_a_missed_trigger(community_s
         assert panel_quiet(site, "panel-b1")
     assert {f.reason for f in busy.values()} == {"site_in_alarm"}
     assert all(f.status == "not_assessed" for f in busy.values())
+    assert [z["outcome"] for z in busy["fire_linkage_doors"].facts["zones"]] == ["site_in_alarm"] * 3
     assert busy["fire_linkage_doors"].evidence  # the reading that showed the alarm
     assert {(f.status, f.reason) for f in missed.values()} == {("not_assessed", "trigger_not_seen")}
-    restore = missed["fire_linkage_doors"].facts["restore"]["steps"]
+    restore = missed["fire_linkage_doors"].facts["zones"][0]["restore"]["steps"]
     assert restore[0]["step"] == "panel_reset" and "nothing to reset" in restore[0]["detail"]
 
 
@@ -174,11 +199,14 @@ async def test_cancelled_midway_the_restore_still_runs(community_site: SiteFacto
         assert not relay_on(site, "gw-01", "light-b1-entrance")
         assert not camera_alarm(site, "cam-b1-lobby")
         assert pull_points(site, "cam-b1-lobby") == 0
-    reset = load_profile("generic-fire-panel").commands["reset"]
+    commands = load_profile("generic-fire-panel").commands
     writes = [
         e.operation for e in ledger if e.device == "panel-b1" and e.ok and e.operation.startswith("write")
     ]
-    assert f"write_register({reset.address}, 1, unit=1)" in writes, writes
+    assert f"write_register({commands['reset'].address}, 1, unit=1)" in writes, writes
+    alarm = commands["simulate_zone_alarm"].address
+    assert f"write_register({alarm}, 1, unit=1)" in writes  # zone 1 was set off
+    assert f"write_register({alarm}, 2, unit=1)" not in writes  # and no zone after it
 
 
 async def test_intrusion_linkage_twice_in_one_area(community_site: SiteFactory) -> None:
@@ -207,25 +235,30 @@ async def test_intrusion_linkage_twice_in_one_area(community_site: SiteFactory) 
 
 
 async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> None:
-    """door-b2-unit1 ignores the fire unlock: effect_missing; door-garage unlocks after 4 s against a
-    2 s deadline: effect_late; the hung garage camera is an error, never a pass."""
+    """door-b2-unit1 ignores the fire unlock: effect_missing; door-garage, in panel-b1's second zone,
+    unlocks after 4 s against a 2 s deadline: effect_late, found by the test of every zone; the hung
+    garage camera is an error, never a pass."""
     async with community_site("faulty") as site:
         ledger = Ledger()
         ctx = linkage_context(site, ledger, SiteOperator(site), call_timeout_s=1.0)  # hung cameras
         quick = dict.fromkeys(FIRE_DEADLINES, 1.5)  # the site acts within 0.5 s
-        b2 = await fire(ctx, "panel-b2", **quick)
-        b1 = await fire(ctx, "panel-b1", zone=2, deadline_doors_unlock_s=2.0, deadline_broadcast_s=6.0)
+        b2 = await fire(ctx, "panel-b2", zone=1, **quick)
+        b1 = await fire(ctx, "panel-b1", deadline_doors_unlock_s=2.0, grace_s=4.0)  # late, not missing
         assert door_locked(site, "door-b2-unit1") and door_locked(site, "door-garage")
         assert panel_quiet(site, "panel-b1") and panel_quiet(site, "panel-b2")
     missing = b2["fire_linkage_doors"]
     assert (missing.status, missing.reason) == ("fail", "effect_missing")
-    assert missing.facts["missing"] == ["door-b2-unit1"] and "door-b2-unit1" in missing.detail
+    assert missing.facts["zones"][0]["missing"] == ["door-b2-unit1"] and "door-b2-unit1" in missing.detail
     assert b2["fire_linkage_alert"].status == "pass"
     late = b1["fire_linkage_doors"]
     assert (late.status, late.reason) == ("fail", "effect_late"), late.detail
-    assert late.facts["late"]["door-garage"]["delay_s"] > 2.0
-    assert late.facts["area"] == "garage"
+    zones = late.facts["zones"]
+    # zone 1's door unlocks in time; zone 3's door controller answers SOAP faults
+    assert [(z["zone"], z["area"], z["status"]) for z in zones] == [
+        (1, "b1-entrance", "pass"), (2, "garage", "fail"), (3, "rooftop-b1", "error")
+    ]  # fmt: skip
+    assert zones[1]["late"]["door-garage"]["delay_s"] > 2.0 and "door-garage" in late.detail
     video = b1["fire_linkage_video"]
     assert video.status == "error" and "cam-garage-02" in video.detail
-    assert video.facts["targets"]["cam-garage-01"]["status"] == "on_time"
-    assert late.facts["restore"]["complete"], late.facts["restore"]
+    assert video.facts["zones"][1]["targets"]["cam-garage-01"]["status"] == "on_time"
+    assert zones[1]["restore"]["complete"], zones[1]["restore"]

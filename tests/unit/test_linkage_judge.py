@@ -16,7 +16,7 @@ from collectors.isapi import DoorStatus
 from collectors.mqtt import Received, TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
-from probes.base import ProbeContext
+from probes.base import ProbeContext, Sample
 from probes.linkage_common import (
     FIRE,
     INTRUSION,
@@ -25,23 +25,29 @@ from probes.linkage_common import (
     IntrusionParams,
     LinkageRun,
     Observed,
+    PanelRun,
     Problem,
     RestoreStep,
     _to_the_end,
     alarm_onset,
     alert_matches,
+    chosen_zones,
     current_state,
     doors_of,
+    expected_effects,
     fire_finding,
+    fire_zones,
     intrusion_finding,
     intrusion_onset,
     isapi_released,
     judge_effect,
-    pick_zone,
+    judge_zones,
     relay_on,
     relay_topics,
     zone_areas,
+    zone_members,
 )
+from probes.panel_common import PanelSite, panel_site
 from probes.targets import SiteView, Target
 
 T0 = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
@@ -85,6 +91,11 @@ def fire_run(*watches: Observed, outcome: str = "triggered", **more: Any) -> Lin
 
 def judge(run: LinkageRun, effect: str = "doors") -> Any:
     return judge_effect("fire_linkage_doors", "panel-b1", run, effect, T0, T0)  # type: ignore[arg-type]
+
+
+def judge_panel(*runs: LinkageRun, effect: str = "doors") -> Any:
+    run = PanelRun("panel-b1", runs, {"mode": "every"})
+    return judge_zones("fire_linkage_doors", "panel-b1", run, effect, T0, T0)  # type: ignore[arg-type]
 
 
 # -- judging ----------------------------------------------------------------------------------------------
@@ -172,6 +183,53 @@ def test_an_incomplete_restore_is_told_in_the_detail_and_the_facts() -> None:
     assert "not fully restored" in f.detail
     assert f.facts["restore"]["complete"] is False
     assert f.facts["restore"]["steps"][0]["operator_told"] is True
+
+
+# -- a panel's zones ---------------------------------------------------------------------------------------
+def test_a_panel_fails_when_one_zone_fails_and_keeps_every_zone() -> None:
+    entrance = fire_run(seen("door-a", 1.0), zone=1)
+    garage = fire_run(seen("door-garage", 4.2, deadline_s=2.0), zone=2, area="garage")
+    broken = seen("door-roof", None, error="device_rejected", error_detail="SOAP fault", evidence=("x-soap",))
+    roof = fire_run(broken, zone=3, area="rooftop")
+    f = judge_panel(entrance, garage, roof)
+    assert (f.status, f.reason) == ("fail", "effect_late")
+    assert f.detail.startswith("Zone 2 (garage): Door unlock came late: door-garage after 4.2 s")
+    assert f.detail.endswith("(zones tested: 1 pass, 2 fail, 3 error)")
+    zones = f.facts["zones"]
+    assert [(z["zone"], z["area"], z["status"]) for z in zones] == [
+        (1, "b1-entrance", "pass"), (2, "garage", "fail"), (3, "rooftop", "error")
+    ]  # fmt: skip
+    assert zones[1]["late"] == {"door-garage": {"delay_s": 4.2, "deadline_s": 2.0}}
+    for zone in zones:  # what the report draws, per zone
+        assert {"trigger_at", "timeline", "deadline_s", "restore", "reason", "detail"} <= set(zone)
+    assert {"x-door-a", "x-door-garage", "x-soap"} <= set(f.evidence)  # every zone's evidence
+    assert (f.facts["effect"], f.facts["restore_complete"], f.facts["zone_sample"]) == (
+        "doors",
+        True,
+        {"mode": "every"},
+    )
+    json.dumps(f.facts)
+
+
+def test_a_panel_passes_only_when_no_zone_did_worse() -> None:
+    doorless = fire_run(seen("cam", 0.5, effect="video"), zone=2, area="charging")
+    passed = judge_panel(fire_run(seen("door-a", 1.0), zone=1), doorless)
+    assert (passed.status, passed.reason) == ("pass", "effect_in_time")  # a zone without doors does not count
+    assert passed.detail.startswith("Zone 1 (b1-entrance): Every target")
+    assert [z["reason"] for z in passed.facts["zones"]] == ["effect_in_time", "no_targets"]
+    unseen = judge_panel(fire_run(seen("door-a", 1.0), zone=1), fire_run(outcome="trigger_not_seen", zone=2))
+    assert (unseen.status, unseen.reason) == ("not_assessed", "trigger_not_seen")
+    broken = seen("door-b", None, error="unreachable", error_detail="no reply")
+    error = judge_panel(fire_run(seen("door-a", 1.0), zone=1), fire_run(broken, zone=3))
+    assert (error.status, error.reason) == ("error", "unreachable")
+    nothing = judge_panel(doorless, fire_run(zone=3, area="rooftop"))
+    assert (nothing.status, nothing.reason) == ("not_assessed", "no_targets")
+    left = RestoreStep("door_locked", "door-a", False, "still released", ("x-r",), True)
+    unrestored = judge_panel(
+        fire_run(seen("door-a", 1.0), zone=1), fire_run(seen("door-b", 1.0), zone=2, restore=(left,))
+    )
+    assert unrestored.status == "pass" and unrestored.facts["restore_complete"] is False
+    assert "not fully restored" in unrestored.detail
 
 
 def test_status_at_the_deadline_is_on_time() -> None:
@@ -290,17 +348,58 @@ def test_doors_of_a_zone_by_area_or_fire_zone() -> None:
     assert [d.id for d in doors_of(SITE, "pump", 3)] == ["door-z3"]
 
 
-def test_zone_choice() -> None:
-    panel = target("p", "panel", "ctl", zones=[{"id": 1, "area": "pump"}, {"id": 2, "area": "roof"}, 4])
-    zones = zone_areas(panel)
-    assert zones == {1: "pump", 2: "roof"}
-    assert pick_zone(SITE, zones, None) == (2, "roof")  # the first with doors or cameras
-    assert pick_zone(SITE, zones, 1) == (1, "pump")
-    assert pick_zone(SITE, {5: "nowhere"}, None) == (5, "nowhere")
-    with pytest.raises(ValueError, match="zone 4"):
-        pick_zone(SITE, zones, 4)
+PANEL = target(
+    "p",
+    "panel",
+    "ctl",
+    profile="generic-fire-panel",
+    zones=[{"id": 1, "area": "pump"}, {"id": 2, "area": "roof"}, {"id": 3, "area": "lobby"}, 4],
+)
+
+
+def without_outputs(ps: PanelSite) -> PanelSite:
+    """The panel with a register map that shows neither emergency lighting nor broadcast."""
+    values = {k: v for k, v in ps.profile.values.items() if k not in ("lighting_on", "broadcast_on")}
+    per_zone = {k: v for k, v in ps.profile.zone_values.items() if k != "broadcast"}
+    profile = ps.profile.model_copy(update={"values": values, "zone_values": per_zone})
+    return PanelSite(profile, ps.unit_id, ps.zones, ps.charger_zones)
+
+
+def test_the_zones_a_fire_test_covers() -> None:
+    ps, zones = panel_site(PANEL), zone_areas(PANEL)
+    assert zones == {1: "pump", 2: "roof", 3: "lobby"}  # zone 4 has no area
+    assert expected_effects(SITE, ps, 1, "pump") == ("lighting", "broadcast")  # the panel's own outputs
+    assert expected_effects(SITE, ps, 2, "roof") == ("video", "lighting", "broadcast")
+    assert expected_effects(SITE, ps, 3, "lobby") == ("doors", "lighting", "broadcast")
+    assert fire_zones(SITE, ps, zones) == [(1, "pump"), (2, "roof"), (3, "lobby")]
+    assert zone_members(SITE, PANEL) == ("1", "2", "3")
+    dark = without_outputs(ps)
+    assert expected_effects(SITE, dark, 1, "pump") == ()
+    assert expected_effects(SITE, dark, 3, "lobby") == ("doors", "lighting")  # the lobby's relay
+    assert fire_zones(SITE, dark, zones) == [(2, "roof"), (3, "lobby")]
+    assert fire_zones(SITE, dark, {1: "pump"}) == [(1, "pump")]  # none: the first, for its platform alert
     with pytest.raises(ValueError, match="no zone"):
-        pick_zone(SITE, {}, None)
+        fire_zones(SITE, ps, {})
+    assert zone_members(SITE, target("q", "panel", "ctl")) == ()  # no profile: the test itself says so
+
+
+def test_the_zones_chosen_every_asked_or_sampled() -> None:
+    ps = panel_site(PANEL)
+    every, how = chosen_zones(SITE, PANEL, ps, FireParams())
+    assert every == [(1, "pump"), (2, "roof"), (3, "lobby")]
+    assert how == {"mode": "every", "members": [1, 2, 3], "picked": [1, 2, 3]}
+    assert chosen_zones(SITE, PANEL, ps, FireParams(zone=2)) == (
+        [(2, "roof")],
+        {"mode": "asked", "picked": [2]},
+    )
+    pick = Sample(mode="inspection", members=("1", "2", "3"), picked=("3",), rule="7.4 a)", seed=7)
+    sampled, how = chosen_zones(SITE, PANEL, ps, FireParams(sample=pick))
+    assert sampled == [(3, "lobby")]
+    assert how == {"mode": "inspection", "members": [1, 2, 3], "picked": [3], "rule": "7.4 a)", "seed": 7}
+    with pytest.raises(ValueError, match="zone 4"):
+        chosen_zones(SITE, PANEL, ps, FireParams(zone=4))
+    with pytest.raises(ValueError, match="names none"):
+        chosen_zones(SITE, PANEL, ps, FireParams(sample=pick.model_copy(update={"picked": ("9",)})))
 
 
 def test_relay_topics() -> None:
@@ -321,6 +420,7 @@ def test_params_defaults_and_strictness() -> None:
         10,
     )
     assert (p.deadline_broadcast_s, p.deadline_platform_alert_s, p.guided, p.zone) == (15, 10, True, None)
+    assert p.sample is None  # every zone with an expected effect
     assert IntrusionParams().deadline_lighting_s == 10
     with pytest.raises(ValidationError):
         FireParams.model_validate({"deadline_lighting_s": 3})  # an intrusion threshold, not a fire one
@@ -352,6 +452,17 @@ async def test_not_permitted_without_the_active_test() -> None:
         ctx, SITE.get("cam-roof"), IntrusionParams(), "intrusion_linkage_video", "video"
     )
     assert (f.status, f.reason) == ("not_assessed", "active_not_permitted")
+
+
+async def test_an_unusable_panel_entry_is_one_error_and_no_io() -> None:
+    def sink(exchange: Exchange) -> None:
+        raise AssertionError("no I/O expected")
+
+    ctx = ProbeContext(site=SITE, sink=sink, active=frozenset({FIRE}))
+    f = await fire_finding(ctx, target("p", "panel", "ctl"), FireParams(), "fire_linkage_doors", "doors")
+    assert (f.status, f.reason) == ("error", "inventory_invalid")
+    assert [(z["zone"], z["outcome"]) for z in f.facts["zones"]] == [(None, "failed")]
+    await ctx.close()
 
 
 async def test_the_restore_runs_to_its_end_through_repeated_cancellation() -> None:
