@@ -268,7 +268,7 @@ class UnreadDevice(_Model):
 
 class Problems(_Model):
     items: list[Problem]
-    unread: list[UnreadDevice] = Field(description="devices the machine could not read (error findings)")
+    unread: list[UnreadDevice] = Field(description="devices with error findings: checks that could not be completed")
 
 
 class Conclusion(_Model):
