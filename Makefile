@@ -4,24 +4,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := $(wildcard collectors probes mapping scorer zhian simulator)
 
-.PHONY: demo test lint typecheck unit setup clean
+.PHONY: demo test lint typecheck unit setup setup-dev clean
 
+# The demo needs zhian only; the checks also need the dev tools (ruff, mypy, pytest, hypothesis).
 setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: setup
+typecheck: setup-dev
 	$(BIN)/mypy $(PACKAGES)
 
-unit: setup
+unit: setup-dev
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

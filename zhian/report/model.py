@@ -268,7 +268,9 @@ class UnreadDevice(_Model):
 
 class Problems(_Model):
     items: list[Problem]
-    unread: list[UnreadDevice] = Field(description="devices with error findings: checks that could not be completed")
+    unread: list[UnreadDevice] = Field(
+        description="devices with error findings: checks that could not be completed"
+    )
 
 
 class Conclusion(_Model):
