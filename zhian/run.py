@@ -2,10 +2,10 @@
 
 One TaskGroup for the passive probes under a global semaphore (collectors add a per-host limit),
 then the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
-fire linkage moves doors the next test would observe; then the tests of one device side by side,
-a host's login tests in turn with lockout after credentials. Every job has a deadline; a job that
-fails for any reason becomes an `error` finding for its device, never the end of the run. Findings
-are appended to findings.jsonl as they arrive, so an interrupt keeps everything already collected.
+fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
+last. Every job has a deadline; a job that fails for any reason becomes an `error`
+finding for its device, never the end of the run. Findings are appended to findings.jsonl as
+they arrive, so an interrupt keeps everything already collected.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from zhian.ledger import current_job
 # The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
 # those that move the site (a fire alarm unlocks doors, an intruder switches lights on), one at a
 # time, since the next test would observe what they moved; then those that touch only their own
-# device, side by side.
-ACTIVE_ORDER = {"fire_linkage": 0, "intrusion_linkage": 0, "offline_alert": 1, "credentials": 1, "lockout": 1}
+# device, side by side; lockout last, since a lockout that works refuses zhian's address for a while,
+# and other tests read that device too (every offline test reads the platform's alerts).
+ACTIVE_ORDER = {"fire_linkage": 0, "intrusion_linkage": 0, "offline_alert": 1, "credentials": 1, "lockout": 2}
 ONE_AT_A_TIME = 0
 # Failed logins count per device: each login test stays below a device's lockout threshold on its
-# own, not together with another one on the same host, so a host takes its login tests in turn, and
-# lockout after the credentials test, since a lockout that works refuses zhian's address a while.
-ONE_PER_HOST = {"credentials": 0, "lockout": 1}
+# own, not together with another one on the same host, so a host takes one login test at a time.
+ONE_PER_HOST = frozenset({"credentials", "lockout"})
 
 
 @dataclass(frozen=True)
@@ -222,9 +222,7 @@ def lanes(jobs: Iterable[Job]) -> list[list[Job]]:
         one_host = job.spec.active_test in ONE_PER_HOST
         key = ("host", job.target.host) if one_host else ("job", job.spec.id, job.target.id)
         out.setdefault(key, []).append(job)
-    return [
-        sorted(lane, key=lambda j: ONE_PER_HOST.get(j.spec.active_test or "", 0)) for lane in out.values()
-    ]
+    return list(out.values())
 
 
 def member_sample(members: Sequence[str], config: Config, target: Target) -> Sample:
