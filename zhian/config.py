@@ -171,6 +171,9 @@ class Active(_Strict):
     allow: list[ActiveTest] = Field(default_factory=list)
     guided: bool = True  # the operator sets triggers off by hand; zhian waits and times effects
     operator_hook: str | None = None  # URL that plays the operator (the simulator's control plane)
+    # after a test, how long zhian waits for the site to put back what it moved (doors relock,
+    # alarms clear, lights go off) before it asks the operator to do it by hand
+    restore_settle_s: float = Field(default=10, ge=0)
 
 
 class Limits(_Strict):

@@ -71,6 +71,7 @@ def probe_params(spec: ProbeSpec, config: Config) -> Any:
     values: dict[str, Any] = config.thresholds.model_dump()
     values |= {f"deadline_{k}": v for k, v in config.thresholds.linkage.model_dump().items()}
     values["guided"] = config.active.guided
+    values["restore_settle_s"] = config.active.restore_settle_s
     wanted = {k: values[k] for k in spec.params.model_fields if k in values}
     return spec.params.model_validate(wanted)
 

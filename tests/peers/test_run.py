@@ -50,7 +50,7 @@ async def write_config(
     config, secrets = site_config(site, hook)
     config["thresholds"] = FAST_THRESHOLDS
     config["sampling"] = {"mode": "monitoring"}
-    config["active"] = {"allow": allow, "guided": True, "operator_hook": hook}
+    config["active"] = {"allow": allow, "guided": True, "operator_hook": hook, "restore_settle_s": 2}
     config["limits"] = {"call_timeout_s": 5, "probe_timeout_s": 60}
     path = tmp / "site.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
