@@ -49,6 +49,7 @@ PAYLOAD_LIMIT = 512  # bytes of a payload kept per stored message (status and he
 SAMPLE_LIMIT = 100  # raw messages kept per observation, for the evidence
 MAX_TOPICS = 20_000  # topics tallied per observation (a 5,000-device site has 10,000); more are counted
 KEEPALIVE_S = 30
+CONNECT_ATTEMPTS = 2  # a CONNECT left unanswered is sent once more (see MqttClient._session)
 # CONNACK codes (MQTT 5 numbering; paho maps 3.1.1's 4 and 5 onto them) that refuse the credentials.
 AUTH_REFUSED = frozenset({134, 135})  # bad user name or password, not authorized
 # A connection paho dropped for a protocol error: reason codes (MQTT 5 numbering), or paho's own codes.
@@ -302,8 +303,32 @@ class MqttClient:
     # -- sessions ---------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def _session(self, username: str | None, password: str | None) -> AsyncIterator[aiomqtt.Client]:
-        """One connection under the per-host gate: connected within the timeout, always closed."""
-        client = aiomqtt.Client(
+        """One connection under the per-host gate: connected within the timeout, always closed.
+
+        A CONNECT left unanswered is sent once more before the broker counts as unreachable: paho
+        connects in a worker thread of a shared pool, and one unanswered attempt on a busy host is
+        not an outage (the same debounce as heartbeats). The first attempt stays in the evidence."""
+        async with self.conn.gate or contextlib.nullcontext():
+            for attempt in range(1, CONNECT_ATTEMPTS + 1):
+                client = self._client(username, password)
+                started, t0 = now(), time.monotonic()
+                try:
+                    async with asyncio.timeout(self.conn.timeout_s):
+                        await _enter(client)
+                    break
+                except TimeoutError:
+                    if attempt == CONNECT_ATTEMPTS:
+                        raise
+                    request = self._connect_line(username, with_password=password is not None)
+                    error = f"no CONNACK within {self.conn.timeout_s:g} s (attempt {attempt}); trying again"
+                    self._record("connect", request, "", started, t0, ok=False, error=error)
+            try:
+                yield client
+            finally:
+                await _leave(client, self.conn.timeout_s)
+
+    def _client(self, username: str | None, password: str | None) -> aiomqtt.Client:
+        return aiomqtt.Client(
             self.conn.host,
             self.conn.port,
             username=username,
@@ -315,13 +340,6 @@ class MqttClient:
             timeout=self.conn.timeout_s,
             tls_context=self.conn.tls,
         )
-        async with self.conn.gate or contextlib.nullcontext():
-            async with asyncio.timeout(self.conn.timeout_s):
-                await _enter(client)
-            try:
-                yield client
-            finally:
-                await _leave(client, self.conn.timeout_s)
 
     # -- evidence ---------------------------------------------------------------------------------
     def _connect_line(self, username: str | None, *, with_password: bool = True) -> str:

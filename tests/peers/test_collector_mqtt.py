@@ -313,7 +313,11 @@ async def test_misbehaving_peers(
         async with MqttClient(conn) as client:
             with pytest.raises(error) as caught:
                 await client.try_login("u", SECRET)
-    assert getattr(caught.value, "exchange_id", None) == ledger[0].id and not ledger[0].ok
+    assert getattr(caught.value, "exchange_id", None) == ledger[-1].id and not ledger[-1].ok
+    if timed_out:  # an unanswered CONNECT is sent once more; both attempts are evidence
+        assert len(ledger) == 2 and "attempt 1" in (ledger[0].error or "")
+    else:
+        assert len(ledger) == 1
     if timed_out is not None:
         assert cast(Unreachable, caught.value).timed_out is timed_out
     if error is DeviceRejected:
