@@ -14,8 +14,10 @@ import pytest
 from mapping.catalog import load_catalog
 from zhian.cli import main
 from zhian.errors import UsageError
+from zhian.report.build import failed_targets
 from zhian.report.model import Report
 from zhian.report.remediation import load_remedies
+from zhian.report.rundir import FindingIn
 from zhian.report.write import EXTENSIONS, Format, write_report
 from zhian.verify import verify
 
@@ -263,3 +265,20 @@ def test_the_one_screen_summary_agrees_with_the_report(run: Path, capsys: pytest
         assert any(line.split()[1:2] == [problem["indicator"]] for line in lines), problem["indicator"]
     machine = sum(c["machine_decided"]["indicators"] for c in doc["coverage"])
     assert f"Machine evidence decided {machine} indicators" in screen
+
+
+def test_a_linkage_that_could_not_watch_a_camera_blames_the_camera_not_the_panel() -> None:
+    target = {"effect": "video", "target": "cam-9", "status": "error", "error": "unreachable"}
+    ok = {"effect": "doors", "target": "door-1", "status": "on_time"}
+    fire = FindingIn(
+        probe="fire_linkage_video",
+        device="panel-1",
+        status="error",
+        facts={"zones": [{"zone": 1, "targets": {"door-1": ok}}, {"zone": 2, "targets": {"cam-9": target}}]},
+    )
+    intrusion = FindingIn(
+        probe="intrusion_linkage_video", device="cam-1", status="error", facts={"targets": {"cam-2": target}}
+    )
+    assert failed_targets(fire) == ["cam-9"]
+    assert failed_targets(intrusion) == ["cam-9"]  # the target's own name wins over the key
+    assert failed_targets(FindingIn(probe="retention", device="cam-3", status="error")) == []

@@ -394,12 +394,26 @@ def _problems(
     return out
 
 
+def failed_targets(finding: FindingIn) -> list[str]:
+    """The devices a linkage finding could not observe (its per-target errors, in every zone): the
+    check stalled on them, not on the panel or camera that was the trigger."""
+    groups = [finding.facts, *(z for z in finding.facts.get("zones") or () if isinstance(z, dict))]
+    found = {
+        str(t.get("target") or name)
+        for g in groups
+        for name, t in (g.get("targets") or {}).items()
+        if isinstance(t, dict) and t.get("status") == "error"
+    }
+    return sorted(found)
+
+
 def _unread(files: RunFiles, remedies: Remedies, lang: Lang) -> list[UnreadDevice]:
     kind_of = {d.id: d.kind for d in files.run.inventory}
     errors: dict[str, list[tuple[int, FindingIn]]] = {}
     for n, f in enumerate(files.findings, 1):
         if f.status == "error":
-            errors.setdefault(f.device, []).append((n, f))
+            for device in failed_targets(f) or [f.device]:
+                errors.setdefault(device, []).append((n, f))
     return [
         UnreadDevice(
             device=device,
