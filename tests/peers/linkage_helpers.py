@@ -5,14 +5,12 @@ the simulator (to check the restore independently of zhian's own reading)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict
 from typing import Any
 
+from exchange_sink import Ledger
 from site_probe import site_context
 
-from collectors.exchange import Exchange
 from probes.base import ProbeContext
 from simulator.isapi import IsapiDoorController
 from simulator.modbus import FirePanel
@@ -38,24 +36,6 @@ FIRE_DEADLINES = DEADLINES | {
     "deadline_emergency_lighting_s": 3.0,
     "deadline_broadcast_s": 3.0,
 }
-
-
-class Ledger(list[Exchange]):
-    """The evidence ledger: every exchange the collectors handed over."""
-
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def ids(self) -> set[str]:
-        return {e.id for e in self}
-
-    def dumped(self) -> str:
-        rows = []
-        for e in self:
-            row = asdict(e)
-            row["raw"] = (e.raw or b"").decode(errors="replace")
-            rows.append(json.dumps(row, default=str, ensure_ascii=False))
-        return "\n".join(rows)
 
 
 class SiteOperator:

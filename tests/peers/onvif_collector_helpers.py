@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
+from exchange_sink import Ledger
 from onvif_helpers import PASSWORD, USER
 from site_probe import site_view
 
@@ -22,19 +23,6 @@ from simulator.site import Site
 
 NONCE = re.compile(r"<(?:\w+:)?Nonce\b[^>]*>([^<]*)</")
 PASSWORD_ELEMENT = re.compile(r"<(?:\w+:)?Password\b[^>]*>([^<]*)</")
-
-
-class Ledger(list[Exchange]):
-    """The exchanges a test's collectors handed over, by id."""
-
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def get(self, exchange_id: str | None) -> Exchange:
-        return next(e for e in self if e.id == exchange_id)
-
-    def operations(self) -> list[str]:
-        return [e.operation for e in self]
 
 
 def connection(

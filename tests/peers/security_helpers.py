@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import pytest
+from exchange_sink import Ledger
 
 from collectors.connection import Connection
 from collectors.exchange import Exchange
@@ -20,19 +21,6 @@ from simulator.runtime import DeviceContext
 from simulator.site import Site
 
 USER, PASSWORD = "inspector", "Isapi-Pass!42"
-
-
-class Ledger(list[Exchange]):
-    """The exchanges a test's collectors handed over, by id."""
-
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def get(self, exchange_id: str | None) -> Exchange:
-        return next(e for e in self if e.id == exchange_id)
-
-    def operations(self) -> list[str]:
-        return [e.operation for e in self]
 
 
 def texts(exchange: Exchange) -> Iterable[str]:

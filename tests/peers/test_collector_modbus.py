@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from exchange_sink import Ledger
 from panel_helpers import UNIT, ZONES
 from panel_helpers import make_ctx as panel_ctx
 
@@ -83,14 +84,6 @@ async def talker(reply: Callable[[bytes], bytes], *, close: bool) -> AsyncIterat
             w.close()
         server.close()
         await server.wait_closed()
-
-
-class Ledger(list[Exchange]):
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def get(self, exchange_id: str | None) -> Exchange:
-        return next(e for e in self if e.id == exchange_id)
 
 
 def conn(host: str, port: int, ledger: Ledger, *, timeout_s: float = 2.0, gate: Any = None) -> Connection:

@@ -11,17 +11,17 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 import aiomqtt
 import pytest
+from exchange_sink import Ledger
 
 from collectors import mqtt
 from collectors.connection import Connection
 from collectors.errors import AuthFailed, DeviceRejected, ProtocolViolation, Unreachable
-from collectors.exchange import Exchange
 from collectors.mqtt import AUTH_REFUSED, MqttClient
 from simulator.mqtt.broker import Account, Broker, Impl
 from simulator.tls import SiteTls, make_site_tls
@@ -46,20 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
-
-
-class Ledger(list[Exchange]):
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def dumped(self) -> str:
-        """Everything the evidence ledger would keep, raw artefacts included."""
-        rows = []
-        for e in self:
-            row = asdict(e)
-            row["raw"] = (e.raw or b"").decode(errors="replace")
-            rows.append(json.dumps(row, default=str, ensure_ascii=False))
-        return "\n".join(rows)
 
 
 class Peer:

@@ -12,12 +12,12 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SiteFactory
+from exchange_sink import Ledger
 from site_probe import site_view
 
 from collectors.exchange import Exchange
@@ -32,19 +32,6 @@ pytestmark = pytest.mark.peers
 
 OBSERVE_S = 3.0
 HOST = "127.0.0.1"
-
-
-class Ledger(list[Exchange]):
-    def __call__(self, exchange: Exchange) -> None:
-        self.append(exchange)
-
-    def dumped(self) -> str:
-        rows = []
-        for e in self:
-            row = asdict(e)
-            row["raw"] = (e.raw or b"").decode(errors="replace")
-            rows.append(json.dumps(row, default=str, ensure_ascii=False))
-        return "\n".join(rows)
 
 
 def context(site: Site, ledger: Ledger) -> ProbeContext:

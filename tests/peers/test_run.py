@@ -57,8 +57,11 @@ async def write_config(
     return path, secrets
 
 
-async def zhian_run(config: Path, out: Path, env: dict[str, str], *extra: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
+async def start_zhian(
+    config: Path, out: Path, env: dict[str, str], *extra: str
+) -> asyncio.subprocess.Process:
+    """`zhian run` as its own process, its signing key beside the run directory (never inside)."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "zhian.cli",
@@ -72,6 +75,10 @@ async def zhian_run(config: Path, out: Path, env: dict[str, str], *extra: str) -
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def zhian_run(config: Path, out: Path, env: dict[str, str], *extra: str) -> tuple[int, str, str]:
+    proc = await start_zhian(config, out, env, *extra)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=420)
     assert proc.returncode is not None
     return proc.returncode, stdout.decode(), stderr.decode()
@@ -178,19 +185,7 @@ async def test_interrupt_keeps_what_was_collected(community_site: SiteFactory, t
     async with community_site("small", heartbeat_s=HEARTBEAT_S) as site:
         config, secrets = await write_config(site, tmp_path, None, [])
         out = tmp_path / "run"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "zhian.cli",
-            "run",
-            "--config",
-            str(config),
-            "--out",
-            str(out),
-            env={**os.environ, "ZHIAN_KEY_DIR": str(tmp_path / "keys"), **secrets},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_zhian(config, out, secrets)
         async with asyncio.timeout(60):
             while not (out / "findings.jsonl").exists() or not findings(out):  # noqa: ASYNC110 - another process writes it
                 await asyncio.sleep(0.2)
