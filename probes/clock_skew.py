@@ -18,8 +18,8 @@ from collectors.isapi import IsapiClient
 from collectors.modbus import ModbusClient
 from collectors.onvif import OnvifClient
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status, collector_finding
-from probes.panel_common import inventory_finding, panel_site
+from probes.finding import Finding, Status, collector_finding, inventory_finding
+from probes.panel_common import panel_site
 from probes.targets import Target
 
 PROBE = "clock_skew"
@@ -81,7 +81,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=before, finished_at=ctx.clock())
     except ValueError as exc:  # the panel's inventory entry cannot be used
-        return inventory_finding(PROBE, target, exc, before, ctx.clock())
+        return inventory_finding(PROBE, target.id, exc, started_at=before, finished_at=ctx.clock())
     return judge(target, device, before, ctx.clock(), exchange, params)
 
 

@@ -76,3 +76,19 @@ def collector_finding(
         started_at=started_at,
         finished_at=finished_at,
     )
+
+
+def inventory_finding(
+    probe: str, device: str, problem: object, *, started_at: datetime, finished_at: datetime
+) -> Finding:
+    """An inventory entry the probe cannot use (a missing broker, channel or register map): the
+    device was not asked anything, so this is `error`, the site's configuration to mend."""
+    return Finding(
+        probe=probe,
+        device=device,
+        status="error",
+        reason="inventory_invalid",
+        detail=f"The inventory entry cannot be used: {problem}.",
+        started_at=started_at,
+        finished_at=finished_at,
+    )

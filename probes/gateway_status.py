@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from collectors.errors import CollectorError
 from collectors.mqtt import Observation
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, collector_finding
+from probes.finding import Finding, collector_finding, inventory_finding
 from probes.mqtt_common import (
     InventoryError,
     TopicTree,
@@ -23,7 +23,6 @@ from probes.mqtt_common import (
     child_ids,
     device_liveness,
     interval_of,
-    inventory_finding,
     shared_observation,
     tree_of,
 )
@@ -70,7 +69,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         tree = tree_of(target)
         broker = broker_of(ctx, target)
     except InventoryError as exc:
-        return inventory_finding(PROBE, target, exc, started, ctx.clock())
+        return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     try:
         observation = await shared_observation(ctx, broker, tree, params.observe_s)
     except CollectorError as exc:

@@ -12,13 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, collector_finding
+from probes.finding import Finding, collector_finding, inventory_finding
 from probes.mqtt_common import (
     InventoryError,
     broker_of,
     device_liveness,
     interval_of,
-    inventory_finding,
     shared_observation,
     tree_of,
 )
@@ -45,7 +44,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         if not isinstance(gateway, str) or not gateway:
             raise InventoryError(f"{target.id}: no gateway named (params.gateway)")
     except InventoryError as exc:
-        return inventory_finding(PROBE, target, exc, started, ctx.clock())
+        return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     try:
         observation = await shared_observation(ctx, broker, tree, params.observe_s)
     except CollectorError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 from collectors.mqtt import MqttClient, Observation, Received, TopicSummary
 from probes.base import ProbeContext
-from probes.finding import Finding, Status
+from probes.finding import Status
 from probes.targets import Target
 
 ONLINE, OFFLINE = "online", "offline"
@@ -260,19 +260,4 @@ def device_liveness(
         (observation.started_at, observation.ended_at),
         interval_s,
         misses,
-    )
-
-
-# -- an unusable inventory entry -------------------------------------------------------------------------
-def inventory_finding(
-    probe: str, target: Target, exc: InventoryError, started_at: datetime, finished_at: datetime
-) -> Finding:
-    return Finding(
-        probe=probe,
-        device=target.id,
-        status="error",
-        reason="inventory_invalid",
-        detail=f"The inventory entry cannot be used: {exc}.",
-        started_at=started_at,
-        finished_at=finished_at,
     )

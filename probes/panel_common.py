@@ -11,7 +11,7 @@ from collectors.errors import CollectorError
 from collectors.modbus import ModbusClient, PanelReading
 from collectors.modbus_profile import PanelProfile, load_profile
 from probes.base import ProbeContext
-from probes.finding import Finding, collector_finding
+from probes.finding import Finding, collector_finding, inventory_finding
 from probes.targets import Target
 
 
@@ -62,20 +62,6 @@ async def shared_reading(ctx: ProbeContext, target: Target, site: PanelSite) -> 
     return reading
 
 
-def inventory_finding(
-    probe: str, target: Target, exc: ValueError, started_at: datetime, finished_at: datetime
-) -> Finding:
-    return Finding(
-        probe=probe,
-        device=target.id,
-        status="error",
-        reason="inventory_invalid",
-        detail=f"The panel's inventory entry cannot be used: {exc}.",
-        started_at=started_at,
-        finished_at=finished_at,
-    )
-
-
 Judge = Callable[[PanelSite, PanelReading, datetime, datetime], Finding]
 
 
@@ -86,7 +72,7 @@ async def judge_reading(ctx: ProbeContext, target: Target, probe: str, judge: Ju
     try:
         site = panel_site(target)
     except ValueError as exc:
-        return inventory_finding(probe, target, exc, started, ctx.clock())
+        return inventory_finding(probe, target.id, exc, started_at=started, finished_at=ctx.clock())
     try:
         reading = await shared_reading(ctx, target, site)
     except CollectorError as exc:

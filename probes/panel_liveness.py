@@ -18,8 +18,8 @@ from collectors.errors import CollectorError, Unreachable
 from collectors.exchange import now
 from collectors.modbus import ModbusClient, PanelReading
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status, collector_finding
-from probes.panel_common import inventory_finding, panel_site, shared_reading
+from probes.finding import Finding, Status, collector_finding, inventory_finding
+from probes.panel_common import panel_site, shared_reading
 from probes.targets import Target
 
 PROBE = "panel_liveness"
@@ -102,7 +102,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     try:
         site = panel_site(target)
     except ValueError as exc:
-        return inventory_finding(PROBE, target, exc, started, ctx.clock())
+        return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     seen: tuple[str, ...] = ()
     try:
         first = await shared_reading(ctx, target, site)

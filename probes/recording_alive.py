@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from collectors.errors import CollectorError
 from collectors.onvif_recording import Recording
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, collector_finding
+from probes.finding import Finding, collector_finding, inventory_finding
 from probes.retention import (
     InventoryError,
     Verdict,
@@ -69,15 +69,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     try:
         sc = scope(ctx.site, target)
     except InventoryError as exc:
-        return Finding(
-            PROBE,
-            target.id,
-            "error",
-            "inventory_invalid",
-            f"{exc}.",
-            started_at=started,
-            finished_at=ctx.clock(),
-        )
+        return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     if sc.recorder.protocol != "onvif":
         return not_onvif(PROBE, target, sc, started, ctx.clock())
     try:

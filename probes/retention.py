@@ -27,7 +27,7 @@ from collectors.errors import CollectorError, DeviceRejected, Unsupported
 from collectors.onvif import OnvifClient, Services
 from collectors.onvif_recording import HistorySpan, Recording, RecordingHistory, Recordings, RetentionConfig
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status, collector_finding
+from probes.finding import Finding, Status, collector_finding, inventory_finding
 from probes.targets import SiteView, Target
 
 PROBE = "retention"
@@ -409,15 +409,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     try:
         sc = scope(ctx.site, target)
     except InventoryError as exc:
-        return Finding(
-            PROBE,
-            target.id,
-            "error",
-            "inventory_invalid",
-            f"{exc}.",
-            started_at=started,
-            finished_at=ctx.clock(),
-        )
+        return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     if sc.recorder.protocol != "onvif":
         return not_onvif(PROBE, target, sc, started, ctx.clock())
     view: RecorderView | None = None
