@@ -76,18 +76,6 @@ class Record:
     prev_hash: str
     body: dict[str, Any]
 
-    @property
-    def probe(self) -> str | None:
-        return self.body.get("probe")
-
-    @property
-    def device(self) -> str | None:
-        return self.body.get("device")
-
-    @property
-    def indicators(self) -> list[str]:
-        return list(self.body.get("indicators") or [])
-
 
 def record_of(row: Row) -> Record:
     try:
@@ -237,11 +225,11 @@ class Ledger:
         self.head = last.hash if last else GENESIS
         self.counts: dict[str, int] = {}
 
-    def append(self, kind: str, fields: Mapping[str, Any], *, record_id: str | None = None) -> Record:
+    def append(self, kind: str, fields: Mapping[str, Any]) -> None:
         with self._lock:
             body = self._scrub(dict(fields))
             body |= {"kind": kind, "seq": self._seq + 1, "prev_hash": self.head}
-            body["id"] = record_id or body.get("id") or uuid.uuid4().hex
+            body["id"] = body.get("id") or uuid.uuid4().hex
             data = canonical(body)
             digest = sha256(data)
             row = Row(
@@ -258,7 +246,6 @@ class Ledger:
             self.storage.insert(row)
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
-            return Record(row.seq, row.id, kind, digest, row.prev_hash, body)
 
     def _scrub(self, value: Any) -> Any:
         """Defence in depth: collectors redact already; any literal secret left anywhere goes here."""
@@ -315,16 +302,12 @@ class LedgerReader:
         self.run_dir = run_dir
         self.storage = SqliteStorage(run_dir / LEDGER_FILE, readonly=True)
 
-    def meta(self) -> dict[str, str]:
-        return self.storage.meta()
-
     def rows(self) -> Iterator[Row]:
         return self.storage.rows()
 
-    def records(self, kind: str | None = None) -> Iterator[Record]:
+    def records(self) -> Iterator[Record]:
         for row in self.storage.rows():
-            if kind is None or row.kind == kind:
-                yield record_of(row)
+            yield record_of(row)
 
     def get(self, record_id: str) -> Record | None:
         row = self.storage.row(record_id)

@@ -29,7 +29,6 @@ class Verification:
     records: int = 0
     chain_head: str = GENESIS
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     signed_by: str | None = None
     broken: bool = False  # the chain breaks after `records` good records
 

@@ -44,8 +44,8 @@ def test_a_sealed_run_verifies_and_keeps_every_record(tmp_path: Path) -> None:
     assert records[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     ex = records[2]
-    assert ex.kind == "exchange" and ex.probe == "retention" and ex.device == "cam-01"
-    assert ex.indicators == ["A2.3.4/retention/cam-01"]
+    assert ex.kind == "exchange" and ex.body["probe"] == "retention" and ex.body["device"] == "cam-01"
+    assert ex.body["indicators"] == ["A2.3.4/retention/cam-01"]
     assert ex.body["method"] == {
         "protocol": "onvif",
         "operation": "GetRecordingSummary",
