@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from zhian.report.messages import messages
 from zhian.report.model import Report
-from zhian.textwidth import pad
+from zhian.report.textwidth import pad
 
 MAX_PROBLEMS = 15
 MAX_DEVICES = 6

@@ -8,14 +8,14 @@ import json
 import sys
 from pathlib import Path
 
+from zhian.cli.run import KEY_DIR_HELP
 from zhian.errors import UsageError
-from zhian.keys import default_key_dir, load_or_create
+from zhian.evidence.keys import default_key_dir, load_or_create
+from zhian.evidence.verify import resealing
 from zhian.report.build import build_report
 from zhian.report.model import report_schema
 from zhian.report.screen import render_screen
 from zhian.report.write import EXTENSIONS, write_report
-from zhian.runcmd import KEY_DIR_HELP
-from zhian.verify import resealing
 
 EVALUATOR_DIR = "evaluator"
 
