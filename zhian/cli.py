@@ -16,6 +16,7 @@ from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__, evidencecmd, reportcmd, runcmd, simcmd
+from zhian.archive import command as archivecmd
 from zhian.config import load_config
 from zhian.config import schema as config_schema
 from zhian.errors import UsageError
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
     simcmd.add_parser(sub)
+    archivecmd.add_parser(sub)
     return parser
 
 
