@@ -158,12 +158,18 @@ def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
 @contextmanager
 def resealing(run_dir: Path, key: SigningKey) -> Iterator[None]:
     """Add files to a sealed run (a report), then seal again. Only a directory that verifies before
-    the change (files added since are fine) may be re-sealed, so tampering is never laundered into a
-    new seal; the new manifest names the one it supersedes."""
+    the change (files added since are fine) may be re-sealed, and only with the key that sealed it,
+    so neither tampering nor another signer is laundered into a new seal; the new manifest names
+    the one it supersedes."""
     result = verify(run_dir)
     broken = [p for p in result.problems if not p.endswith("(added after sealing)")]
     if broken:
         raise UsageError(f"{run_dir}: will not re-seal a run that does not verify: {broken[0]}")
+    if result.signed_by != fingerprint(key.public_raw):
+        raise UsageError(
+            f"{run_dir}: sealed by {result.signed_by}; the key in {key.folder} is "
+            f"{fingerprint(key.public_raw)}: re-sealing needs the key that sealed the run (--key-dir)"
+        )
     try:
         meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
