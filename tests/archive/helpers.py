@@ -7,8 +7,8 @@ from typing import Any
 
 from tests.unit.fixtures.report.runs import write_run
 from zhian.cli import main
-from zhian.keys import PUBLIC_FILE, load_or_create
-from zhian.manifest import seal
+from zhian.evidence.keys import PUBLIC_FILE, load_or_create
+from zhian.evidence.manifest import seal
 
 
 def sealed_run(root: Path, name: str, community: str = "测试小区", **extra: Any) -> Path:

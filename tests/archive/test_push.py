@@ -11,9 +11,9 @@ import pytest
 
 from tests.archive.helpers import archive, sealed_run, trusted
 from zhian.archive import blobs
-from zhian.keys import load_or_create
-from zhian.ledger import LedgerReader
-from zhian.manifest import seal
+from zhian.evidence.keys import load_or_create
+from zhian.evidence.ledger import LedgerReader
+from zhian.evidence.manifest import seal
 
 EDIT_RECORD_3 = (
     "UPDATE records SET body = convert_to(replace(convert_from(body, 'UTF8'), %s, %s), 'UTF8') WHERE seq = 3"

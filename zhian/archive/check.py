@@ -18,9 +18,9 @@ from psycopg.rows import class_row
 from zhian.archive import blobs
 from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
-from zhian.keys import fingerprint, verify_signature
-from zhian.ledger import ARTEFACTS_DIR, GENESIS, Row
-from zhian.verify import Verification, row_problem
+from zhian.evidence.keys import fingerprint, verify_signature
+from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, Row
+from zhian.evidence.verify import Verification, row_problem
 
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
 

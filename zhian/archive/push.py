@@ -21,15 +21,13 @@ import yaml
 from zhian.archive import blobs
 from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
-from zhian.ledger import GENESIS, LedgerError, LedgerReader, sha256
-from zhian.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
+from zhian.evidence.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.trust import TrustedKeys
+from zhian.evidence.verify import row_problem, verify
 from zhian.report.build import build_report
 from zhian.report.model import Report
-from zhian.reportcmd import EVALUATOR_DIR
-from zhian.trust import TrustedKeys
-from zhian.verify import row_problem, verify
-
-RUN_FILE = "run.json"
+from zhian.report.rundir import EVALUATOR_DIR, RUN_FILE
 
 
 class Refused(Exception):

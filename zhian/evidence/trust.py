@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zhian.keys import PUBLIC_FILE, fingerprint, read_public
+from zhian.evidence.keys import PUBLIC_FILE, fingerprint, read_public
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 from zhian.archive import db
 from zhian.archive.check import resolve_run, verify_stored
 from zhian.archive.push import Refused, push
-from zhian.keys import default_key_dir
-from zhian.trust import TrustedKeys
+from zhian.evidence.keys import default_key_dir
+from zhian.evidence.trust import TrustedKeys
 
 EXIT_REFUSED = 1  # a run refused or not verified, as `zhian verify` says of a broken run
 
