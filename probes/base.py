@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import Connection
+from collectors.connection import Connection, Gate
 from collectors.exchange import Sink, now
 from probes.finding import Finding
 from probes.targets import SiteView, Target, TargetKind
@@ -27,6 +28,16 @@ class Operator(Protocol):
     ) -> None:
         """Tell the operator what to do by hand; returns once told (the probe then watches)."""
         ...
+
+
+class DeviceClient(Protocol):
+    """A collector's client of one device: built from a Connection, opened and closed as a context."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+C = TypeVar("C", bound=DeviceClient)
 
 
 class Sample(BaseModel):
@@ -55,6 +66,10 @@ class ProbeSpec:
     # A homogeneous set inside each target that 7.4 samples on inspections (a panel's zones): the
     # probe works through the members one after another and gets the run's pick as params.sample.
     members: Callable[[SiteView, Target], Sequence[str]] | None = None
+    # The probe judges its device from a window it shares with others (one MQTT subscription per
+    # broker): it waits rather than calls, so it starts at once and takes no slot of the call-bound
+    # jobs (limits.concurrency).
+    window: bool = False
 
 
 @dataclass
@@ -66,21 +81,24 @@ class ProbeContext:
     trust: ssl.SSLContext | None = None  # verifying context with the site's CA; None = system store
     call_timeout_s: float = 10.0
     per_host: int = 2
+    connections: asyncio.Semaphore | None = None  # the run's connections open at once, all devices
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
+    _clients: dict[tuple[Callable[..., Any], str], asyncio.Task[Any]] = field(default_factory=dict)
 
     def gate(self, host: str, size: int | None = None) -> asyncio.Semaphore:
         if host not in self._gates:
             self._gates[host] = asyncio.Semaphore(size or self.per_host)
         return self._gates[host]
 
-    def host_gate(self, target: Target) -> asyncio.Semaphore:
+    def host_gate(self, target: Target) -> asyncio.Semaphore | Gate:
         """The target host's connection slots: a fire panel often serves one Modbus client at a
         time, so zhian never opens two to it."""
-        return self.gate(target.host, 1 if target.kind == "panel" else None)
+        host = self.gate(target.host, 1 if target.kind == "panel" else None)
+        return host if self.connections is None else Gate(host, self.connections)
 
     def tls_context(self, target: Target) -> ssl.SSLContext | None:
         if not target.tls:
@@ -101,6 +119,24 @@ class ProbeContext:
             gate=self.host_gate(target),
         )
 
+    @contextlib.asynccontextmanager
+    async def client(self, kind: Callable[[Connection], C], target: Target) -> AsyncIterator[C]:
+        """The run's one client of this kind for the device, shared by every probe that reads it:
+        one connection pool, services discovered once, the clock offset learnt once. Opened on
+        first use; close() closes it at the end of the run, not the probe that leaves the block."""
+        key = (kind, target.id)
+        task = self._clients.get(key)
+        if task is None:
+
+            async def open_client() -> C:
+                client = kind(self.connection(target))
+                return await client.__aenter__()
+
+            task = asyncio.ensure_future(open_client())
+            self._clients[key] = task
+        client: C = await asyncio.shield(task)
+        yield client
+
     def allowed(self, test: str) -> bool:
         return test in self.active
 
@@ -113,7 +149,14 @@ class ProbeContext:
         return await asyncio.shield(task)
 
     async def close(self) -> None:
-        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted)."""
+        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
+        close every device's client."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)
+        opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
+        self._clients.clear()
+        await asyncio.gather(
+            *(c.__aexit__(None, None, None) for c in opened if not isinstance(c, BaseException)),
+            return_exceptions=True,
+        )

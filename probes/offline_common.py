@@ -59,7 +59,7 @@ async def wait_for_alerts(
     seen_at: dict[str, datetime] = {}
     evidence: list[str] = []
     deadline = asyncio.get_running_loop().time() + window_s
-    async with PlatformClient(ctx.connection(platform)) as api:
+    async with ctx.client(PlatformClient, platform) as api:
         while True:
             listing = await api.alerts(since=since, type=OFFLINE_ALERT)
             evidence.append(listing.exchange_id)

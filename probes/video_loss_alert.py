@@ -72,7 +72,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             state.evidence,
         )
     try:
-        async with PlatformClient(ctx.connection(platform)) as api:
+        async with ctx.client(PlatformClient, platform) as api:
             alerts = await api.alerts(type="video_loss")
     except CollectorError as exc:
         return collector_finding(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from typing import get_args
 from aiohttp import web
 
 from simulator.model import Community, CommunityError, load_community
-from simulator.site import Site
+from simulator.site import Site, free_address_base
 from zhian.cli.simconfig import write_site_config
 from zhian.config import ActiveTest
 from zhian.errors import UsageError
@@ -99,8 +100,21 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
     print("stopped", file=sys.stderr)
 
 
+def address_base(text: str) -> str:
+    if not re.fullmatch(r"127\.(25[0-4]|2[0-4]\d|1?\d?\d)", text) or text == "127.0":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 127.N with N from 1 to 254")
+    return text
+
+
 def cmd_sim_up(args: argparse.Namespace) -> int:
     community = read_community(args.community)
+    try:
+        base = args.address_base or free_address_base(community.address_base)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    if base != community.address_base:
+        print(f"address base {base} (the community's {community.address_base} is taken or overridden)")
+    community = community.model_copy(update={"address_base": base})
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
@@ -125,4 +139,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
     p.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto")
+    p.add_argument(
+        "--address-base",
+        type=address_base,
+        help="loopback addresses 127.N.x.y of the devices (default: the community's, or the next "
+        "free one when another site holds it)",
+    )
     p.set_defaults(func=cmd_sim_up)
