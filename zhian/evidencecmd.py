@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zhian.clihelp import CODES, EXIT_BROKEN, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.errors import UsageError
 from zhian.export import NOT_VERIFIED, export_pack
 from zhian.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
 from zhian.verify import verify
-
-EXIT_BROKEN = 1
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -44,14 +43,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_BROKEN
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="check a run's hash chain, signature and file hashes")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+def add_parsers(sub: SubParsers) -> None:
+    p = command(
+        sub,
+        "verify",
+        "check a run's hash chain, signature and file hashes",
+        [
+            ("zhian verify runs/demo/run", "with the key the manifest names"),
+            ("zhian verify RUN --trust body-ed25519.pub", "require the evaluation body's published key"),
+        ],
+        (EXIT_OK, EXIT_BROKEN, EXIT_USAGE),
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `zhian run`")
     p.add_argument("--trust", type=Path, metavar="PUBKEY", help="require this public key (ed25519.pub)")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("export", help="write a self-contained evidence pack (ZIP) with an offline viewer")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = command(
+        sub,
+        "export",
+        "write a self-contained evidence pack (ZIP) with an offline viewer",
+        [
+            ("zhian export runs/demo/run --pack pack.zip", "refused if the run does not verify"),
+            ("zhian export RUN --pack pack.zip --force", "pack it anyway, marked NOT-VERIFIED"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_BROKEN: "packed with --force although it does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `zhian run`")
     p.add_argument("--pack", type=Path, required=True, metavar="FILE.zip", help="where to write the pack")
     p.add_argument(
         "--force",
