@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zhian.cli import build_parser, main
+from zhian.cli.main import build_parser, main
 
 
 def commands(

@@ -14,12 +14,12 @@ import pytest
 from mapping.catalog import load_catalog
 from zhian.cli import main
 from zhian.errors import UsageError
+from zhian.evidence.verify import verify
 from zhian.report.build import failed_targets
 from zhian.report.model import Report
 from zhian.report.remediation import load_remedies
 from zhian.report.rundir import FindingIn
 from zhian.report.write import EXTENSIONS, Format, write_report
-from zhian.verify import verify
 
 from .fixtures.report.runs import write_run
 

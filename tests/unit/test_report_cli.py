@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from zhian.cli import main
-from zhian.keys import load_or_create
-from zhian.verify import verify
+from zhian.evidence.keys import load_or_create
+from zhian.evidence.verify import verify
 
 from .fixtures.report.runs import write_run
 

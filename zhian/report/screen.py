@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from zhian.report.messages import Messages, messages
 from zhian.report.model import LevelSummary, Report
-from zhian.textwidth import pad
+from zhian.report.textwidth import pad
 
 MAX_PROBLEMS = 15
 MAX_DEVICES = 6

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from zhian.errors import UsageError
-from zhian.keys import SigningKey, fingerprint, verify_signature
-from zhian.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
-from zhian.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
+from zhian.evidence.keys import SigningKey, fingerprint, verify_signature
+from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
+from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
 
 
 @dataclass

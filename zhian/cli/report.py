@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 from typing import cast
 
-from zhian.clihelp import SubParsers, command
+from zhian.cli.help import SubParsers, command
+from zhian.cli.run import KEY_DIR_HELP
 from zhian.errors import UsageError
-from zhian.keys import default_key_dir, load_existing
+from zhian.evidence.keys import default_key_dir, load_existing
+from zhian.evidence.verify import resealing
 from zhian.report.build import build_report
 from zhian.report.model import report_schema
 from zhian.report.summary import SUMMARY_RENDERERS
 from zhian.report.write import EXTENSIONS, RENDERERS, Format, write_report, write_text
-from zhian.runcmd import KEY_DIR_HELP
-from zhian.verify import resealing
 
 EVALUATOR_DIR = "evaluator"
 

@@ -15,13 +15,18 @@ import yaml
 from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
-from zhian import __version__, diffcmd, evidencecmd, reportcmd, runcmd, simcmd
-from zhian.clihelp import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, command
+from zhian import __version__
+from zhian.cli import diff as diffcmd
+from zhian.cli import evidence as evidencecmd
+from zhian.cli import report as reportcmd
+from zhian.cli import run as runcmd
+from zhian.cli import sim as simcmd
+from zhian.cli.failon import add_fail_on, fail_on
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, command
 from zhian.config import load_config
 from zhian.config import schema as config_schema
 from zhian.errors import UsageError
-from zhian.failon import add_fail_on, fail_on
-from zhian.render import catalog_summary, catalog_table, score_table
+from zhian.report.tables import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
 
 THRESHOLD_HELP = "gt: a level passes above 80 (9.1, default); ge: from 80 (9.2 '80 以上')"

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from mapping.catalog import LEVELS
 from scorer.score import GRADE_NEEDS, ScoreReport, meets, number
-from zhian.clihelp import EXIT_FAIL_ON, EXIT_OK
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK
 
 CONDITIONS = ("fail", "gate", "grade")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zhian.clihelp import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, SubParsers, command
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.report.rundir import RunFiles, read_run
 
 SCHEMA = "zhian.diff/1"

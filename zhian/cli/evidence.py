@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zhian.clihelp import CODES, EXIT_BROKEN, EXIT_OK, EXIT_USAGE, SubParsers, command
+from zhian.cli.help import CODES, EXIT_BROKEN, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.errors import UsageError
-from zhian.export import NOT_VERIFIED, export_pack
-from zhian.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
-from zhian.verify import verify
+from zhian.evidence.export import NOT_VERIFIED, export_pack
+from zhian.evidence.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
+from zhian.evidence.verify import verify
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
