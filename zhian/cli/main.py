@@ -16,6 +16,7 @@ from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__
+from zhian.cli import archive as archivecmd
 from zhian.cli import diff as diffcmd
 from zhian.cli import evidence as evidencecmd
 from zhian.cli import report as reportcmd
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidencecmd.add_parsers(sub)
     diffcmd.add_parser(sub)
     simcmd.add_parser(sub)
+    archivecmd.add_parser(sub)
     return parser
 
 
