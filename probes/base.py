@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,46 @@ class Operator(Protocol):
     ) -> None:
         """Tell the operator what to do by hand; returns once told (the probe then watches)."""
         ...
+
+
+T = TypeVar("T")
+
+
+async def apart(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` in a thread on an event loop of its own, so that its timing does not depend on how
+    many jobs the run's loop is juggling: an observation window stamps each message when it
+    arrives, and a loop busy with thousands of calls would stamp late, making heartbeats look
+    missed. Cancelling the caller cancels the work."""
+    started = threading.Event()
+    inner: dict[str, Any] = {}
+
+    def body() -> T:
+        loop = asyncio.new_event_loop()
+        try:
+            inner["loop"], inner["task"] = loop, loop.create_task(_awaited(work))
+            started.set()
+            result: T = loop.run_until_complete(inner["task"])
+            return result
+        finally:
+            started.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = asyncio.ensure_future(asyncio.to_thread(body))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        await asyncio.to_thread(started.wait)
+        if "task" in inner and not inner["loop"].is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                inner["loop"].call_soon_threadsafe(inner["task"].cancel)
+        with contextlib.suppress(BaseException):
+            await thread
+        raise
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
 
 
 class DeviceClient(Protocol):
