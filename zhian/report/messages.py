@@ -44,6 +44,11 @@ class Messages:
     def has(self, key: str) -> bool:
         return key in self.table
 
+    def reason(self, code: str) -> str:
+        """A finding's reason code as a phrase (the code itself only where the catalogue lacks it)."""
+        key = "reason." + code
+        return self(key) if key in self.table else code
+
     def fill(self, key: str, values: Mapping[str, Any]) -> str:
         """`key` filled from a mapping that may lack some names (a finding's facts)."""
         return string.Formatter().vformat(self.table[key][self.lang], (), _Missing(values))
