@@ -21,8 +21,10 @@ from zhian.errors import UsageError
 from zhian.evidence.keys import PUBLIC_FILE, load_or_create
 from zhian.evidence.ledger import (
     GENESIS,
+    ExchangeRecorder,
     LedgerError,
     LedgerReader,
+    open_ledger,
     sha256,
 )
 from zhian.evidence.verify import resealing, verify
@@ -218,3 +220,16 @@ def test_a_report_added_later_is_resealed_but_tampering_is_not(tmp_path: Path) -
     (run / "verdicts.yaml").write_text("verdicts: {A1.1.1: pass}\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"will not re-seal.*verdicts\.yaml: altered"), resealing(run, key):
         pass
+
+
+def test_artefacts_are_bounded_and_scrubbed(tmp_path: Path) -> None:
+    from .evidence_helpers import exchange
+
+    ledger = open_ledger(tmp_path, secrets=[SECRET], run_id="r", max_artefact_bytes=2048)
+    recorder = ExchangeRecorder(ledger, "r", lambda probe, device: [])
+    recorder(exchange(1, raw=SECRET.encode() + b"y" * 10_000))
+    ledger.close()
+    body = next(LedgerReader(tmp_path).records()).body
+    kept = (tmp_path / "artefacts" / body["raw_sha256"]).read_bytes()
+    assert SECRET.encode() not in kept and kept.startswith(b"[redacted]")
+    assert len(kept) <= 2048 and body["raw_kept"] == 2048 and body["raw_size"] > 10_000

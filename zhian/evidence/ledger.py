@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from collectors.exchange import Exchange
 from probes.finding import Finding
 from zhian import __version__
@@ -215,9 +216,17 @@ class SqliteStorage:
 class Ledger:
     """Appends hash-chained records to a storage, with secrets removed before anything is written."""
 
-    def __init__(self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        run_dir: Path,
+        *,
+        secrets: Sequence[str] = (),
+        max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    ) -> None:
         self.storage = storage
         self.run_dir = run_dir
+        self.max_artefact_bytes = max_artefact_bytes
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.Lock()
         last = storage.last()
@@ -260,8 +269,17 @@ class Ledger:
             return [self._scrub(v) for v in value]
         return value
 
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """An artefact's bytes with every literal secret removed, as records are scrubbed."""
+        for secret in self._secrets:
+            if len(secret) >= 4:
+                data = data.replace(secret.encode(), b"[redacted]")
+        return data
+
     def store_artefact(self, data: bytes) -> str:
-        """Keep a raw reply as artefacts/<sha256>, durably, before any record names it."""
+        """Keep a raw reply (scrubbed, never past the bound) as artefacts/<sha256>, durably, before
+        any record names it."""
+        data = self.scrub_bytes(data[: self.max_artefact_bytes])
         digest = sha256(data)
         folder = self.run_dir / ARTEFACTS_DIR
         folder.mkdir(exist_ok=True)
@@ -279,7 +297,13 @@ class Ledger:
         self.storage.close()
 
 
-def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | None = None) -> Ledger:
+def open_ledger(
+    run_dir: Path,
+    *,
+    secrets: Sequence[str] = (),
+    run_id: str | None = None,
+    max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+) -> Ledger:
     """The run directory's ledger for writing (created on first use)."""
     storage = SqliteStorage(run_dir / LEDGER_FILE)
     meta = storage.meta()
@@ -292,7 +316,7 @@ def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | Non
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
-    return Ledger(storage, run_dir, secrets=secrets)
+    return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes)
 
 
 class LedgerReader:
@@ -361,6 +385,8 @@ class ExchangeRecorder:
         if exchange.raw:
             fields["raw_sha256"] = self.ledger.store_artefact(exchange.raw)
             fields["raw_size"] = len(exchange.raw)
+            if len(exchange.raw) > self.ledger.max_artefact_bytes:
+                fields["raw_kept"] = self.ledger.max_artefact_bytes
         self.ledger.append("exchange", fields)
 
     @property
