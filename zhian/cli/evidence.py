@@ -6,30 +6,57 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zhian.cli import exitcodes
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
-from zhian.evidence.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
+from zhian.evidence.keys import read_public
+from zhian.evidence.trust import decide, keyring, trust_key
 from zhian.evidence.verify import verify
 
-EXIT_BROKEN = 1
+EXIT_BROKEN = exitcodes.BROKEN
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
-    trusted = read_public(args.trust) if args.trust else None
-    result = verify(run_dir, trusted)
+    pinned = [read_public(path) for path in args.trust or ()]
+    result = verify(run_dir)
+    if result.unsealed:
+        print(f"{run_dir}: {result.records} records, chain valid, not sealed")
+        print(f"NOT sealed: the run stopped before its seal; `zhian seal --recover {run_dir}` seals it")
+        return exitcodes.UNSEALED
     holds = "the chain holds up to record" if result.broken else "ledger records"
     print(f"{run_dir}: {holds} {result.records}, chain head {result.chain_head[:16]}…")
-    if result.signed_by:
-        local = default_key_dir() / PUBLIC_FILE
-        mine = local.is_file() and fingerprint(read_public(local)) == result.signed_by
-        print(f"signed by {result.signed_by}" + (" (this machine's key)" if mine else ""))
-    for problem in result.problems:
+    decision = decide(result.signer_raw, pinned=pinned, key_dir=args.key_dir) if result.signer_raw else None
+    if decision:
+        print(decision.line())
+    for problem in result.listed():
         print(f"BROKEN: {problem}")
-    print("verified: chain, signature and every file hold" if result.ok else "NOT verified")
-    return 0 if result.ok else EXIT_BROKEN
+    if not result.ok:
+        print("NOT verified")
+        return EXIT_BROKEN
+    if decision is None or not decision.trusted:
+        print("NOT trusted: chain, signature and every file hold, but the signer is not a trusted key")
+        print("(add it with `zhian keys trust FILE.pub` once you know whose it is, or give --trust FILE.pub)")
+        return exitcodes.UNTRUSTED
+    print("verified: chain, signature and every file hold; the signer is trusted")
+    return exitcodes.OK
+
+
+def cmd_keys_trust(args: argparse.Namespace) -> int:
+    key = trust_key(args.public_file, args.key_dir)
+    print(f"trusted {key.fingerprint} (kept as {key.path})")
+    return exitcodes.OK
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys = keyring(args.key_dir)
+    if not keys:
+        print("no trusted key yet: this machine's key is made by its first `zhian run`")
+    for key in keys:
+        print(f"{key.fingerprint}  {key.source}  {key.path}")
+    return exitcodes.OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -38,17 +65,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     if pack.verification.ok:
         print("verified before export: chain, signature and every file hold; open viewer.html in the pack")
         return 0
-    for problem in pack.verification.problems:
+    for problem in pack.verification.listed():
         print(f"BROKEN: {problem}")
     print(f"NOT verified: exported anyway (--force), marked by {NOT_VERIFIED} and the viewer's banner")
     return EXIT_BROKEN
 
 
+KEY_DIR_HELP = "the key folder (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify", help="check a run's hash chain, signature and file hashes")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--trust", type=Path, metavar="PUBKEY", help="require this public key (ed25519.pub)")
+    p.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        metavar="PUBKEY",
+        help="trust only this public key (ed25519.pub; repeatable) instead of this machine's and its keyring",
+    )
+    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("keys", help="the keys `zhian verify` trusts: this machine's own and its keyring")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    k = keys_sub.add_parser("trust", help="add a public key (ed25519.pub) to the keyring")
+    k.add_argument("public_file", type=Path, metavar="FILE.pub")
+    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    k.set_defaults(func=cmd_keys_trust)
+    k = keys_sub.add_parser("list", help="list the trusted keys with their fingerprints")
+    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    k.set_defaults(func=cmd_keys_list)
 
     p = sub.add_parser("export", help="write a self-contained evidence pack (ZIP) with an offline viewer")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
