@@ -131,8 +131,8 @@ def test_a_forged_signature_or_foreign_key_is_found(tmp_path: Path) -> None:
     result = verify(tmp_path / "other")
     assert result.ok and result.signer_raw is not None  # intact and validly signed: trust is separate
     mine = load_or_create(tmp_path / "keys").public_raw
-    refused = decide(result.signer_raw, pinned=[mine])
-    assert not refused.trusted and "not the key given with --trust" in refused.why
+    refused = decide(result.signer_raw, pinned=[mine], key_dir=tmp_path / "keys")
+    assert not refused.trusted and "nor given with --trust" in refused.why
     assert decide(result.signer_raw, pinned=[result.signer_raw]).trusted
     assert not decide(result.signer_raw, key_dir=tmp_path / "keys").trusted
     assert decide(result.signer_raw, key_dir=tmp_path / "other-keys").why == "this machine's key"

@@ -16,6 +16,7 @@ from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__
+from zhian.cli import archive as archivecmd
 from zhian.cli import evidence as evidencecmd
 from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
     simcmd.add_parser(sub)
+    archivecmd.add_parser(sub)
     return parser
 
 

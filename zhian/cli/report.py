@@ -15,10 +15,9 @@ from zhian.evidence.keys import default_key_dir, load_existing
 from zhian.evidence.verify import resealing
 from zhian.report.build import build_report
 from zhian.report.model import report_schema
+from zhian.report.rundir import EVALUATOR_DIR
 from zhian.report.summary import SUMMARY_RENDERERS
 from zhian.report.write import EXTENSIONS, RENDERERS, Format, write_report, write_text
-
-EVALUATOR_DIR = "evaluator"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from collectors.exchange import Exchange
 from probes.finding import Finding
 from zhian import __version__
+from zhian.evidence.scrub import Scrubber
 
 LEDGER_FILE = "ledger.sqlite"
 ARTEFACTS_DIR = "artefacts"
@@ -227,7 +228,7 @@ class Ledger:
         self.storage = storage
         self.run_dir = run_dir
         self.max_artefact_bytes = max_artefact_bytes
-        self._secrets = tuple(s for s in secrets if s)
+        self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
         self._lock = threading.Lock()
         last = storage.last()
         self._seq = last.seq if last else 0
@@ -256,25 +257,12 @@ class Ledger:
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
 
-    def _scrub(self, value: Any) -> Any:
-        """Defence in depth: collectors redact already; any literal secret left anywhere goes here."""
-        if isinstance(value, str):
-            for secret in self._secrets:
-                if len(secret) >= 4:
-                    value = value.replace(secret, "[redacted]")
-            return value
-        if isinstance(value, Mapping):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._scrub(v) for v in value]
-        return value
-
     def scrub_bytes(self, data: bytes) -> bytes:
-        """An artefact's bytes with every literal secret removed, as records are scrubbed."""
-        for secret in self._secrets:
-            if len(secret) >= 4:
-                data = data.replace(secret.encode(), b"[redacted]")
-        return data
+        """An artefact's bytes with every literal secret removed, as records are scrubbed (bytes that
+        are not UTF-8 pass through unchanged)."""
+        text = data.decode("utf-8", "surrogateescape")
+        scrubbed = self._scrub.text(text)
+        return data if scrubbed is text else scrubbed.encode("utf-8", "surrogateescape")
 
     def store_artefact(self, data: bytes) -> str:
         """Keep a raw reply (scrubbed, never past the bound) as artefacts/<sha256>, durably, before

@@ -3,14 +3,14 @@ run, so the key itself must be one the reader already trusts.
 
 Trusted are this machine's own key (its public half in the key folder), the keys added to its
 keyring with `zhian keys trust FILE.pub` (kept as `trusted/<fingerprint>.pub` in the key folder),
-or, when the reader names one with `--trust`, that key alone. `decide` is the one place that says
-yes or no; `zhian verify`, the evidence pack and the archive all ask it.
+and the keys the reader names with `--trust FILE.pub`. `decide` is the one place that says yes or
+no; `zhian verify` and `zhian archive push` (through `TrustedKeys`) both ask it.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +67,35 @@ def trust_key(public_file: Path, key_dir: Path | None = None) -> TrustedKey:
 
 
 def decide(signer_raw: bytes, *, pinned: Sequence[bytes] = (), key_dir: Path | None = None) -> TrustDecision:
-    """Is this signer trusted? With `pinned` keys (--trust) only those are; else this machine's own
-    key and its keyring."""
+    """Is this signer trusted: this machine's own key, one of its keyring, or one given (`pinned`,
+    from --trust)?"""
     signer = fingerprint(signer_raw)
-    if pinned:
-        if signer_raw in pinned:
-            return TrustDecision(signer, True, "the key given with --trust")
-        wanted = ", ".join(fingerprint(k) for k in pinned)
-        return TrustDecision(signer, False, f"not the key given with --trust: {wanted}")
+    if signer_raw in pinned:
+        return TrustDecision(signer, True, "the key given with --trust")
     for key in keyring(key_dir):
         if key.public_raw == signer_raw:
             return TrustDecision(signer, True, key.source)
-    return TrustDecision(signer, False, "an unknown key: neither this machine's nor in its keyring")
+    given = " nor given with --trust" if pinned else ""
+    return TrustDecision(signer, False, f"an unknown key: neither this machine's, in its keyring{given}")
+
+
+@dataclass(frozen=True)
+class TrustedKeys:
+    """`decide` for a batch of runs (the archive's push): the --trust keys read once."""
+
+    pinned: tuple[bytes, ...]
+    key_dir: Path | None = None
+
+    @classmethod
+    def of(cls, trust_files: Iterable[Path], key_dir: Path | None = None) -> TrustedKeys:
+        return cls(tuple(read_public(path) for path in trust_files), key_dir)
+
+    def refusal(self, public_key: bytes) -> str | None:
+        """Why a run signed by `public_key` is not accepted, or None when it is."""
+        decision = decide(public_key, pinned=self.pinned, key_dir=self.key_dir)
+        if decision.trusted:
+            return None
+        return (
+            f"signed by {decision.signer}, which is not a trusted key ({decision.why}; add it with"
+            " `zhian keys trust FILE.pub` or give --trust FILE with the signer's ed25519.pub)"
+        )

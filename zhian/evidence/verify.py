@@ -59,7 +59,7 @@ def _describe(row: Row) -> str:
     return f"record {row.seq} ({row.kind} {row.id}{who}{on})"
 
 
-def _row_problem(row: Row, expected_seq: int, prev: str) -> str | None:
+def row_problem(row: Row, expected_seq: int, prev: str) -> str | None:
     """Why this row breaks the chain, or None."""
     if row.seq != expected_seq:
         return f"record {expected_seq} is missing (next is {row.seq})"
@@ -101,7 +101,7 @@ def check_chain(run_dir: Path, result: Verification) -> None:
     try:
         prev, expected = GENESIS, 1
         for row in reader.rows():
-            problem = _row_problem(row, expected, prev) or check_artefact(run_dir, row)
+            problem = row_problem(row, expected, prev) or check_artefact(run_dir, row)
             if problem:
                 result.problems.append(problem)
                 result.broken = True

@@ -26,6 +26,7 @@ RUN_FILE, FINDINGS_FILE, VERDICTS_FILE, SCORE_FILE = (
     "verdicts.yaml",
     "score.json",
 )
+EVALUATOR_DIR = "evaluator"  # the evaluator's files a report sealed into the run keeps
 
 
 class _Lenient(BaseModel):
