@@ -4,14 +4,16 @@ offline, years later."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from zhian.cli import exitcodes
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
 from zhian.evidence.keys import read_public
-from zhian.evidence.trust import decide, keyring, trust_key
-from zhian.evidence.verify import verify
+from zhian.evidence.segments import SEGMENTS_DIR, is_segment, verify_chain, verify_segment
+from zhian.evidence.trust import TrustDecision, decide, keyring, trust_key
+from zhian.evidence.verify import Verification, verify
 
 EXIT_BROKEN = exitcodes.BROKEN
 
@@ -21,14 +23,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
     pinned = [read_public(path) for path in args.trust or ()]
-    result = verify(run_dir)
+
+    def trust(signer: bytes) -> TrustDecision:
+        return decide(signer, pinned=pinned, key_dir=args.key_dir)
+
+    if (run_dir / SEGMENTS_DIR).is_dir():
+        return verify_monitor(run_dir, trust)
+    result = verify_segment(run_dir) if is_segment(run_dir) else verify(run_dir)
+    return show(run_dir, result, trust)
+
+
+def show(run_dir: Path, result: Verification, trust: Callable[[bytes], TrustDecision]) -> int:
     if result.unsealed:
         print(f"{run_dir}: {result.records} records, chain valid, not sealed")
         print(f"NOT sealed: the run stopped before its seal; `zhian seal --recover {run_dir}` seals it")
         return exitcodes.UNSEALED
     holds = "the chain holds up to record" if result.broken else "ledger records"
     print(f"{run_dir}: {holds} {result.records}, chain head {result.chain_head[:16]}…")
-    decision = decide(result.signer_raw, pinned=pinned, key_dir=args.key_dir) if result.signer_raw else None
+    decision = trust(result.signer_raw) if result.signer_raw else None
     if decision:
         print(decision.line())
     for problem in result.listed():
@@ -59,6 +71,28 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def verify_monitor(state_dir: Path, trust: Callable[[bytes], TrustDecision]) -> int:
+    """A monitor's state directory: every segment, and the links between them."""
+    check = verify_chain(state_dir)
+    signers = {v.signer_raw: trust(v.signer_raw) for _, v in check.segments if v.signer_raw}
+    print(f"{state_dir}: {len(check.segments)} segments, {check.records} ledger records")
+    for decision in signers.values():
+        print(decision.line())
+    for name, result in check.segments:
+        for problem in result.listed():
+            print(f"BROKEN: {name}: {problem}")
+    for problem in check.links:
+        print(f"BROKEN: {problem}")
+    if not check.ok:
+        print("NOT verified")
+        return EXIT_BROKEN
+    if not all(d.trusted for d in signers.values()):
+        print("NOT trusted: every segment holds, but a signer is not a trusted key")
+        return exitcodes.UNTRUSTED
+    print("verified: every segment and the chain across them hold; the signers are trusted")
+    return exitcodes.OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     pack = export_pack(args.run_dir, args.pack, force=args.force)
     print(f"{pack.path}: {pack.size} bytes, sha256 {pack.sha256}")
@@ -75,14 +109,17 @@ KEY_DIR_HELP = "the key folder (default: ZHIAN_KEY_DIR, else ~/.local/share/zhia
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="check a run's hash chain, signature and file hashes")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = sub.add_parser(
+        "verify",
+        help="check a run's (or a monitor's: every segment, or one) hash chain, signature and file hashes",
+    )
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run, a monitor's --state, or one segment")
     p.add_argument(
         "--trust",
         type=Path,
         action="append",
         metavar="PUBKEY",
-        help="trust only this public key (ed25519.pub; repeatable) instead of this machine's and its keyring",
+        help="also trust this public key (ed25519.pub; repeatable), beside this machine's and its keyring",
     )
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_verify)

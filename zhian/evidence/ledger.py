@@ -224,7 +224,9 @@ class Ledger:
         *,
         secrets: Sequence[str] = (),
         max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        start: str = GENESIS,
     ) -> None:
+        """`start`: the hash the first record follows (a segment's: the previous segment's head)."""
         self.storage = storage
         self.run_dir = run_dir
         self.max_artefact_bytes = max_artefact_bytes
@@ -232,7 +234,7 @@ class Ledger:
         self._lock = threading.Lock()
         last = storage.last()
         self._seq = last.seq if last else 0
-        self.head = last.hash if last else GENESIS
+        self.head = last.hash if last else start
         self.counts: dict[str, int] = {}
 
     def append(self, kind: str, fields: Mapping[str, Any]) -> None:
@@ -291,6 +293,7 @@ def open_ledger(
     secrets: Sequence[str] = (),
     run_id: str | None = None,
     max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    start: str = GENESIS,
 ) -> Ledger:
     """The run directory's ledger for writing (created on first use)."""
     storage = SqliteStorage(run_dir / LEDGER_FILE)
@@ -304,7 +307,7 @@ def open_ledger(
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
-    return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes)
+    return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes, start=start)
 
 
 class LedgerReader:
