@@ -199,7 +199,7 @@ def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
 
 def test_verify_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make_run(tmp_path / "run")
-    assert main(["verify", str(tmp_path / "run")]) == 4  # sealed by a key this machine does not know
+    assert main(["verify", str(tmp_path / "run")]) == 5  # sealed by a key this machine does not know
     out = capsys.readouterr().out
     assert "NOT trusted" in out and "an unknown key" in out
     mine = str(tmp_path / "keys" / PUBLIC_FILE)
@@ -217,7 +217,7 @@ def test_verify_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["verify", str(tmp_path / "nowhere")]) == 2
     make_run(tmp_path / "killed", key_dir=tmp_path / "keys")
     (tmp_path / "killed" / "manifest.json").unlink()
-    assert main(["verify", str(tmp_path / "killed")]) == 3
+    assert main(["verify", str(tmp_path / "killed")]) == 4
     assert "7 records, chain valid, not sealed" in capsys.readouterr().out
 
 

@@ -7,15 +7,22 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from zhian.cli import exitcodes
+from zhian.cli.help import (
+    CODES,
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_UNSEALED,
+    EXIT_UNTRUSTED,
+    EXIT_USAGE,
+    SubParsers,
+    command,
+)
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
 from zhian.evidence.keys import read_public
 from zhian.evidence.segments import SEGMENTS_DIR, is_segment, verify_chain, verify_segment
 from zhian.evidence.trust import TrustDecision, decide, keyring, trust_key
 from zhian.evidence.verify import Verification, verify
-
-EXIT_BROKEN = exitcodes.BROKEN
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -37,7 +44,7 @@ def show(run_dir: Path, result: Verification, trust: Callable[[bytes], TrustDeci
     if result.unsealed:
         print(f"{run_dir}: {result.records} records, chain valid, not sealed")
         print(f"NOT sealed: the run stopped before its seal; `zhian seal --recover {run_dir}` seals it")
-        return exitcodes.UNSEALED
+        return EXIT_UNSEALED
     holds = "the chain holds up to record" if result.broken else "ledger records"
     print(f"{run_dir}: {holds} {result.records}, chain head {result.chain_head[:16]}…")
     decision = trust(result.signer_raw) if result.signer_raw else None
@@ -51,15 +58,15 @@ def show(run_dir: Path, result: Verification, trust: Callable[[bytes], TrustDeci
     if decision is None or not decision.trusted:
         print("NOT trusted: chain, signature and every file hold, but the signer is not a trusted key")
         print("(add it with `zhian keys trust FILE.pub` once you know whose it is, or give --trust FILE.pub)")
-        return exitcodes.UNTRUSTED
+        return EXIT_UNTRUSTED
     print("verified: chain, signature and every file hold; the signer is trusted")
-    return exitcodes.OK
+    return EXIT_OK
 
 
 def cmd_keys_trust(args: argparse.Namespace) -> int:
     key = trust_key(args.public_file, args.key_dir)
     print(f"trusted {key.fingerprint} (kept as {key.path})")
-    return exitcodes.OK
+    return EXIT_OK
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -68,7 +75,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         print("no trusted key yet: this machine's key is made by its first `zhian run`")
     for key in keys:
         print(f"{key.fingerprint}  {key.source}  {key.path}")
-    return exitcodes.OK
+    return EXIT_OK
 
 
 def verify_monitor(state_dir: Path, trust: Callable[[bytes], TrustDecision]) -> int:
@@ -88,9 +95,9 @@ def verify_monitor(state_dir: Path, trust: Callable[[bytes], TrustDecision]) -> 
         return EXIT_BROKEN
     if not all(d.trusted for d in signers.values()):
         print("NOT trusted: every segment holds, but a signer is not a trusted key")
-        return exitcodes.UNTRUSTED
+        return EXIT_UNTRUSTED
     print("verified: every segment and the chain across them hold; the signers are trusted")
-    return exitcodes.OK
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -108,10 +115,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 KEY_DIR_HELP = "the key folder (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def add_parsers(sub: SubParsers) -> None:
+    p = command(
+        sub,
         "verify",
-        help="check a run's (or a monitor's: every segment, or one) hash chain, signature and file hashes",
+        "check a run's (or a monitor's: every segment, or one) hash chain, signature and file hashes",
+        [
+            ("zhian verify runs/demo/run", "signed by this machine's key or one of its keyring"),
+            ("zhian verify RUN --trust body-ed25519.pub", "also trust the evaluation body's published key"),
+            ("zhian verify monitor-state/", "every segment of a monitor"),
+        ],
+        (EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_UNSEALED, EXIT_UNTRUSTED),
     )
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a run, a monitor's --state, or one segment")
     p.add_argument(
@@ -124,18 +138,49 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("keys", help="the keys `zhian verify` trusts: this machine's own and its keyring")
+    p = command(
+        sub,
+        "keys",
+        "the keys `zhian verify` trusts: this machine's own and its keyring",
+        [
+            ("zhian keys trust colleague-ed25519.pub", "trust runs sealed by this key from now on"),
+            ("zhian keys list", "fingerprints of this machine's key and the keyring"),
+        ],
+    )
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
-    k = keys_sub.add_parser("trust", help="add a public key (ed25519.pub) to the keyring")
-    k.add_argument("public_file", type=Path, metavar="FILE.pub")
+    k = command(
+        keys_sub,
+        "trust",
+        "add a public key (ed25519.pub) to the keyring",
+        [("zhian keys trust colleague-ed25519.pub", "compare its fingerprint with its owner's first")],
+    )
+    k.add_argument("public_file", type=Path, metavar="FILE.pub", help="the base64 line zhian writes")
     k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     k.set_defaults(func=cmd_keys_trust)
-    k = keys_sub.add_parser("list", help="list the trusted keys with their fingerprints")
+    k = command(
+        keys_sub,
+        "list",
+        "list the trusted keys with their fingerprints",
+        [("zhian keys list", "this machine's key first, then the keyring")],
+    )
     k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     k.set_defaults(func=cmd_keys_list)
 
-    p = sub.add_parser("export", help="write a self-contained evidence pack (ZIP) with an offline viewer")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = command(
+        sub,
+        "export",
+        "write a self-contained evidence pack (ZIP) with an offline viewer",
+        [
+            ("zhian export runs/demo/run --pack pack.zip", "refused if the run does not verify"),
+            ("zhian export RUN --pack pack.zip --force", "pack it anyway, marked NOT-VERIFIED"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_BROKEN: "packed with --force although it does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `zhian run`")
     p.add_argument("--pack", type=Path, required=True, metavar="FILE.zip", help="where to write the pack")
     p.add_argument(
         "--force",
