@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collectors.artemis import ArtemisClient
 from collectors.errors import CollectorError
 from collectors.isapi import DoorStatus, IsapiClient
 from collectors.modbus import ModbusClient, PanelReading
@@ -54,6 +55,7 @@ from collectors.platform import PlatformAlert, PlatformClient
 from probes.base import ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding, Status
 from probes.panel_common import PanelSite, panel_site
+from probes.platform_api import platform_client
 from probes.targets import SiteView, Target
 
 FIRE = "fire_linkage"
@@ -656,7 +658,7 @@ class _LinkageTest:
         self.facts: dict[str, Any] = {}
         self.feeds: dict[str, _Feed] = {}
         self.relays: list[RelayWatch] = []
-        self.platform: PlatformClient | None = None
+        self.platform: PlatformClient | ArtemisClient | None = None
         self.platform_since: datetime | None = None
         self.restore_steps: list[RestoreStep] = []
         self.changed = asyncio.Event()
@@ -917,10 +919,10 @@ class _LinkageTest:
     async def platform_baseline(self, platform: Target, w: Watch) -> None:
         """The platform's own clock before the trigger: alerts raised since then are the test's."""
         try:
-            self.platform = await self._stack.enter_async_context(
-                PlatformClient(self.ctx.connection(platform))
-            )
-            self.platform_since, exchange = await self.platform.time()
+            api = platform_client(self.ctx, platform)
+            await self._stack.enter_async_context(api)
+            self.platform = api
+            self.platform_since, exchange = await api.time()
             w.evidence.append(exchange)
         except CollectorError as exc:
             self.platform = None

@@ -16,6 +16,7 @@ from probes.finding import Finding
 from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import score
+from zhian.alert_feed import alert_feed
 from zhian.config import load_config
 from zhian.errors import UsageError
 from zhian.inventory import area_kinds, build_site, inventory_summary
@@ -100,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             ledger.append("finding", finding_fields(finding, run_id, indicators))
 
         try:
-            await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
+            async with alert_feed(ctx, config):
+                await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
         except asyncio.CancelledError:
             result.interrupted = True
         finally:
