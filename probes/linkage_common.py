@@ -55,7 +55,7 @@ from collectors.platform import PlatformAlert, PlatformClient
 from probes.base import ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding, Status
 from probes.panel_common import PanelSite, panel_site
-from probes.platform_api import platform_client
+from probes.platform_common import platform_client
 from probes.targets import SiteView, Target
 
 FIRE = "fire_linkage"

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from collectors.platform import PlatformAlert
 from probes.base import ProbeContext
-from probes.platform_api import platform_client
+from probes.platform_common import platform_client
 from probes.targets import Target
 
 OFFLINE_ALERT = "device_offline"

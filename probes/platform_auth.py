@@ -19,7 +19,7 @@ from collectors.errors import CollectorError
 from collectors.platform import PlatformClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.platform_api import platform_client, platform_profile
+from probes.platform_common import platform_client, platform_profile
 from probes.targets import Target
 
 PROBE = "platform_auth"

@@ -21,7 +21,7 @@ from collectors.errors import CollectorError
 from collectors.platform import ID_NUMBER, MOBILE, PlatformClient, id_number_valid
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.platform_api import platform_profile
+from probes.platform_common import platform_profile
 from probes.targets import Target
 
 PROBE = "privacy_masking"

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from collectors.errors import CollectorError
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding
-from probes.platform_api import platform_client
+from probes.platform_common import platform_client
 from probes.targets import Target
 from probes.video_common import signal_state
 

@@ -19,7 +19,7 @@ from collectors.platform_receiver import AlertReceiver
 from probes import offline_alert, platform_auth, privacy_masking, video_loss_alert
 from probes.base import ProbeContext
 from probes.finding import Finding
-from probes.platform_api import platform_client, platform_profile
+from probes.platform_common import platform_client, platform_profile
 
 pytestmark = pytest.mark.peers
 

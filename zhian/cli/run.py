@@ -16,8 +16,8 @@ from probes.finding import Finding
 from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import score
-from zhian.alert_feed import alert_feed
 from zhian.config import load_config
+from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
 from zhian.engine.run import (

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from collectors.errors import CollectorError
 from collectors.platform_receiver import AlertReceiver
 from probes.base import ProbeContext
-from probes.platform_api import platform_client, platform_profile
+from probes.platform_common import platform_client, platform_profile
 from zhian.config import Config
 
 UNSUBSCRIBE_S = 5.0
