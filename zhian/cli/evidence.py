@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zhian.cli.help import CODES, EXIT_BROKEN, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
 from zhian.evidence.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
-from zhian.evidence.verify import verify
-
-EXIT_BROKEN = 1
+from zhian.evidence.segments import SEGMENTS_DIR, is_segment, verify_chain, verify_segment
+from zhian.evidence.verify import Verification, verify
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -19,7 +19,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
     trusted = read_public(args.trust) if args.trust else None
-    result = verify(run_dir, trusted)
+    if (run_dir / SEGMENTS_DIR).is_dir():
+        return verify_monitor(run_dir, trusted)
+    result = verify_segment(run_dir, trusted) if is_segment(run_dir) else verify(run_dir, trusted)
+    return show(run_dir, result)
+
+
+def show(run_dir: Path, result: Verification) -> int:
     holds = "the chain holds up to record" if result.broken else "ledger records"
     print(f"{run_dir}: {holds} {result.records}, chain head {result.chain_head[:16]}…")
     if result.signed_by:
@@ -30,6 +36,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"BROKEN: {problem}")
     print("verified: chain, signature and every file hold" if result.ok else "NOT verified")
     return 0 if result.ok else EXIT_BROKEN
+
+
+def verify_monitor(state_dir: Path, trusted: bytes | None) -> int:
+    """A monitor's state directory: every segment, and the links between them."""
+    check = verify_chain(state_dir, trusted)
+    signers = sorted({v.signed_by for _, v in check.segments if v.signed_by})
+    print(f"{state_dir}: {len(check.segments)} segments, {check.records} ledger records")
+    if signers:
+        print("signed by " + ", ".join(signers))
+    for name, result in check.segments:
+        for problem in result.problems:
+            print(f"BROKEN: {name}: {problem}")
+    for problem in check.links:
+        print(f"BROKEN: {problem}")
+    print("verified: every segment and the chain across them hold" if check.ok else "NOT verified")
+    return 0 if check.ok else EXIT_BROKEN
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -44,14 +66,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_BROKEN
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="check a run's hash chain, signature and file hashes")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+def add_parsers(sub: SubParsers) -> None:
+    p = command(
+        sub,
+        "verify",
+        "check a run's (or a monitor's: every segment, or one) hash chain, signature and file hashes",
+        [
+            ("zhian verify runs/demo/run", "with the key the manifest names"),
+            ("zhian verify RUN --trust body-ed25519.pub", "require the evaluation body's published key"),
+            ("zhian verify monitor-state/", "every segment of a monitor"),
+        ],
+        (EXIT_OK, EXIT_BROKEN, EXIT_USAGE),
+    )
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run, a monitor's --state, or one segment")
     p.add_argument("--trust", type=Path, metavar="PUBKEY", help="require this public key (ed25519.pub)")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("export", help="write a self-contained evidence pack (ZIP) with an offline viewer")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = command(
+        sub,
+        "export",
+        "write a self-contained evidence pack (ZIP) with an offline viewer",
+        [
+            ("zhian export runs/demo/run --pack pack.zip", "refused if the run does not verify"),
+            ("zhian export RUN --pack pack.zip --force", "pack it anyway, marked NOT-VERIFIED"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_BROKEN: "packed with --force although it does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `zhian run`")
     p.add_argument("--pack", type=Path, required=True, metavar="FILE.zip", help="where to write the pack")
     p.add_argument(
         "--force",

@@ -216,14 +216,17 @@ class SqliteStorage:
 class Ledger:
     """Appends hash-chained records to a storage, with secrets removed before anything is written."""
 
-    def __init__(self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = (), start: str = GENESIS
+    ) -> None:
+        """`start`: the hash the first record follows (a segment's: the previous segment's head)."""
         self.storage = storage
         self.run_dir = run_dir
         self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
         self._lock = threading.Lock()
         last = storage.last()
         self._seq = last.seq if last else 0
-        self.head = last.hash if last else GENESIS
+        self.head = last.hash if last else start
         self.counts: dict[str, int] = {}
 
     def append(self, kind: str, fields: Mapping[str, Any]) -> None:
@@ -267,7 +270,9 @@ class Ledger:
         self.storage.close()
 
 
-def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | None = None) -> Ledger:
+def open_ledger(
+    run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | None = None, start: str = GENESIS
+) -> Ledger:
     """The run directory's ledger for writing (created on first use)."""
     storage = SqliteStorage(run_dir / LEDGER_FILE)
     meta = storage.meta()
@@ -280,7 +285,7 @@ def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | Non
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
-    return Ledger(storage, run_dir, secrets=secrets)
+    return Ledger(storage, run_dir, secrets=secrets, start=start)
 
 
 class LedgerReader:

@@ -76,14 +76,15 @@ def check_artefact(run_dir: Path, row: Row) -> str | None:
     return None
 
 
-def check_chain(run_dir: Path, result: Verification) -> None:
+def check_chain(run_dir: Path, result: Verification, start: str = GENESIS) -> None:
     try:
         reader = LedgerReader(run_dir)
     except LedgerError as exc:
         result.problems.append(str(exc))
         return
     try:
-        prev, expected = GENESIS, 1
+        prev, expected = start, 1
+        result.chain_head = start
         for row in reader.rows():
             problem = row_problem(row, expected, prev) or check_artefact(run_dir, row)
             if problem:
@@ -148,9 +149,10 @@ def check_files(run_dir: Path, listed: dict[str, str], result: Verification) -> 
             result.problems.append(f"{name}: not covered by the manifest (added after sealing)")
 
 
-def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
+def verify(run_dir: Path, trusted: bytes | None = None, start: str = GENESIS) -> Verification:
+    """`start`: the hash the first record follows (GENESIS for a run, the previous head for a segment)."""
     result = Verification()
-    check_chain(run_dir, result)
+    check_chain(run_dir, result, start)
     check_manifest(run_dir, result, trusted)
     return result
 
