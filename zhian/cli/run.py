@@ -76,7 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     key = load_or_create(args.key_dir or default_key_dir(), not_inside=out)
     secrets = [s for t in site.targets for s in t.secrets()]
-    ledger = open_ledger(out, secrets=secrets, run_id=run_id)
+    ledger = open_ledger(
+        out, secrets=secrets, run_id=run_id, max_artefact_bytes=config.limits.max_reply_bytes
+    )
     exchanges = ExchangeRecorder(ledger, run_id, indicators_of)
     findings_log = FindingsLog(out / "findings.jsonl", lambda f: indicators_of(f.probe, f.device))
     hook = config.active.operator_hook
