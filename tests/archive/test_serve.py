@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.archive.helpers import trusted
 from tests.browser import Page, chromium_or_skip, open_url
 from zhian.cli import main
 
@@ -110,7 +111,7 @@ def test_a_run_downloads_as_an_evidence_pack_that_verifies(
         z.extractall(tmp_path / "unpacked")
         assert "viewer.html" in z.namelist()
     capsys.readouterr()
-    assert main(["verify", str(tmp_path / "unpacked" / "run")]) == 0
+    assert main(["verify", str(tmp_path / "unpacked" / "run"), *trusted(tmp_path)]) == 0
     assert "verified" in capsys.readouterr().out
 
 
