@@ -13,7 +13,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from simulator.model import Community, CommunityError, load_community
+from simulator.model import Community, CommunityError, PlatformParams, load_community
 from simulator.site import Site
 from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.cli.simconfig import write_site_config
@@ -102,11 +102,26 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
 
 def cmd_sim_up(args: argparse.Namespace) -> int:
     community = read_community(args.community)
+    if args.platform_profile:
+        community = with_platform_profile(community, args.platform_profile)
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
         asyncio.run(_serve(site, args))
     return 0
+
+
+def with_platform_profile(community: Community, profile: str) -> Community:
+    """The community with its platform speaking this API."""
+    devices = [
+        d.model_copy(
+            update={"platform": (d.platform or PlatformParams()).model_copy(update={"profile": profile})}
+        )
+        if d.kind == "platform"
+        else d
+        for d in community.devices
+    ]
+    return community.model_copy(update={"devices": devices})
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -139,5 +154,10 @@ def add_parser(sub: SubParsers) -> None:
         choices=("auto", "mosquitto", "amqtt"),
         default="auto",
         help="MQTT broker: auto (mosquitto when installed, else amqtt), mosquitto or amqtt",
+    )
+    p.add_argument(
+        "--platform-profile",
+        choices=("zhian", "hikvision-artemis"),
+        help="the API the platform speaks (default: the community file's, else zhian)",
     )
     p.set_defaults(func=cmd_sim_up)
