@@ -10,9 +10,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.errors import UsageError
@@ -30,6 +39,16 @@ class CommunityInfo(_Strict):
     operator: str = ""
     address: str = ""
     target_level: Literal["A", "B", "C"] = "C"
+    timezone: str = "Asia/Shanghai"  # IANA name: the report shows every time in the site's zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
 
 
 AreaKind = Literal[

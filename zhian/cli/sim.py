@@ -88,7 +88,7 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
                 print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
             print(f"operator hook: {hook}")
             if args.write_config is not None:
-                env = write_site_config(site, args.write_config, hook, args.allow_tests)
+                env = write_site_config(site, args.write_config, hook, args.allow_tests, args.sampling)
                 print(f"config written to {args.write_config} (secrets in {env})")
             if args.endpoints is not None:
                 site.write_endpoints(args.endpoints)
@@ -146,6 +146,12 @@ def add_parser(sub: SubParsers) -> None:
         type=_tests,
         default=[],
         help="active tests the written config permits: a comma list, or 'all'",
+    )
+    p.add_argument(
+        "--sampling",
+        choices=("inspection", "monitoring"),
+        default="inspection",
+        help="the written config's sampling: inspection (7.4 samples, default) or monitoring (every device)",
     )
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")

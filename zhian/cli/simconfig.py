@@ -144,12 +144,18 @@ def spec_root(site: Site) -> str:
 
 
 def write_site_config(
-    site: Site, path: Path, operator_hook: str | None, allow: list[str] | None = None
+    site: Site,
+    path: Path,
+    operator_hook: str | None,
+    allow: list[str] | None = None,
+    sampling: str = "inspection",
 ) -> Path:
     """Write the config and then `<path>.env` (so a waiting script may start once the env file
-    exists); returns the env file's path. `allow` lists the active tests the config permits."""
+    exists); returns the env file's path. `allow` lists the active tests the config permits,
+    `sampling` is inspection (7.4 samples) or monitoring (every device)."""
     config, secrets = site_config(site, operator_hook)
     config["active"]["allow"] = allow or []
+    config["sampling"] = {"mode": sampling}
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env = path.with_name(path.name + ".env")
     partial = env.with_name(env.name + ".part")
