@@ -10,6 +10,8 @@ from typing import Any
 
 from collectors.exchange import Sink, discard
 
+DEFAULT_MAX_REPLY_BYTES = 4 << 20  # config limits.max_reply_bytes: no device reply zhian reads is larger
+
 
 class Gate:
     """The limits one connection is opened under, taken in order and given back together: the
@@ -48,6 +50,7 @@ class Connection:
     sink: Sink = discard  # where exchanges (evidence) go
     # per-host concurrency (a Semaphore, or a Gate of several limits)
     gate: contextlib.AbstractAsyncContextManager[Any] | None = field(default=None, compare=False)
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # reading stops (ReplyTooLarge) past this
 
     @property
     def address(self) -> str:

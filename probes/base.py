@@ -13,8 +13,9 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import Connection, Gate
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection, Gate
 from collectors.exchange import Sink, now
+from collectors.platform import AlertFeed
 from probes.finding import Finding
 from probes.targets import SiteView, Target, TargetKind
 
@@ -123,9 +124,11 @@ class ProbeContext:
     call_timeout_s: float = 10.0
     per_host: int = 2
     connections: asyncio.Semaphore | None = None  # the run's connections open at once, all devices
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
+    platform_feed: AlertFeed | None = None  # alerts the platform pushed to zhian's receiver
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
     _clients: dict[tuple[Callable[..., Any], str], asyncio.Task[Any]] = field(default_factory=dict)
@@ -158,6 +161,7 @@ class ProbeContext:
             timeout_s=timeout_s or self.call_timeout_s,
             sink=self.sink,
             gate=self.host_gate(target),
+            max_reply_bytes=self.max_reply_bytes,
         )
 
     @contextlib.asynccontextmanager

@@ -39,7 +39,8 @@ def test_into_run_refuses_another_key_and_a_missing_key(
     assert (
         json.loads((run / "manifest.json").read_text("utf-8"))["signed_by"]["public_key"] == original.strip()
     )
-    assert verify(run, load_or_create(tmp_path / "keys").public_raw).ok
+    checked = verify(run)
+    assert checked.ok and checked.signer_raw == load_or_create(tmp_path / "keys").public_raw
 
 
 def test_into_run_does_not_mix_with_out_or_summary(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,7 +67,7 @@ def test_summary_in_every_format(run: Path, tmp_path: Path, capsys: pytest.Captu
     assert suite is not None
     names = [c.get("name") for c in suite.findall("testcase")]
     assert names[:3] == ["level A", "level B", "level C"]
-    assert len(names) == 3 + len(data["problems"])
+    assert len(names) == 3 + len(data["fixes"])
     assert int(suite.get("failures", "0")) == len(suite.findall("testcase/failure"))
     assert (run / "manifest.json").read_bytes() == sealed
     assert main(["report", str(run), "--format", "text"]) == 2

@@ -19,6 +19,7 @@ from scorer.score import score
 from zhian.cli.failon import add_fail_on, fail_on
 from zhian.cli.help import EXIT_FAIL_ON, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.config import load_config
+from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
 from zhian.engine.run import (
@@ -76,7 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     key = load_or_create(args.key_dir or default_key_dir(), not_inside=out)
     secrets = [s for t in site.targets for s in t.secrets()]
-    ledger = open_ledger(out, secrets=secrets, run_id=run_id)
+    ledger = open_ledger(
+        out, secrets=secrets, run_id=run_id, max_artefact_bytes=config.limits.max_reply_bytes
+    )
     exchanges = ExchangeRecorder(ledger, run_id, indicators_of)
     findings_log = FindingsLog(out / "findings.jsonl", lambda f: indicators_of(f.probe, f.device))
     hook = config.active.operator_hook
@@ -102,7 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             ledger.append("finding", finding_fields(finding, run_id, indicators))
 
         try:
-            await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
+            async with alert_feed(ctx, config):
+                await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
         except asyncio.CancelledError:
             result.interrupted = True
         finally:

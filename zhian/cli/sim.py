@@ -14,7 +14,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from simulator.model import Community, CommunityError, load_community
+from simulator.model import Community, CommunityError, PlatformParams, load_community
 from simulator.site import Site, free_address_base
 from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.cli.simconfig import write_site_config
@@ -89,7 +89,7 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
                 print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
             print(f"operator hook: {hook}")
             if args.write_config is not None:
-                env = write_site_config(site, args.write_config, hook, args.allow_tests)
+                env = write_site_config(site, args.write_config, hook, args.allow_tests, args.sampling)
                 print(f"config written to {args.write_config} (secrets in {env})")
             if args.endpoints is not None:
                 site.write_endpoints(args.endpoints)
@@ -109,6 +109,8 @@ def address_base(text: str) -> str:
 
 def cmd_sim_up(args: argparse.Namespace) -> int:
     community = read_community(args.community)
+    if args.platform_profile:
+        community = with_platform_profile(community, args.platform_profile)
     try:
         base = args.address_base or free_address_base(community.address_base)
     except OSError as exc:
@@ -121,6 +123,19 @@ def cmd_sim_up(args: argparse.Namespace) -> int:
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
         asyncio.run(_serve(site, args))
     return 0
+
+
+def with_platform_profile(community: Community, profile: str) -> Community:
+    """The community with its platform speaking this API."""
+    devices = [
+        d.model_copy(
+            update={"platform": (d.platform or PlatformParams()).model_copy(update={"profile": profile})}
+        )
+        if d.kind == "platform"
+        else d
+        for d in community.devices
+    ]
+    return community.model_copy(update={"devices": devices})
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -147,6 +162,12 @@ def add_parser(sub: SubParsers) -> None:
         default=[],
         help="active tests the written config permits: a comma list, or 'all'",
     )
+    p.add_argument(
+        "--sampling",
+        choices=("inspection", "monitoring"),
+        default="inspection",
+        help="the written config's sampling: inspection (7.4 samples, default) or monitoring (every device)",
+    )
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
     p.add_argument(
@@ -160,5 +181,10 @@ def add_parser(sub: SubParsers) -> None:
         type=address_base,
         help="loopback addresses 127.N.x.y of the devices (default: the community's, or the next "
         "free one when another site holds it)",
+    )
+    p.add_argument(
+        "--platform-profile",
+        choices=("zhian", "hikvision-artemis"),
+        help="the API the platform speaks (default: the community file's, else zhian)",
     )
     p.set_defaults(func=cmd_sim_up)

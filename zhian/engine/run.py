@@ -266,7 +266,7 @@ async def run_jobs(
     """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none).
 
     The passive probes side by side; then the permitted active tests phase by phase (ACTIVE_ORDER),
-    each phase's jobs one at a time or side by side in lanes, all under the global limit."""
+    each phase's jobs one at a time or side by side in lanes."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     cap = config.limits.concurrency
     calls = asyncio.Semaphore(cap) if cap else None
@@ -381,6 +381,7 @@ def make_context(
         call_timeout_s=config.limits.call_timeout_s,
         per_host=config.limits.per_host,
         connections=asyncio.Semaphore(config.limits.connections),
+        max_reply_bytes=config.limits.max_reply_bytes,
         active=active,
         operator=operator,
     )

@@ -215,22 +215,22 @@ class ChainCheck:
         return sum(v.records for _, v in self.segments)
 
 
-def verify_segment(segment: Path, trusted: bytes | None = None) -> Verification:
+def verify_segment(segment: Path) -> Verification:
     try:
         start = segment_start(segment)
     except (OSError, ValueError) as exc:
         result = Verification()
         result.problems.append(f"{SEGMENT_FILE}: unreadable ({exc})")
         return result
-    return verify(segment, trusted, start)
+    return verify(segment, start)
 
 
-def verify_chain(state_dir: Path, trusted: bytes | None = None) -> ChainCheck:
+def verify_chain(state_dir: Path) -> ChainCheck:
     """Every segment on its own, and each one's first record following the one before's head."""
     check = ChainCheck([], [])
     previous_head, previous_name = GENESIS, None
     for index, segment in enumerate(segment_dirs(state_dir), start=1):
-        result = verify_segment(segment, trusted)
+        result = verify_segment(segment)
         check.segments.append((segment.name, result))
         try:
             doc = read_json(segment / SEGMENT_FILE)

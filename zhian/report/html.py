@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from zhian.report import svg
 from zhian.report.escape import esc
+from zhian.report.html_first import first_screen, fixes_table
 from zhian.report.messages import Messages, messages
 from zhian.report.model import (
     Coverage,
@@ -22,6 +23,7 @@ from zhian.report.model import (
     ResultView,
     WaiverView,
 )
+from zhian.report.times import shown
 
 CSS = """
 :root { --pass: #2e7d32; --fail: #c62828; --partial: #ef6c00; --open: #616161; }
@@ -45,7 +47,13 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f7f7f7; padding
 .sign td { height: 2.4em; } .mono { font-family: monospace; overflow-wrap: anywhere; }
 nav ol { columns: 2; list-style: none; padding-left: 0; } a { color: #0b5394; }
 @page { size: A4; margin: 14mm; }
+.first { border: 2px solid #333; padding: .2em 1em .6em; margin: 1em 0; } .first h2 { margin-top: .4em; }
+.big { font-size: 1.3em; font-weight: bold; margin: .3em 0; }
+.prov { background: #fff3cd; border: 1px solid #f9a825; border-radius: 3px; padding: 0 .4em;
+  font-size: .8em; }
+.fixtable td:nth-child(5) { min-width: 16em; } .print-only { display: none; }
 @media print { body { margin: 0; max-width: none; font-size: 11px; } nav { display: none; }
+  #a5 { display: none; } .print-only { display: block; }
   .appendix { break-before: page; } pre { max-height: none; overflow: visible; } a { color: inherit; } }
 """
 
@@ -146,7 +154,7 @@ def _overview(r: Report, t: Messages) -> str:
         (t("community.operator"), _or_dash(c.operator)),
         (t("community.address"), _or_dash(c.address)),
         (t("community.target"), esc(t("grade.value", grade=c.target_level))),
-        (t("run.period"), f"{_or_dash(run.started_at)} — {_or_dash(run.finished_at)}"),
+        (t("run.period"), esc(f"{shown(run.started_at)} — {shown(run.finished_at)} ({c.timezone})")),
         (t("run.sampling"), esc(t("sampling." + (run.sampling_mode or "unknown"), seed=run.sampling_seed))),
         (t("run.devices"), esc(o.devices_total)),
     ]
@@ -289,7 +297,7 @@ def _problem(t: Messages, p: Problem) -> str:
     rows = (
         [
             esc(f.device),
-            _status(t, f.status) + f"<br><span class=mono>{esc(f.reason)}</span>",
+            _status(t, f.status) + f"<br>{esc(t.reason(f.reason))}",
             esc(f.detail),
             _f_link(f.finding) + "<br>" + " ".join(_ex_link(e) for e in f.evidence),
             esc(f.remediation),
@@ -312,7 +320,7 @@ def _problems(r: Report, t: Messages) -> str:
             [
                 esc(u.device),
                 _kind(t, u.kind) if u.kind else "—",
-                esc(", ".join(u.reasons)),
+                esc(", ".join(t.reason(r) for r in u.reasons)),
                 esc(u.detail),
                 " ".join(_f_link(n) for n in u.findings),
                 esc(u.remediation),
@@ -321,7 +329,8 @@ def _problems(r: Report, t: Messages) -> str:
         ),
     )
     return (
-        f'<section id="s3"><h2>{esc(t("section.s3"))}</h2><p>{esc(t("problem.explain"))}</p>{items}'
+        f'<section id="s3"><h2>{esc(t("section.s3"))}</h2>{fixes_table(r, t)}'
+        f"<p>{esc(t('problem.explain'))}</p>{items}"
         f"<h3>{esc(t('problem.unread'))}</h3><p>{esc(t('problem.unread_explain'))}</p>"
         + (unread if r.problems.unread else "<p>—</p>")
         + "</section>"
@@ -443,7 +452,7 @@ def _finding(t: Messages, f: FindingView) -> list[str]:
         f'<span id="f-{f.n}">F{f.n}</span>',
         esc(f.probe),
         esc(f.device),
-        _status(t, f.status) + f"<br><span class=mono>{esc(f.reason)}</span>",
+        _status(t, f.status) + f"<br>{esc(t.reason(f.reason))}",
         esc(f.detail),
         " ".join(_ind_link(i) for i in f.indicators) or "—",
         " ".join(_ex_link(e) for e in f.evidence) or "—",
@@ -472,7 +481,8 @@ def _exchange(t: Messages, e: EvidenceView) -> str:
         (t("evidence.who"), esc(f"{e.probe} · {e.device} · {e.library}")),
         (
             t("evidence.when"),
-            esc(f"{e.started_at} · {e.duration_s} s · {t('evidence.device_time')} {e.device_time}"),
+            esc(f"{shown(e.started_at)} · {e.duration_s} s")
+            + esc(f" · {t('evidence.device_time')} {shown(e.device_time)}"),
         ),
         (t("evidence.ok"), state + (f" · {esc(e.error)}" if e.error else "")),
         (t("evidence.sha"), f"<span class=mono>{esc(e.exchange_sha256)}</span>"),
@@ -513,17 +523,19 @@ def render_html(r: Report) -> str:
     title = f"{t('title')} · {r.overview.community.name}"
     body = (
         _header(r, t)
-        + _label(r, t)
+        + first_screen(r, t)
         + _nav(t)
         + _overview(r, t)
         + _summary(r, t)
         + _problems(r, t)
         + _conclusion(r, t)
         + _sign_off(r, t)
+        + _label(r, t)
         + _indicators(r, t)
         + _waivers(r, t)
         + _charts(r, t)
         + _findings(r, t)
+        + f'<p class="print-only note">{esc(t("print.evidence_left_out"))}</p>'
         + _evidence(r, t)
     )
     return (
