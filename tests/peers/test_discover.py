@@ -42,7 +42,7 @@ async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.Cap
         broker = site.directory[BROKER_ID]
         os.environ["ZHIAN_TEST_MQTT_PW"] = broker.password
         args = argparse.Namespace(
-            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=3.0,
+            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=10.0,
             ca_file=site.tls.ca_file if site.tls else None, modbus_ports="5020", unit_ids="1",
             mqtt=f"{broker.host}:{broker.port}", mqtt_login=f"{broker.username}:ZHIAN_TEST_MQTT_PW",
             mqtt_tls=broker.tls, listen=3.0,
