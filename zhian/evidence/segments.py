@@ -105,7 +105,8 @@ class SegmentedLedger:
         self.ledger: Ledger | None = None
         self.segment: Path | None = None
         self.opened_on: str | None = None
-        self.records_total = 0
+        self.records_total = 0  # in the whole chain, across restarts
+        self.counts: dict[str, int] = {}  # by kind, since this process started
 
     def resume(self) -> Resume:
         """Read what the segments hold, without changing anything yet."""
@@ -162,6 +163,7 @@ class SegmentedLedger:
         assert self.ledger is not None
         self.ledger.append(kind, fields)
         self.records_total += 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def store_artefact(self, data: bytes) -> str:
         assert self.ledger is not None
