@@ -15,6 +15,7 @@ from zhian.archive.check import resolve_run, verify_stored
 from zhian.archive.portfolio import CommunityDetail, CommunityRow, community, portfolio, resolve_community
 from zhian.archive.prune import prune
 from zhian.archive.push import Refused, push
+from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, command
 from zhian.evidence.keys import default_key_dir
 from zhian.evidence.trust import TrustedKeys
 
@@ -166,8 +167,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser("archive", help="the evidence archive on PostgreSQL: push, verify, portfolio")
     archive = parser.add_subparsers(dest="archive_command", required=True)
 
-    p = archive.add_parser("push", help="verify sealed run directories and store each in one transaction")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR")
+    p = command(
+        archive,
+        "push",
+        "verify sealed run directories and store each in one transaction",
+        [
+            ("zhian archive push runs/demo/run --db postgresql://zhian@db/zhian", ""),
+            ("zhian archive push runs/* --trust body-ed25519.pub", "also accept the body's key"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_REFUSED: "a run was refused (nothing of it written)",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR", help="sealed run directories")
     _db_option(p)
     p.add_argument(
         "--trust",
@@ -180,7 +194,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--key-dir", type=Path, help="where this machine's key is (default: $ZHIAN_KEY_DIR)")
     p.set_defaults(func=cmd_push)
 
-    p = archive.add_parser("verify", help="re-verify a stored run from the database alone")
+    p = command(
+        archive,
+        "verify",
+        "re-verify a stored run from the database alone",
+        [("zhian archive verify 12", "by archive number; a run id or manifest sha256 prefix works too")],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_REFUSED: "the stored run does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
     p.add_argument("id", metavar="ID", help="archive number, run id or manifest sha256 (prefix)")
     _db_option(p)
     p.set_defaults(func=cmd_verify)
@@ -189,20 +213,30 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ("list", "communities: latest run, grade, label validity, next re-check, degradation", cmd_list),
         ("show", "one community: its runs, grade history, open problems, degradation", cmd_show),
     ):
-        p = archive.add_parser(name, help=text)
+        example = "zhian archive list --as-of 2027-01-01" if name == "list" else "zhian archive show 翠湖苑"
+        p = command(archive, name, text, [(example, "")])
         if name == "show":
             p.add_argument("community", metavar="COMMUNITY", help="its archive number or exact name")
         _db_option(p)
-        p.add_argument("--format", choices=("table", "json"), default="table")
+        p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
         p.add_argument(
-            "--as-of", type=_date, default=date.today(), metavar="DATE", help="judge dates as of DATE"
+            "--as-of",
+            type=_date,
+            default=date.today(),
+            metavar="DATE",
+            help="judge dates as of DATE (default today)",
         )
         p.set_defaults(func=func)
 
-    p = archive.add_parser(
-        "prune", help="delete runs sealed before DATE; never any younger than 6 years (4.9)"
+    p = command(
+        archive,
+        "prune",
+        "delete runs sealed before DATE; never any younger than 6 years (4.9)",
+        [("zhian archive prune --before 2020-01-01 --dry-run", "what would go, deleting nothing")],
     )
     _db_option(p)
-    p.add_argument("--before", type=_date, required=True, metavar="DATE")
+    p.add_argument(
+        "--before", type=_date, required=True, metavar="DATE", help="delete runs sealed before DATE"
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     p.set_defaults(func=cmd_prune)

@@ -19,8 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.evidence.keys import SigningKey
-from zhian.evidence.ledger import GENESIS, LEDGER_FILE, Ledger, LedgerReader, open_ledger
+from zhian.evidence.ledger import (
+    DEFAULT_MAX_REPLY_BYTES,
+    GENESIS,
+    LEDGER_FILE,
+    Ledger,
+    LedgerReader,
+    open_ledger,
+)
 from zhian.evidence.manifest import MANIFEST, seal
 from zhian.evidence.verify import Verification, verify
 
@@ -98,6 +106,7 @@ class SegmentedLedger:
         snapshot: Callable[[], Mapping[str, Any]],
         secrets: tuple[str, ...] = (),
         max_bytes: int = 256 << 20,
+        max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.state_dir, self.key, self.monitor_id = state_dir, key, monitor_id
@@ -107,6 +116,7 @@ class SegmentedLedger:
         self.opened_on: str | None = None
         self.records_total = 0  # in the whole chain, across restarts
         self.counts: dict[str, int] = {}  # by kind, since this process started
+        self.max_artefact_bytes = max_artefact_bytes
 
     def resume(self) -> Resume:
         """Read what the segments hold, without changing anything yet."""
@@ -151,7 +161,13 @@ class SegmentedLedger:
             "opened_at": now.isoformat(),
         }
         write_json(segment / SEGMENT_FILE, doc)
-        self.ledger = open_ledger(segment, secrets=self._secrets, run_id=self.monitor_id, start=head)
+        self.ledger = open_ledger(
+            segment,
+            secrets=self._secrets,
+            run_id=self.monitor_id,
+            start=head,
+            max_artefact_bytes=self.max_artefact_bytes,
+        )
         self.segment, self.opened_on = segment, now.date().isoformat()
         self.ledger.append("segment_start", {"segment": segment.name, "previous_head": head})
         self.records_total += 1
@@ -217,22 +233,22 @@ class ChainCheck:
         return sum(v.records for _, v in self.segments)
 
 
-def verify_segment(segment: Path, trusted: bytes | None = None) -> Verification:
+def verify_segment(segment: Path) -> Verification:
     try:
         start = segment_start(segment)
     except (OSError, ValueError) as exc:
         result = Verification()
         result.problems.append(f"{SEGMENT_FILE}: unreadable ({exc})")
         return result
-    return verify(segment, trusted, start)
+    return verify(segment, start)
 
 
-def verify_chain(state_dir: Path, trusted: bytes | None = None) -> ChainCheck:
+def verify_chain(state_dir: Path) -> ChainCheck:
     """Every segment on its own, and each one's first record following the one before's head."""
     check = ChainCheck([], [])
     previous_head, previous_name = GENESIS, None
     for index, segment in enumerate(segment_dirs(state_dir), start=1):
-        result = verify_segment(segment, trusted)
+        result = verify_segment(segment)
         check.segments.append((segment.name, result))
         try:
             doc = read_json(segment / SEGMENT_FILE)

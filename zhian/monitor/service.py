@@ -94,7 +94,7 @@ class Monitor:
         max_bytes = int(config.monitor.segment_max_mb * (1 << 20))
         self.ledger = SegmentedLedger(
             state_dir, key, monitor_id=self.monitor_id, snapshot=self.board.snapshot, secrets=secrets,
-            max_bytes=max_bytes,
+            max_bytes=max_bytes, max_artefact_bytes=config.limits.max_reply_bytes,
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
         self.ctx: ProbeContext = make_context(self.site, config, self.exchanges, None, False)
