@@ -22,7 +22,6 @@ from typing import Any
 from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import (
-    DEFAULT_MAX_REPLY_BYTES,
     GENESIS,
     LEDGER_FILE,
     Ledger,
