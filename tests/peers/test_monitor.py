@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.site import Site
 from tests.peers.conftest import SiteFactory
@@ -75,13 +75,13 @@ class Service:
             text = await asyncio.to_thread(self.get, "/metrics")
         except OSError:
             return {}
-        out = {
-            m[1]: float(m[2])
-            for m in re.finditer(r'^zhian_device_up\{device="([^"]+)"[^}]*\} (\S+)', text, re.M)
-        }
-        total = re.search(r"^zhian_ledger_records_total (\S+)", text, re.M)
-        if total:
-            out["_records"] = float(total[1])
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "zhian_device_up":
+                    out[sample.labels["device"]] = sample.value
+                elif sample.name == "zhian_ledger_records_total":
+                    out["_records"] = sample.value
         return out
 
     async def until(self, check: Callable[[dict[str, float]], bool], timeout_s: float = 90) -> float:
@@ -92,7 +92,8 @@ class Service:
                 return time.monotonic()
             assert self.proc is not None and self.proc.returncode is None, await self.output()
             await asyncio.sleep(0.05)
-        raise AssertionError(f"not seen within {timeout_s} s: {await self.metrics()}")
+        health = await asyncio.to_thread(self.get, "/healthz")
+        raise AssertionError(f"not seen within {timeout_s} s: {await self.metrics()} {health}")
 
     async def output(self) -> str:
         assert self.proc is not None and self.proc.stderr is not None
@@ -166,8 +167,9 @@ async def test_monitor_sees_outages_in_time_keeps_gaps_and_survives_a_kill(
         await service.until(lambda m: m.get("gw-01") == 1 and m.get("_records", 0) > before_kill)
         assert await service.stop(signal.SIGTERM) == 0
 
+    keys = {**os.environ, "ZHIAN_KEY_DIR": str(state.parent / "keys")}  # trusted: this machine's key
     verify = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zhian.cli", "verify", str(state), stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "zhian.cli", "verify", str(state), stdout=asyncio.subprocess.PIPE, env=keys
     )
     out, _ = await verify.communicate()
     assert verify.returncode == 0, out.decode()
@@ -186,7 +188,11 @@ async def test_monitor_sees_outages_in_time_keeps_gaps_and_survives_a_kill(
         ("fail", "pass", "alive"),
     ]
     # the restart found the statuses the killed service had recorded: nothing recorded twice
-    firsts = [r["device"] for r in records if r["kind"] == "finding" and r["change"]["from"] == "unknown"]
+    firsts = [
+        (r["probe"], r["device"])
+        for r in records
+        if r["kind"] == "finding" and r["change"]["from"] == "unknown"
+    ]
     assert len(firsts) == len(set(firsts))
     kinds = [r["kind"] for r in records]
     assert "gap" in kinds and "gap_end" in kinds and "recovered" in kinds
