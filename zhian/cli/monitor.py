@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from probes.registry import PROBES
+from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.config import load_config
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_or_create
@@ -50,14 +51,22 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def add_parser(sub: SubParsers) -> None:
+    p = command(
+        sub,
         "monitor",
-        help="watch a live site until stopped: live heartbeats, scheduled checks, metrics, sealed segments",
-        description="Runs until SIGTERM or SIGINT, then seals the open segment. "
-        "Exit codes: 0 stopped cleanly, 2 bad config, state directory or address.",
+        "watch a live site until stopped: live heartbeats, scheduled checks, metrics, sealed daily segments",
+        [
+            ("zhian monitor --config site.yaml --state /var/lib/zhian/site", "metrics on 127.0.0.1:9108"),
+            ("zhian monitor --config site.yaml --state st --listen none", "no HTTP endpoint"),
+            ("zhian verify /var/lib/zhian/site", "the whole chain of segments"),
+        ],
+        {
+            EXIT_OK: "stopped by SIGTERM or SIGINT: the open segment sealed",
+            EXIT_USAGE: CODES[EXIT_USAGE] + " (config, state directory, listen address)",
+        },
     )
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, help="the site config (the same as zhian run's)")
     p.add_argument("--state", type=Path, required=True, help="state directory: the segmented evidence chain")
     p.add_argument("--listen", default="127.0.0.1:9108", help="HOST:PORT of /metrics and /healthz, or none")
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
