@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Before the tests: the Debian packages they need. mosquitto is the MQTT peer tests' broker, chromium
 # renders the report, the evidence viewer and the archive's portfolio headless, postgresql is the
-# archive tests' real server, prometheus brings promtool for the monitor's alert rules. As root (or with password-less sudo) and apt-get they are installed;
-# otherwise this says, before any test runs, which groups will be skipped and why. Called by `make test`.
+# archive tests' real server, prometheus brings promtool for the monitor's alert rules. As root (or
+# with password-less sudo) and apt-get they are installed; otherwise this says, before any test runs,
+# which groups will be skipped and why. Called by `make test`.
 set -uo pipefail
 
 has_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }
