@@ -187,6 +187,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the full run into this speedscope file")
     parser.add_argument("--keep", type=Path, help="keep the run directories and logs here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the site is stopped on a kill
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1]")
     with tempfile.TemporaryDirectory(prefix="zhian-bench-run-") as tmp:

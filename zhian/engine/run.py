@@ -3,7 +3,8 @@
 One TaskGroup for the passive probes, all started at once: limits sit on the resources (a
 device's connections, the run's open connections; see ProbeContext), not on the number of jobs,
 so a probe that only waits on a shared window (one MQTT subscription per broker) never queues
-behind call-bound ones (an optional cap on those, limits.concurrency, leaves windows alone). Then
+behind call-bound ones, which take a slot each (limits.concurrency, by default as many as
+limits.connections) so that a job's deadline runs from when it starts its calls. Then
 the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
 fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
 last. Every job has a deadline; a job that fails for any reason becomes an `error`
@@ -268,15 +269,16 @@ async def run_jobs(
     The passive probes side by side; then the permitted active tests phase by phase (ACTIVE_ORDER),
     each phase's jobs one at a time or side by side in lanes."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
-    cap = config.limits.concurrency
-    calls = asyncio.Semaphore(cap) if cap else None
+    # A job's deadline runs from when it gets its slot: without a cap, thousands of jobs queued on
+    # the connection limits would time out before their first call.
+    calls = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
 
     def keep(finding: Finding) -> None:
         on_finding(finding)
         progress.step(f"{finding.probe} {finding.device}")
 
     async def one(job: Job) -> None:
-        slot = calls if calls is not None and not job.spec.window else contextlib.nullcontext()
+        slot = contextlib.nullcontext() if job.spec.window else calls
         async with slot:
             timed, params = prepared(job, ctx.site, config)
             keep(await execute(ctx, timed, params, max(1.0, deadline - time.monotonic())))
