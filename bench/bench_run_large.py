@@ -105,11 +105,12 @@ def stop(sim: subprocess.Popen[bytes]) -> None:
             sim.wait()
 
 
-def monitoring(config: dict[str, Any], concurrency: int | None = None) -> dict[str, Any]:
+def monitoring(config: dict[str, Any], **limits: int | None) -> dict[str, Any]:
     doc = dict(config)
     doc["sampling"] = {"mode": "monitoring"}
-    if concurrency is not None:
-        doc["limits"] = {**(doc.get("limits") or {}), "concurrency": concurrency}
+    given = {k: v for k, v in limits.items() if v is not None}
+    if given:
+        doc["limits"] = {**(doc.get("limits") or {}), **given}
     return doc
 
 
@@ -183,6 +184,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the site (0.1: a tenth)")
     parser.add_argument("--latency-scale", type=float, default=1.0, help="reply latency factor (1 = real)")
     parser.add_argument("--address-base", help="the site's loopback base (127.N)")
+    parser.add_argument("--connections", type=int, help="limits.connections of the run (default: zhian's)")
     parser.add_argument("--no-speedup", action="store_true", help="skip the concurrency-1 run on the subset")
     parser.add_argument("--profile", type=Path, help="py-spy the full run into this speedscope file")
     parser.add_argument("--keep", type=Path, help="keep the run directories and logs here")
@@ -198,12 +200,12 @@ def main() -> int:
         try:
             env = os.environ | read_env(work / "site.yaml.env") | {"ZHIAN_KEY_DIR": str(work / "keys")}
             site = yaml.safe_load((work / "site.yaml").read_text(encoding="utf-8"))
-            full = write_config(work / "full.yaml", monitoring(site))
+            full = write_config(work / "full.yaml", monitoring(site, connections=args.connections))
             measured = run_zhian(full, work / "run-full", env, args.profile)
             facts = run_facts(work / "run-full")
             serial: dict[str, Any] | None = None
             if not args.no_speedup:
-                small = subset(monitoring(site, concurrency=1), SUBSET)
+                small = subset(monitoring(site, concurrency=1, connections=args.connections), SUBSET)
                 one = run_zhian(write_config(work / "subset.yaml", small), work / "run-subset", env, None)
                 serial = one | {"devices": device_count(small)} | run_facts(work / "run-subset")
         finally:
@@ -229,6 +231,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "scale": args.scale,
         "latency_scale": args.latency_scale,
+        "connections": args.connections,
         "serial_subset": serial,
         "targets_met": targets,
         **facts,
