@@ -212,9 +212,27 @@ def load_profile(name: str) -> PanelProfile:
     path = PROFILE_DIR / f"{name}.yaml"
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"no profile {name!r}: {exc}") from exc
+    except OSError:
+        shipped = ", ".join(shipped_profiles())
+        raise ProfileError(
+            f"no profile {name!r} shipped (shipped: {shipped}); a site's own map goes in profile_file:"
+        ) from None
     profile = parse_profile(text, str(path))
     if profile.name != name:
         raise ProfileError(f"{path}: names itself {profile.name!r}")
     return profile
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile_file(path: Path) -> PanelProfile:
+    """A site's own register map, for a panel model zhian does not ship."""
+    if path.is_dir():
+        raise ProfileError(f"{path} is a directory, not a register map")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_profile(text, str(path))

@@ -16,8 +16,8 @@ from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__, evidencecmd, reportcmd, runcmd, simcmd
-from zhian.config import load_config
 from zhian.config import schema as config_schema
+from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.render import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
@@ -84,10 +84,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    inv = config.inventory
-    counts = {k: len(v) for k, v in inv.model_dump().items() if isinstance(v, list)}
-    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    inv = check_config(args.config, secrets=not args.no_secrets).config.inventory
+    counts = {k: len(getattr(inv, k)) for k in ("cameras", "nvrs", "doors", "panels", "brokers", "gateways")}
+    counts["gateway devices"] = sum(len(gw.devices) for gw in inv.gateways)
+    counts["platform"] = int(inv.platform is not None)
+    skipped = "; secrets not checked (--no-secrets)" if args.no_secrets else ""
+    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()) + skipped)
     return 0
 
 
@@ -132,8 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="check a config file, or print its JSON schema")
     config_sub = p.add_subparsers(dest="config_command", required=True)
-    c = config_sub.add_parser("check", help="validate a config file")
+    c = config_sub.add_parser(
+        "check", help="everything a run checks before it touches the site: format, files, profiles, secrets"
+    )
     c.add_argument("config", type=Path)
+    c.add_argument(
+        "--no-secrets", action="store_true", help="skip resolving env:/file: secrets (not handed over yet)"
+    )
     c.set_defaults(func=cmd_config_check)
     c = config_sub.add_parser("schema", help="the JSON schema of the config format")
     c.set_defaults(func=cmd_config_schema)
@@ -152,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (UsageError, CatalogError) as exc:
-        print(f"zhian: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"zhian: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("zhian: interrupted", file=sys.stderr)

@@ -44,7 +44,16 @@ def build_site(config: Config, base: Path) -> SiteView:
         add("door", door, door.protocol, fire_zone=door.fire_zone, door=door.door)
     for panel in inv.panels:
         zones = [z.model_dump() for z in panel.zones]
-        add("panel", panel, "modbus", unit_id=panel.unit_id, profile=panel.profile, zones=zones)
+        own = str(base / panel.profile_file) if panel.profile_file is not None else None
+        add(
+            "panel",
+            panel,
+            "modbus",
+            unit_id=panel.unit_id,
+            profile=panel.profile,
+            profile_file=own,
+            zones=zones,
+        )
     for broker in inv.brokers:
         add("broker", broker, "mqtt", plain_port=broker.plain_port)
     brokers = {t.id: t for t in targets if t.kind == "broker"}

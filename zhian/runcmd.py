@@ -16,7 +16,7 @@ from probes.finding import Finding
 from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import score
-from zhian.config import load_config
+from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.inventory import area_kinds, build_site, inventory_summary
 from zhian.keys import default_key_dir, load_or_create
@@ -43,8 +43,9 @@ from zhian.run import (
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    site = build_site(config, args.config.parent)
+    checked = check_config(args.config)  # everything, before the run directory exists
+    config = checked.config
+    site = build_site(config, checked.base)
     catalog = load_catalog()
     rules = load_rules()
     levels = (args.level,) if args.level else LEVELS
