@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := $(wildcard collectors probes mapping scorer zhian simulator)
 
-.PHONY: demo test lint typecheck unit setup setup-dev clean
+.PHONY: demo test test-deps lint typecheck unit setup setup-dev clean
 
 # The demo needs zhian only; the checks also need the dev tools (ruff, mypy, pytest, hypothesis).
 setup: $(VENV)/.installed
@@ -29,7 +29,11 @@ typecheck: setup-dev
 unit: setup-dev
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The system packages the tests need: installed where possible, else the skipped groups are named first.
+test-deps:
+	@bash scripts/test-deps.sh
+
+test: test-deps lint typecheck unit
 
 demo: setup
 	bash scripts/demo.sh

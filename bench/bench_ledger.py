@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collectors.exchange import Exchange
-from zhian.keys import load_or_create
-from zhian.ledger import ExchangeRecorder, current_job, open_ledger
-from zhian.manifest import seal
-from zhian.verify import verify
+from zhian.evidence.keys import load_or_create
+from zhian.evidence.ledger import ExchangeRecorder, current_job, open_ledger
+from zhian.evidence.manifest import seal
+from zhian.evidence.verify import verify
 
 
 def exchange(i: int, reply: str) -> Exchange:

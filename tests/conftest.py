@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Debian installs mosquitto in /usr/sbin, which a non-root PATH lacks: without this the broker tests
+# would skip silently on a machine that has it.
+if "/usr/sbin" not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
 
 
 @pytest.fixture(autouse=True)

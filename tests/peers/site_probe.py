@@ -9,9 +9,9 @@ from collectors.exchange import Sink
 from probes.base import Operator, ProbeContext
 from probes.targets import SiteView
 from simulator.site import Site
+from zhian.cli.simconfig import site_config
 from zhian.config import Config
-from zhian.inventory import build_site
-from zhian.simconfig import site_config
+from zhian.engine.inventory import build_site
 
 
 def site_view(site: Site) -> SiteView:

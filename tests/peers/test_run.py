@@ -15,9 +15,9 @@ import yaml
 from conftest import SiteFactory
 
 from simulator.site import Site
-from zhian.simcmd import operator_endpoint
-from zhian.simconfig import site_config
-from zhian.verify import verify
+from zhian.cli.sim import operator_endpoint
+from zhian.cli.simconfig import site_config
+from zhian.evidence.verify import verify
 
 pytestmark = pytest.mark.peers
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from collectors.exchange import Exchange
 from probes.finding import Finding
-from zhian.keys import load_or_create
-from zhian.ledger import ExchangeRecorder, current_job, finding_fields, open_ledger
-from zhian.manifest import seal
+from zhian.evidence.keys import load_or_create
+from zhian.evidence.ledger import ExchangeRecorder, current_job, finding_fields, open_ledger
+from zhian.evidence.manifest import seal
 
 SECRET = "s3cret-Passw0rd"
 

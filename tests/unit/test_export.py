@@ -15,8 +15,8 @@ from probes.finding import Finding
 from tests.browser import Page, open_page
 from zhian.cli import main
 from zhian.errors import UsageError
-from zhian.export import ZIP_TIME, export_pack, script_json
-from zhian.verify import verify
+from zhian.evidence.export import ZIP_TIME, export_pack, script_json
+from zhian.evidence.verify import verify
 
 from .evidence_helpers import make_run
 

@@ -18,14 +18,14 @@ import pytest
 
 from zhian.cli import main
 from zhian.errors import UsageError
-from zhian.keys import PUBLIC_FILE, load_or_create
-from zhian.ledger import (
+from zhian.evidence.keys import PUBLIC_FILE, load_or_create
+from zhian.evidence.ledger import (
     GENESIS,
     LedgerError,
     LedgerReader,
     sha256,
 )
-from zhian.verify import resealing, verify
+from zhian.evidence.verify import resealing, verify
 
 from .evidence_helpers import SECRET, make_run
 
@@ -166,7 +166,7 @@ def test_a_newer_or_foreign_file_is_refused(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from zhian.ledger import open_ledger
+from zhian.evidence.ledger import open_ledger
 ledger = open_ledger(Path(sys.argv[1]), run_id="killed")
 n = 0
 while True:

@@ -14,12 +14,12 @@ import pytest
 from mapping.catalog import load_catalog
 from zhian.cli import main
 from zhian.errors import UsageError
+from zhian.evidence.verify import verify
 from zhian.report.build import failed_targets
 from zhian.report.model import Report
 from zhian.report.remediation import load_remedies
 from zhian.report.rundir import FindingIn
 from zhian.report.write import EXTENSIONS, Format, write_report
-from zhian.verify import verify
 
 from .fixtures.report.runs import write_run
 
@@ -186,7 +186,14 @@ def test_cli_prints_the_path_and_honours_out(run: Path, capsys: pytest.CaptureFi
     assert main(["report", str(run), "--format", "md", "--lang", "en", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out) and out.read_text(encoding="utf-8").startswith("# ")
     assert (run / "manifest.json").read_bytes() == sealed  # a report written elsewhere leaves the seal alone
-    assert main(["report", str(run)]) == 0
+    assert main(["report", str(run), "--format", "json", "--out", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["run_id"]  # `-` is stdout, not a file named -
+    assert main(["report", str(run), "--lang", "en"]) == 0  # no --out: stdout as well
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+    assert not Path("-").exists() and (run / "manifest.json").read_bytes() == sealed
+    assert main(["report", str(run), "--out", str(run / "reports" / "x.html")]) == 2
+    assert "add it to the run with --into-run" in capsys.readouterr().err
+    assert main(["report", str(run), "--into-run", "--key-dir", str(run.parent / "keys")]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == str(run / "reports" / "report.zh.html")
     assert printed[1].startswith(f"re-sealed: {run / 'manifest.json'} signed by sha256:")
@@ -196,7 +203,23 @@ def test_cli_prints_the_path_and_honours_out(run: Path, capsys: pytest.CaptureFi
 
 def test_an_evaluator_file_is_kept_with_the_sealed_report(run: Path) -> None:
     evaluator = FIXTURES / "evaluator.yaml"
-    assert main(["report", str(run), "--evaluator", str(evaluator), "--format", "json"]) == 0
+    keys = str(run.parent / "keys")
+    assert (
+        main(
+            [
+                "report",
+                str(run),
+                "--evaluator",
+                str(evaluator),
+                "--format",
+                "json",
+                "--into-run",
+                "--key-dir",
+                keys,
+            ]
+        )
+        == 0
+    )
     kept = list((run / "evaluator").iterdir())
     assert len(kept) == 1 and kept[0].read_bytes() == evaluator.read_bytes()
     assert kept[0].name.startswith("evaluator.") and verify(run).ok
@@ -237,7 +260,9 @@ def test_a_damaged_run_directory_is_one_line_naming_the_file(
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
-    assert main(["report", str(run)]) == 2  # into the run: the damaged seal stops it first
+    assert (
+        main(["report", str(run), "--into-run", "--key-dir", str(tmp_path / "keys")]) == 2
+    )  # the seal stops it
     assert "will not re-seal a run that does not verify" in capsys.readouterr().err
     with pytest.raises(UsageError):
         write_report(run, "json", "zh", None, None)

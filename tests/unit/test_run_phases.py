@@ -16,7 +16,7 @@ from probes.finding import Finding
 from probes.targets import SiteView, Target
 from scorer.sampling import plan as sample_plan
 from zhian.config import Config
-from zhian.run import Job, Progress, member_sample, prepared, run_jobs
+from zhian.engine.run import Job, Progress, member_sample, prepared, run_jobs
 
 Span = tuple[float, float]
 

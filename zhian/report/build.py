@@ -23,7 +23,7 @@ from scorer.results import Result, Verdict, merge_verdicts
 from scorer.score import GRADE_NEEDS, ScoreReport, number, score
 from scorer.waivers import WaiverOutcome
 from zhian import __version__
-from zhian.ledger import Record
+from zhian.evidence.ledger import Record
 from zhian.report import chartdata
 from zhian.report.messages import Messages, messages
 from zhian.report.model import (

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from zhian.ledger import ARTEFACTS_DIR, Record
+from zhian.evidence.ledger import ARTEFACTS_DIR, Record
 from zhian.report.model import (
     Charts,
     HeartbeatChart,

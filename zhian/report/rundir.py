@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.catalog import LEVELS
 from zhian.errors import UsageError
-from zhian.ledger import LEDGER_FILE, LedgerError, LedgerReader
+from zhian.evidence.ledger import LEDGER_FILE, LedgerError, LedgerReader
 
 RUN_FILE, FINDINGS_FILE, VERDICTS_FILE, SCORE_FILE = (
     "run.json",
@@ -26,6 +26,7 @@ RUN_FILE, FINDINGS_FILE, VERDICTS_FILE, SCORE_FILE = (
     "verdicts.yaml",
     "score.json",
 )
+EVALUATOR_DIR = "evaluator"  # the evaluator's files a report sealed into the run keeps
 
 
 class _Lenient(BaseModel):

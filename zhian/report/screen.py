@@ -6,12 +6,40 @@ to read before opening it.
 
 from __future__ import annotations
 
-from zhian.report.messages import messages
-from zhian.report.model import Report
-from zhian.textwidth import pad
+from zhian.report.messages import Messages, messages
+from zhian.report.model import LevelSummary, Report
+from zhian.report.textwidth import pad
 
 MAX_PROBLEMS = 15
 MAX_DEVICES = 6
+
+
+def level_state(level: LevelSummary) -> str:
+    """The message key of a level's state: passed, score reached but basics pending, or not passed."""
+    if level.passed:
+        return "level.passed"
+    return "level.pending" if level.meets_threshold else "level.not_passed"
+
+
+def sample_lines(report: Report, t: Messages) -> list[str]:
+    """Whether a 7.4 sample was taken, of how many, with which seed: a summary must never hide it."""
+    run = report.run
+    if run.sampling_mode != "inspection":
+        return [t("screen.sampling.every")]
+    groups = [
+        t(
+            "screen.sampling.group",
+            size=g.size,
+            population=g.population,
+            group=t("kind." + g.group) if t.has("kind." + g.group) else g.group,
+            rule=g.rule.split(":")[0],
+        )
+        for g in report.overview.samples
+        if g.size < g.population
+    ]
+    if not groups:
+        return [t("screen.sampling.every")]
+    return [t("screen.sampling.sampled", seed=run.sampling_seed, groups="; ".join(groups))]
 
 
 def render_screen(report: Report) -> str:
@@ -28,13 +56,7 @@ def render_screen(report: Report) -> str:
         ),
     ]
     for level in summary.levels:
-        state = (
-            "level.passed"
-            if level.passed
-            else "level.pending"
-            if level.meets_threshold
-            else "level.not_passed"
-        )
+        state = level_state(level)
         lines.append(t("screen.level", level=level.level, total=level.total, max=level.max, state=t(state)))
         if level.basic_failed:
             lines.append(t("screen.gates", items=", ".join(level.basic_failed)))
@@ -45,6 +67,7 @@ def render_screen(report: Report) -> str:
     lines.append(
         t("screen.coverage", machine=machine, points=points, waiting=waiting, waiting_points=waiting_points)
     )
+    lines += sample_lines(report, t)
     problems = report.problems.items
     lines.append(t("screen.problems", n=len(problems)))
     for problem in problems[:MAX_PROBLEMS]:

@@ -54,7 +54,11 @@ def write_report(
     `today` is the report date when the evaluator's file gives none (default: the local date).
     """
     text = RENDERERS[fmt](build_report(run_dir, lang, evaluator, today))
-    path = out or default_path(run_dir, fmt, lang)
+    return write_text(text, out or default_path(run_dir, fmt, lang))
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write `text` to `path` atomically (a half-written report never replaces a whole one)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")

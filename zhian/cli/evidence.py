@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 
 from zhian.errors import UsageError
-from zhian.export import NOT_VERIFIED, export_pack
-from zhian.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
-from zhian.verify import verify
+from zhian.evidence.export import NOT_VERIFIED, export_pack
+from zhian.evidence.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
+from zhian.evidence.verify import verify
 
 EXIT_BROKEN = 1
 

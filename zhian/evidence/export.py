@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from zhian.errors import UsageError
-from zhian.keys import PRIVATE_FILE, default_key_dir
-from zhian.ledger import LedgerError, LedgerReader, Row
-from zhian.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
-from zhian.verify import Verification, verify
+from zhian.evidence.keys import PRIVATE_FILE, default_key_dir
+from zhian.evidence.ledger import LedgerError, LedgerReader, Row
+from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
+from zhian.evidence.verify import Verification, verify
 
 RUN_PREFIX = "run/"
 VIEWER = "viewer.html"
@@ -119,7 +119,7 @@ def not_verified_text(result: Verification) -> str:
 def viewer_html(run_dir: Path, result: Verification) -> bytes:
     """viewer.html: the template with its style, script and the run's data inlined, under a CSP that
     lets only that script and style run and nothing load (so the viewer cannot reach any network)."""
-    folder = resources.files("zhian") / "viewer"
+    folder = resources.files("zhian.evidence") / "viewer"
     style = (folder / "viewer.css").read_text(encoding="utf-8")
     script = (folder / "viewer.js").read_text(encoding="utf-8")
     values = {

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from zhian.errors import UsageError
-from zhian.keys import SigningKey, fingerprint, verify_signature
-from zhian.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
-from zhian.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
+from zhian.evidence.keys import SigningKey, fingerprint, verify_signature
+from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
+from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
 
 
 @dataclass
@@ -43,7 +43,7 @@ def _describe(row: Row) -> str:
     return f"record {row.seq} ({row.kind} {row.id}{who}{on})"
 
 
-def _row_problem(row: Row, expected_seq: int, prev: str) -> str | None:
+def row_problem(row: Row, expected_seq: int, prev: str) -> str | None:
     """Why this row breaks the chain, or None."""
     if row.seq != expected_seq:
         return f"record {expected_seq} is missing (next is {row.seq})"
@@ -85,7 +85,7 @@ def check_chain(run_dir: Path, result: Verification) -> None:
     try:
         prev, expected = GENESIS, 1
         for row in reader.rows():
-            problem = _row_problem(row, expected, prev) or check_artefact(run_dir, row)
+            problem = row_problem(row, expected, prev) or check_artefact(run_dir, row)
             if problem:
                 result.problems.append(problem)
                 result.broken = True
@@ -158,12 +158,18 @@ def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
 @contextmanager
 def resealing(run_dir: Path, key: SigningKey) -> Iterator[None]:
     """Add files to a sealed run (a report), then seal again. Only a directory that verifies before
-    the change (files added since are fine) may be re-sealed, so tampering is never laundered into a
-    new seal; the new manifest names the one it supersedes."""
+    the change (files added since are fine) may be re-sealed, and only with the key that sealed it,
+    so neither tampering nor another signer is laundered into a new seal; the new manifest names
+    the one it supersedes."""
     result = verify(run_dir)
     broken = [p for p in result.problems if not p.endswith("(added after sealing)")]
     if broken:
         raise UsageError(f"{run_dir}: will not re-seal a run that does not verify: {broken[0]}")
+    if result.signed_by != fingerprint(key.public_raw):
+        raise UsageError(
+            f"{run_dir}: sealed by {result.signed_by}; the key in {key.folder} is "
+            f"{fingerprint(key.public_raw)}: re-sealing needs the key that sealed the run (--key-dir)"
+        )
     try:
         meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -17,15 +17,9 @@ from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import score
 from zhian.configcheck import check_config
-from zhian.errors import UsageError
-from zhian.inventory import area_kinds, build_site, inventory_summary
-from zhian.keys import default_key_dir, load_or_create
-from zhian.ledger import ExchangeRecorder, finding_fields, open_ledger
-from zhian.manifest import seal
-from zhian.operator import ConsoleOperator, HookOperator
-from zhian.render import score_table
-from zhian.report.write import write_report
-from zhian.run import (
+from zhian.engine.inventory import area_kinds, build_site, inventory_summary
+from zhian.engine.operator import ConsoleOperator, HookOperator
+from zhian.engine.run import (
     FindingsLog,
     Progress,
     RunResult,
@@ -40,6 +34,12 @@ from zhian.run import (
     with_seed,
     write_outputs,
 )
+from zhian.errors import UsageError
+from zhian.evidence.keys import default_key_dir, load_or_create
+from zhian.evidence.ledger import ExchangeRecorder, finding_fields, open_ledger
+from zhian.evidence.manifest import seal
+from zhian.report.tables import score_table
+from zhian.report.write import write_report
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from probes.targets import SiteView, Target
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
-from zhian.ledger import current_job
+from zhian.evidence.ledger import current_job
 
 # The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
 # those that move the site (a fire alarm unlocks doors, an intruder switches lights on), one at a
@@ -317,7 +317,7 @@ def write_outputs(out: Path, config: Config, result: RunResult, score_doc: Mappi
 
 def run_metadata(config: Config, config_path: Path, result: RunResult, seed: int) -> dict[str, Any]:
     return {
-        "schema": "zhian.run/1",
+        "schema": "zhian.engine.run/1",
         "run_id": result.run_id,
         "tool": f"zhian {__version__}",
         "community": config.community.model_dump(),

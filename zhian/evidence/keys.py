@@ -63,8 +63,8 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def load_or_create(folder: Path, *, not_inside: Path | None = None) -> SigningKey:
-    """The key in `folder`, created (0600, folder 0700) when there is none yet."""
+def load_existing(folder: Path, *, not_inside: Path | None = None) -> SigningKey | None:
+    """The key in `folder`, or None when there is none (re-sealing never makes a new key)."""
     if not_inside is not None and _inside(folder, not_inside):
         raise UsageError(f"{folder}: the signing key must live outside the run directory {not_inside}")
     private_path = folder / PRIVATE_FILE
@@ -76,6 +76,14 @@ def load_or_create(folder: Path, *, not_inside: Path | None = None) -> SigningKe
         if not isinstance(loaded, Ed25519PrivateKey):
             raise UsageError(f"{private_path}: not an Ed25519 key")
         return SigningKey(loaded, folder)
+    return None
+
+
+def load_or_create(folder: Path, *, not_inside: Path | None = None) -> SigningKey:
+    """The key in `folder`, created (0600, folder 0700) when there is none yet."""
+    if existing := load_existing(folder, not_inside=not_inside):
+        return existing
+    private_path = folder / PRIVATE_FILE
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()

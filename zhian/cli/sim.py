@@ -15,9 +15,9 @@ from aiohttp import web
 
 from simulator.model import Community, CommunityError, load_community
 from simulator.site import Site
+from zhian.cli.simconfig import write_site_config
 from zhian.config import ActiveTest
 from zhian.errors import UsageError
-from zhian.simconfig import write_site_config
 
 SHIPPED = ("small", "faulty", "large")
 

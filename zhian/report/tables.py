@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from mapping.catalog import LEVELS, Catalog, Indicator
 from scorer.score import GRADE_NEEDS, ScoreReport, number
-from zhian.textwidth import pad, wrap
+from zhian.report.textwidth import pad, wrap
 
 TEXT_CELLS = 76
 

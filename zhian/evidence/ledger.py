@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from collectors.exchange import Exchange
 from probes.finding import Finding
 from zhian import __version__
+from zhian.evidence.scrub import Scrubber
 
 LEDGER_FILE = "ledger.sqlite"
 ARTEFACTS_DIR = "artefacts"
@@ -218,7 +219,7 @@ class Ledger:
     def __init__(self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = ()) -> None:
         self.storage = storage
         self.run_dir = run_dir
-        self._secrets = tuple(s for s in secrets if s)
+        self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
         self._lock = threading.Lock()
         last = storage.last()
         self._seq = last.seq if last else 0
@@ -246,19 +247,6 @@ class Ledger:
             self.storage.insert(row)
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
-
-    def _scrub(self, value: Any) -> Any:
-        """Defence in depth: collectors redact already; any literal secret left anywhere goes here."""
-        if isinstance(value, str):
-            for secret in self._secrets:
-                if len(secret) >= 4:
-                    value = value.replace(secret, "[redacted]")
-            return value
-        if isinstance(value, Mapping):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._scrub(v) for v in value]
-        return value
 
     def store_artefact(self, data: bytes) -> str:
         """Keep a raw reply as artefacts/<sha256>, durably, before any record names it."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from zhian import __version__
-from zhian.keys import SigningKey
-from zhian.ledger import LEDGER_FILE, LedgerReader
+from zhian.evidence.keys import SigningKey
+from zhian.evidence.ledger import LEDGER_FILE, LedgerReader
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -57,7 +57,7 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
 def build(run_dir: Path, key: SigningKey, run_meta: Mapping[str, Any]) -> dict[str, Any]:
     previous = run_dir / MANIFEST
     return {
-        "schema": "zhian.manifest/1",
+        "schema": "zhian.evidence.manifest/1",
         "run_id": run_meta.get("run_id"),
         "tool": f"zhian {__version__}",
         "sealed_at": datetime.now(UTC).isoformat(),

@@ -15,11 +15,16 @@ import yaml
 from mapping.catalog import LEVELS, CatalogError, load_catalog
 from scorer.sampling import plan
 from scorer.score import score
-from zhian import __version__, evidencecmd, reportcmd, runcmd, simcmd
+from zhian import __version__
+from zhian.cli import archive as archivecmd
+from zhian.cli import evidence as evidencecmd
+from zhian.cli import report as reportcmd
+from zhian.cli import run as runcmd
+from zhian.cli import sim as simcmd
 from zhian.config import schema as config_schema
 from zhian.configcheck import check_config
 from zhian.errors import UsageError
-from zhian.render import catalog_summary, catalog_table, score_table
+from zhian.report.tables import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
 
 EXIT_USAGE = 2
@@ -149,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
     simcmd.add_parser(sub)
+    archivecmd.add_parser(sub)
     return parser
 
 
