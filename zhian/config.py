@@ -62,8 +62,11 @@ class Device(_Strict):
         return self.tags.get("key_location") is True
 
 
+TlsMode = bool | Literal["auto"]  # auto: TLS when the device speaks it, else plain HTTP (once a run)
+
+
 class HttpDevice(Device):
-    tls: bool = True
+    tls: TlsMode = "auto"
     path: str = "/onvif/device_service"
 
 
@@ -126,7 +129,7 @@ class Gateway(_Strict):
 
 
 class Platform(Device):
-    tls: bool = True
+    tls: TlsMode = "auto"
     path: str = "/api/v1"
     broker: str | None = None  # where it publishes its alerts
     alert_topic_root: str | None = None

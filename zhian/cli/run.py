@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "exchanges": exchanges.count,
         "levels": list(levels),
         "threshold": args.threshold,
-        "inventory": inventory_summary(site),
+        "inventory": inventory_summary(ctx.site),
         "signed_by": key.describe(),
     }
     (out / "run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

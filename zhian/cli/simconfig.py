@@ -39,7 +39,7 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
     def http(row: dict[str, Any], **more: Any) -> dict[str, Any]:
         return {
             "id": row["id"], "host": row["host"], "port": row["port"], "area": row["area"],
-            "tags": row["tags"], "credentials": cred(row), "tls": row["tls"], "path": row["path"], **more,
+            "tags": row["tags"], "credentials": cred(row), "tls": "auto", "path": row["path"], **more,
         }  # fmt: skip
 
     area_kind = {a.id: a.kind for a in community.areas}

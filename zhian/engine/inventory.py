@@ -28,7 +28,8 @@ def build_site(config: Config, base: Path) -> SiteView:
                 port=device.port,
                 area=device.area,
                 tags=dict(device.tags),
-                tls=bool(getattr(device, "tls", False)),
+                tls=getattr(device, "tls", False) is not False,  # auto: TLS until the device says otherwise
+                tls_auto=getattr(device, "tls", None) == "auto",
                 path=str(getattr(device, "path", "")),
                 username=user,
                 password=secret,
@@ -111,6 +112,7 @@ def inventory_summary(site: SiteView) -> list[dict[str, Any]]:
             "address": t.address,
             "area": t.area,
             "tls": t.tls,
+            "tls_auto": t.tls_auto,
             "tags": dict(t.tags),
             "type": t.params.get("type"),
         }

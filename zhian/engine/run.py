@@ -32,6 +32,7 @@ from mapping.rules import MachineVerdict, Rule, RuleSet, judge
 from probes.base import Operator, ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding
 from probes.targets import SiteView, Target
+from probes.transport_choice import settle_transports
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
@@ -265,6 +266,9 @@ async def run_jobs(
     each phase's jobs one at a time or side by side in lanes, all under the global limit."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     gate = asyncio.Semaphore(config.limits.concurrency)
+    ctx.site = await settle_transports(ctx, gate)  # tls: auto, decided once per device
+    settled = {t.id: t for t in ctx.site.targets}
+    jobs = [replace(job, target=settled.get(job.target.id, job.target)) for job in jobs]
 
     def keep(finding: Finding) -> None:
         on_finding(finding)
