@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from collectors.exchange import Sink, discard
 
+DEFAULT_MAX_REPLY_BYTES = 4 << 20  # config limits.max_reply_bytes: no device reply zhian reads is larger
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -21,6 +23,7 @@ class Connection:
     timeout_s: float = 10.0  # every network call is bounded by this
     sink: Sink = discard  # where exchanges (evidence) go
     gate: asyncio.Semaphore | None = field(default=None, compare=False)  # per-host concurrency
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # reading stops (ReplyTooLarge) past this
 
     @property
     def address(self) -> str:

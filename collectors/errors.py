@@ -39,6 +39,13 @@ class ProtocolViolation(CollectorError):
     reason = "protocol_violation"
 
 
+class ReplyTooLarge(ProtocolViolation):
+    """The reply grew past the run's bound (`limits.max_reply_bytes`): reading stopped there, its
+    first bytes are the evidence, and nothing larger was ever held in memory."""
+
+    reason = "reply_too_large"
+
+
 class DeviceRejected(CollectorError):
     """The device understood and refused (SOAP fault, Modbus exception, HTTP 4xx/5xx), with its code."""
 

@@ -15,8 +15,11 @@ caller registers), also when it fails. Library errors become the collector's own
     undecodable body         -> ProtocolViolation (bad XML, bad JSON, truncated body)
     a refusal in the body    -> what the caller's decoder says (Refusal), e.g. a SOAP fault
 
-XML is parsed with the standard library (no external entities; expat bounds entity expansion)
-and namespaces are stripped, since devices disagree on them.
+    reply past the bound     -> ReplyTooLarge (its first bytes are the exchange's reply excerpt)
+
+No reply is read past `conn.max_reply_bytes`. XML is parsed with defusedxml (no DTD, no entity,
+nothing external: a device cannot make the parser expand or fetch anything) and namespaces are
+stripped, since devices disagree on them.
 """
 
 from __future__ import annotations
@@ -32,14 +35,23 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import aiohttp
+import defusedxml
+import defusedxml.ElementTree as SafeET
 
+from collectors.bounded import BoundedBody, Oversize, read_body
 from collectors.connection import Connection
-from collectors.errors import AuthFailed, CollectorError, DeviceRejected, ProtocolViolation, Unreachable
+from collectors.errors import (
+    AuthFailed,
+    CollectorError,
+    DeviceRejected,
+    ProtocolViolation,
+    ReplyTooLarge,
+    Unreachable,
+)
 from collectors.exchange import Exchange, excerpt, library_version, now, redact
 
 T = TypeVar("T")
 Decoder = Callable[[bytes], T]
-STREAM_LIMIT = 1 << 20  # at most this much of a long-lived reply is kept
 
 
 class DecodeError(ValueError):
@@ -59,9 +71,11 @@ class Refusal(Exception):
 def decode_xml(body: bytes) -> ET.Element:
     """The document's root with namespaces stripped from every tag."""
     try:
-        root = ET.fromstring(body)
+        root = SafeET.fromstring(body, forbid_dtd=True)
     except ET.ParseError as exc:
         raise DecodeError(f"bad XML: {exc}") from exc
+    except defusedxml.DefusedXmlException as exc:
+        raise DecodeError(f"XML refused: {type(exc).__name__} ({exc})") from exc
     for node in root.iter():
         if isinstance(node.tag, str) and "}" in node.tag:
             node.tag = node.tag.rsplit("}", 1)[1]
@@ -172,24 +186,21 @@ class HttpSession:
         """One request; statuses in `expect` are returned (decoded) rather than raised."""
 
         async def read(response: aiohttp.ClientResponse) -> bytes:
-            return await response.read()
+            return await read_body(response, self.conn.max_reply_bytes)
 
         return await self._call(method, path, operation, decode, body, json_body, headers, expect, read, 0.0)
 
     async def read_window(self, path: str, *, operation: str, window_s: float) -> Reply[bytes]:
-        """GET a reply that never ends (an event stream) and keep what arrives within window_s."""
+        """GET a reply that never ends (an event stream) and keep what arrives within window_s (a
+        stream past the bound is refused like any oversize reply)."""
 
         async def read(response: aiohttp.ClientResponse) -> bytes:
-            chunks: list[bytes] = []
-            size = 0
+            body = BoundedBody(self.conn.max_reply_bytes)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(window_s):
                     async for chunk in response.content.iter_any():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size >= STREAM_LIMIT:
-                            break
-            return b"".join(chunks)
+                        body.add(chunk)
+            return body.data()
 
         return await self._call("GET", path, operation, decode_bytes, None, None, None, (), read, window_s)
 
@@ -238,6 +249,10 @@ class HttpSession:
                 record.body = await read(response)
         except TimeoutError:
             raise fail(Unreachable, "no reply in time", timed_out=True) from None
+        except Oversize as exc:
+            record.body = exc.head
+            limits = {"max_reply_bytes": exc.limit, "declared_length": exc.declared}
+            raise fail(ReplyTooLarge, str(exc), facts=limits) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             facts = {"tls": "certificate_verify_failed", "tls_error": str(exc.certificate_error)}
             raise fail(ProtocolViolation, str(exc), facts=facts) from exc

@@ -36,12 +36,14 @@ from onvif import ONVIFService
 from onvif.definition import SERVICES as LIBRARY_SERVICES
 from onvif.zeep_aiohttp import AIOHTTPTransport
 
+from collectors.bounded import Oversize, read_body
 from collectors.connection import Connection
 from collectors.errors import (
     AuthFailed,
     CollectorError,
     DeviceRejected,
     ProtocolViolation,
+    ReplyTooLarge,
     Unreachable,
     Unsupported,
 )
@@ -95,18 +97,33 @@ _CAPTURE: ContextVar[_Capture | None] = ContextVar("onvif_capture", default=None
 
 
 class _RecordingTransport(AIOHTTPTransport):  # type: ignore[misc]
-    """The library's aiohttp transport, telling the current capture what went out and came back."""
+    """The library's aiohttp transport, reading each reply only up to the bound (the library's own
+    `_post_internal` reads whole replies) and telling the current capture what went out and came
+    back."""
+
+    def __init__(self, *, session: aiohttp.ClientSession, max_reply_bytes: int) -> None:
+        super().__init__(session=session)
+        self.max_reply_bytes = max_reply_bytes
 
     async def _post_internal(
         self, address: str, message: str | bytes, headers: dict[str, str]
     ) -> tuple[aiohttp.ClientResponse, bytes]:
         capture = _CAPTURE.get()
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
         if capture is not None:
-            capture.address = address
-            capture.request = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        response, content = await super()._post_internal(address, message, headers)
+            capture.address, capture.request = address, text
+        headers = {"Content-Type": 'text/xml; charset="utf-8"', **(headers or {})}
+        data = message.encode("utf-8") if isinstance(message, str) else message
+        async with self.session.post(address, data=data, headers=headers) as response:
+            if capture is not None:
+                capture.status = response.status
+            try:
+                content = await read_body(response, self.max_reply_bytes)
+            except Oversize as exc:
+                if capture is not None:
+                    capture.response = exc.head
+                raise
         if capture is not None:
-            capture.status = response.status
             capture.response = content
         return response, content
 
@@ -131,6 +148,8 @@ def fault_code(qname: Any) -> str:
 def _translate(exc: Exception, capture: _Capture, operation: str) -> CollectorError | None:
     """The collector error for a library error; None for an error of ours (it propagates)."""
     answered = capture.status is not None
+    if isinstance(exc, Oversize):
+        return ReplyTooLarge(f"{operation}: {exc}")
     if isinstance(exc, zeep.exceptions.Fault):
         subcodes = [fault_code(s) for s in exc.subcodes or []]
         locals_ = {s.split(":")[-1] for s in subcodes}
@@ -191,7 +210,7 @@ class OnvifSession:
         self._http = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.conn.timeout_s)
         )
-        self._transport = _RecordingTransport(session=self._http)
+        self._transport = _RecordingTransport(session=self._http, max_reply_bytes=self.conn.max_reply_bytes)
 
     async def close(self) -> None:
         self._services.clear()

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import Connection
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection
 from collectors.exchange import Sink, now
 from probes.finding import Finding
 from probes.targets import SiteView, Target, TargetKind
@@ -66,6 +66,7 @@ class ProbeContext:
     trust: ssl.SSLContext | None = None  # verifying context with the site's CA; None = system store
     call_timeout_s: float = 10.0
     per_host: int = 2
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
@@ -99,6 +100,7 @@ class ProbeContext:
             timeout_s=timeout_s or self.call_timeout_s,
             sink=self.sink,
             gate=self.host_gate(target),
+            max_reply_bytes=self.max_reply_bytes,
         )
 
     def allowed(self, test: str) -> bool:

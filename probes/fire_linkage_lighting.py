@@ -2,12 +2,12 @@
 registers) and the lighting relays of the zone's area (their MQTT state and telemetry, observed
 read-only) switch on within deadline_emergency_lighting_s of the alarm.
 
-The test is the panel's shared fire test (probes/linkage_common).
+The test is the panel's shared fire test (probes/linkage).
 """
 
 from __future__ import annotations
 
-from probes.linkage_common import fire_spec
+from probes.linkage.fire import fire_spec
 
 PROBE = "fire_linkage_lighting"
 SPEC = fire_spec(PROBE, "lighting", "Fire alarm switches emergency lighting on in time")

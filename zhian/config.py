@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
 
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.errors import UsageError
 from zhian.yamlsource import Loc, Problem
 
@@ -185,6 +186,8 @@ class Limits(_Strict):
     per_host: int = Field(default=2, ge=1)
     call_timeout_s: float = Field(default=10, gt=0)
     probe_timeout_s: float = Field(default=300, gt=0)
+    # no device reply is read past this; a larger one is an `error` finding, reply_too_large
+    max_reply_bytes: int = Field(default=DEFAULT_MAX_REPLY_BYTES, ge=1024)
 
 
 class Config(_Strict):

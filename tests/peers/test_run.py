@@ -93,8 +93,8 @@ async def test_run_small_passes_what_is_built_right(community_site: SiteFactory,
     # run's planning, concurrency, outputs and evidence are what is checked.
     async with community_site("small", heartbeat_s=HEARTBEAT_S) as site:
         config, secrets = await write_config(site, tmp_path, None, [])
-        code, _, stderr = await zhian_run(config, tmp_path / "run", secrets)
-    assert code == 0, stderr
+        code, _, stderr = await zhian_run(config, tmp_path / "run", secrets, "--fail-on", "fail")
+    assert code == 0, stderr  # nothing failed: --fail-on fail lets it through
     out = tmp_path / "run"
     rows = findings(out)
     bad = [
@@ -159,10 +159,14 @@ async def test_run_faulty_finds_each_fault_and_nothing_else(
         runner, hook = await operator_endpoint(site, 0)
         try:
             config, secrets = await write_config(site, tmp_path, hook, ALL_ACTIVE)
-            code, stdout, stderr = await zhian_run(config, tmp_path / "run", secrets, "--allow-active")
+            code, stdout, stderr = await zhian_run(
+                config, tmp_path / "run", secrets, "--allow-active", "--fail-on", "gate"
+            )
         finally:
             await runner.cleanup()
-    assert code == 0, stderr  # a faulty site is a finding, not a failure of zhian
+    # a faulty site is a finding, not a failure of zhian: only --fail-on turns it into exit 3
+    assert code == 3, stderr
+    assert "zhian: fail-on gate: C1.1.3 failed: a basic requirement (6.2)" in stderr
     rows = findings(tmp_path / "run")
     failed = {(r["probe"], r["device"]): r["reason"] for r in rows if r["status"] == "fail"}
     expected = dict(EXPECTED_FAILS) | {("offline_alert_test", i): "alert_missing" for i in INTERCOMS}

@@ -21,10 +21,13 @@ from zhian.errors import UsageError
 from zhian.evidence.keys import PUBLIC_FILE, load_or_create
 from zhian.evidence.ledger import (
     GENESIS,
+    ExchangeRecorder,
     LedgerError,
     LedgerReader,
+    open_ledger,
     sha256,
 )
+from zhian.evidence.trust import decide, trust_key
 from zhian.evidence.verify import resealing, verify
 
 from .evidence_helpers import SECRET, make_run
@@ -125,19 +128,24 @@ def test_a_forged_signature_or_foreign_key_is_found(tmp_path: Path) -> None:
     assert "manifest.sig: the signature does not match manifest.json" in verify(run).problems
 
     make_run(tmp_path / "other", key_dir=tmp_path / "other-keys")
-    trusted = load_or_create(tmp_path / "keys").public_raw
-    problems = verify(tmp_path / "other", trusted).problems
-    assert any("not by the trusted key" in p for p in problems)
-    assert verify(tmp_path / "other", load_or_create(tmp_path / "other-keys").public_raw).ok
+    result = verify(tmp_path / "other")
+    assert result.ok and result.signer_raw is not None  # intact and validly signed: trust is separate
+    mine = load_or_create(tmp_path / "keys").public_raw
+    refused = decide(result.signer_raw, pinned=[mine], key_dir=tmp_path / "keys")
+    assert not refused.trusted and "nor given with --trust" in refused.why
+    assert decide(result.signer_raw, pinned=[result.signer_raw]).trusted
+    assert not decide(result.signer_raw, key_dir=tmp_path / "keys").trusted
+    assert decide(result.signer_raw, key_dir=tmp_path / "other-keys").why == "this machine's key"
+    trust_key(tmp_path / "other-keys" / PUBLIC_FILE, tmp_path / "keys")
+    assert decide(result.signer_raw, key_dir=tmp_path / "keys").why == "keyring"
 
 
 def test_an_unsealed_run_says_so(tmp_path: Path) -> None:
     make_run(tmp_path / "run")
     (tmp_path / "run" / "manifest.json").unlink()
     result = verify(tmp_path / "run")
-    assert result.records == 7 and result.problems == [
-        "manifest.json is missing: the run was not sealed (killed before its end?)"
-    ]
+    assert result.records == 7 and result.unsealed and not result.ok
+    assert result.listed() == ["manifest.json is missing: the run was not sealed (killed before its end?)"]
 
 
 def test_the_key_lives_outside_the_run_and_only_its_owner_reads_it(tmp_path: Path) -> None:
@@ -186,19 +194,31 @@ def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     result = verify(run)
-    assert result.records >= 50 and not result.broken
-    assert result.problems[0].startswith("manifest.json is missing")
+    assert result.records >= 50 and not result.broken and result.unsealed
 
 
 def test_verify_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make_run(tmp_path / "run")
-    assert main(["verify", str(tmp_path / "run")]) == 0
+    assert main(["verify", str(tmp_path / "run")]) == 5  # sealed by a key this machine does not know
+    out = capsys.readouterr().out
+    assert "NOT trusted" in out and "an unknown key" in out
+    mine = str(tmp_path / "keys" / PUBLIC_FILE)
+    assert main(["verify", str(tmp_path / "run"), "--trust", mine]) == 0
+    ring = str(tmp_path / "ring")
+    assert main(["keys", "trust", mine, "--key-dir", ring]) == 0
+    assert main(["keys", "list", "--key-dir", ring]) == 0
+    assert "keyring" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "run"), "--key-dir", ring]) == 0
     assert "verified: chain, signature and every file hold" in capsys.readouterr().out
     (tmp_path / "run" / "verdicts.yaml").write_text("tampered\n", encoding="utf-8")
-    assert main(["verify", str(tmp_path / "run")]) == 1
+    assert main(["verify", str(tmp_path / "run"), "--key-dir", ring]) == 1
     out = capsys.readouterr().out
     assert "BROKEN: verdicts.yaml: altered since it was sealed" in out and "NOT verified" in out
     assert main(["verify", str(tmp_path / "nowhere")]) == 2
+    make_run(tmp_path / "killed", key_dir=tmp_path / "keys")
+    (tmp_path / "killed" / "manifest.json").unlink()
+    assert main(["verify", str(tmp_path / "killed")]) == 4
+    assert "7 records, chain valid, not sealed" in capsys.readouterr().out
 
 
 def test_a_report_added_later_is_resealed_but_tampering_is_not(tmp_path: Path) -> None:
@@ -218,3 +238,16 @@ def test_a_report_added_later_is_resealed_but_tampering_is_not(tmp_path: Path) -
     (run / "verdicts.yaml").write_text("verdicts: {A1.1.1: pass}\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"will not re-seal.*verdicts\.yaml: altered"), resealing(run, key):
         pass
+
+
+def test_artefacts_are_bounded_and_scrubbed(tmp_path: Path) -> None:
+    from .evidence_helpers import exchange
+
+    ledger = open_ledger(tmp_path, secrets=[SECRET], run_id="r", max_artefact_bytes=2048)
+    recorder = ExchangeRecorder(ledger, "r", lambda probe, device: [])
+    recorder(exchange(1, raw=SECRET.encode() + b"y" * 10_000))
+    ledger.close()
+    body = next(LedgerReader(tmp_path).records()).body
+    kept = (tmp_path / "artefacts" / body["raw_sha256"]).read_bytes()
+    assert SECRET.encode() not in kept and kept.startswith(b"[redacted]")
+    assert len(kept) <= 2048 and body["raw_kept"] == 2048 and body["raw_size"] > 10_000

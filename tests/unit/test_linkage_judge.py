@@ -17,36 +17,30 @@ from collectors.mqtt import Received, TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
 from probes.base import ProbeContext, Sample
-from probes.linkage_common import (
-    FIRE,
-    INTRUSION,
-    FireParams,
+from probes.linkage.active import to_the_end
+from probes.linkage.fire import fire_finding
+from probes.linkage.intrusion import intrusion_finding
+from probes.linkage.judge import judge_effect, judge_zones
+from probes.linkage.params import FIRE, INTRUSION, FireParams, IntrusionParams
+from probes.linkage.reading import (
     Heard,
-    IntrusionParams,
-    LinkageRun,
-    Observed,
-    PanelRun,
-    Problem,
-    RestoreStep,
-    _to_the_end,
     alarm_onset,
     alert_matches,
-    chosen_zones,
     current_state,
-    doors_of,
-    expected_effects,
-    fire_finding,
-    fire_zones,
-    intrusion_finding,
     intrusion_onset,
     isapi_released,
-    judge_effect,
-    judge_zones,
     relay_on,
+)
+from probes.linkage.site import (
+    chosen_zones,
+    doors_of,
+    expected_effects,
+    fire_zones,
     relay_topics,
     zone_areas,
     zone_members,
 )
+from probes.linkage.watches import LinkageRun, Observed, PanelRun, Problem, RestoreStep
 from probes.panel_common import PanelSite, panel_site
 from probes.targets import SiteView, Target
 
@@ -476,7 +470,7 @@ async def test_the_restore_runs_to_its_end_through_repeated_cancellation() -> No
         try:
             await asyncio.sleep(10)
         finally:
-            await _to_the_end(restore())
+            await to_the_end(restore())
 
     task = asyncio.create_task(test())
     await asyncio.sleep(0)

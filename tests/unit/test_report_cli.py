@@ -39,7 +39,8 @@ def test_into_run_refuses_another_key_and_a_missing_key(
     assert (
         json.loads((run / "manifest.json").read_text("utf-8"))["signed_by"]["public_key"] == original.strip()
     )
-    assert verify(run, load_or_create(tmp_path / "keys").public_raw).ok
+    checked = verify(run)
+    assert checked.ok and checked.signer_raw == load_or_create(tmp_path / "keys").public_raw
 
 
 def test_into_run_does_not_mix_with_out_or_summary(run: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,7 +46,7 @@ def resolve_run(conn: Conn, ident: str) -> int:
 
 
 def verify_stored(conn: Conn, run: int) -> Verification:
-    result = Verification()
+    result = Verification(sealed=True)  # a stored run always has its manifest
     stored = conn.execute("SELECT manifest, signature FROM runs WHERE id = %s", (run,)).fetchone()
     if stored is None:
         raise UsageError(f"archive: no stored run {run}")

@@ -50,8 +50,9 @@ def push(conn: Conn, run_dir: Path, trust: TrustedKeys) -> Pushed:
         raise Refused(f"{run_dir}: not a sealed run directory (no {RUN_FILE})")
     result = verify(run_dir)
     if not result.ok:
-        more = f" (and {len(result.problems) - 1} more problems)" if len(result.problems) > 1 else ""
-        raise Refused(f"{run_dir}: does not verify: {result.problems[0]}{more}")
+        problems = result.listed()
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise Refused(f"{run_dir}: does not verify: {problems[0]}{more}")
     data = (run_dir / MANIFEST).read_bytes()
     manifest = json.loads(data)
     try:

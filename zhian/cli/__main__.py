@@ -1,4 +1,4 @@
-"""`python -m zhian.cli`: the same as the `zhian` command."""
+"""`python -m zhian.cli`: the same as the `zhian` command (the tests start runs this way)."""
 
 from zhian.cli.main import main
 

@@ -4,11 +4,18 @@ portfolio, serve it read-only, prune what is past its six years."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from zhian.archive import db
 from zhian.archive.check import resolve_run, verify_stored
+from zhian.archive.portfolio import CommunityDetail, CommunityRow, community, portfolio, resolve_community
+from zhian.archive.prune import prune
 from zhian.archive.push import Refused, push
+from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, command
 from zhian.evidence.keys import default_key_dir
 from zhian.evidence.trust import TrustedKeys
 
@@ -54,6 +61,104 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_REFUSED
 
 
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _label_text(row: CommunityRow) -> str:
+    lb = row.label
+    if lb is None:
+        return "no graded run"
+    by = "" if lb.graded_by == "evaluator" else " (machine proposal)"
+    head = f"grade {lb.grade}{by} awarded {lb.awarded_on}"
+    if lb.expired:
+        return f"{head}; label EXPIRED {lb.valid_until}"
+    due = f"next re-check {lb.next_recheck}" if lb.next_recheck else "no re-check left: renew before it ends"
+    overdue = f"; re-check OVERDUE since {lb.recheck_overdue}" if lb.recheck_overdue else ""
+    return f"{head}; valid until {lb.valid_until}; {due}{overdue}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with db.connect(db.database_url(args.db), read_only=True) as conn:
+        db.require_schema(conn)
+        rows = portfolio(conn, args.as_of)
+    if args.format == "json":
+        _json({"as_of": args.as_of.isoformat(), "communities": [r.as_dict() for r in rows]})
+        return 0
+    for r in rows:
+        degraded = f"; {r.degraded} indicators DEGRADED since the graded run" if r.degraded else ""
+        print(f"#{r.id} {r.name} ({r.operator or 'operator unknown'}): {r.runs} runs")
+        print(
+            f"    latest {r.latest_kind} #{r.latest} {r.latest_run_id} sealed {r.latest_sealed_at:%Y-%m-%d},"
+            f" grade {r.latest_grade or '-'}"
+        )
+        print(f"    {_label_text(r)}{degraded}")
+    print(f"{len(rows)} communities (as of {args.as_of})")
+    return 0
+
+
+def _show_text(detail: CommunityDetail) -> None:
+    c = detail.community
+    print(f"#{c.id} {c.name} ({c.operator or 'operator unknown'})")
+    print(f"label: {_label_text(c)}")
+    print("runs:")
+    for r in detail.runs:
+        grade = f"grade {r.grade} ({r.graded_by})" if r.grade else "no grade"
+        cut = " INTERRUPTED" if r.interrupted else ""
+        print(
+            f"  #{r.id} {r.kind} {r.run_id} sealed {r.sealed_at:%Y-%m-%d %H:%M}Z, level {r.level_applied},"
+            f" {grade}, {r.records} records, signed by {r.signer}{cut}"
+        )
+    print("grade history:")
+    for r in detail.grade_history:
+        print(f"  {r.awarded_on}  {r.grade}  (#{r.id}, {r.graded_by})")
+    print(
+        f"open problems (latest {c.latest_kind} #{c.latest}):" if detail.problems else "open problems: none"
+    )
+    for p in detail.problems:
+        devices = ", ".join(p.devices) or "no device finding"
+        print(
+            f"  {p.indicator} ({p.level}) {p.status}: {devices}"
+            + (f" [{', '.join(p.reasons)}]" if p.reasons else "")
+        )
+    if detail.degraded:
+        print(f"degraded since the graded run #{c.label.run if c.label else '?'}:")
+        for d in detail.degraded:
+            print(f"  {d.indicator}: {d.before} -> {d.now}")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with db.connect(db.database_url(args.db), read_only=True) as conn:
+        db.require_schema(conn)
+        detail = community(conn, resolve_community(conn, args.community), args.as_of)
+    if args.format == "json":
+        _json({"as_of": args.as_of.isoformat(), **detail.as_dict()})
+    else:
+        _show_text(detail)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    with db.connect(db.database_url(args.db)) as conn:
+        db.migrate(conn)
+        result = prune(conn, args.before, date.today(), dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for r in result.runs:
+        print(f"{verb} #{r.id} {r.community} {r.run_id} sealed {r.sealed_at:%Y-%m-%d}")
+    print(
+        f"{verb} {len(result.runs)} runs sealed before {args.before}"
+        f" and {result.blobs} stored files no other run names"
+    )
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help=f"postgresql://user@host:port/dbname (default: ${db.ENV})")
 
@@ -62,8 +167,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser("archive", help="the evidence archive on PostgreSQL: push, verify, portfolio")
     archive = parser.add_subparsers(dest="archive_command", required=True)
 
-    p = archive.add_parser("push", help="verify sealed run directories and store each in one transaction")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR")
+    p = command(
+        archive,
+        "push",
+        "verify sealed run directories and store each in one transaction",
+        [
+            ("zhian archive push runs/demo/run --db postgresql://zhian@db/zhian", ""),
+            ("zhian archive push runs/* --trust body-ed25519.pub", "also accept the body's key"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_REFUSED: "a run was refused (nothing of it written)",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR", help="sealed run directories")
     _db_option(p)
     p.add_argument(
         "--trust",
@@ -76,7 +194,49 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--key-dir", type=Path, help="where this machine's key is (default: $ZHIAN_KEY_DIR)")
     p.set_defaults(func=cmd_push)
 
-    p = archive.add_parser("verify", help="re-verify a stored run from the database alone")
+    p = command(
+        archive,
+        "verify",
+        "re-verify a stored run from the database alone",
+        [("zhian archive verify 12", "by archive number; a run id or manifest sha256 prefix works too")],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_REFUSED: "the stored run does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
     p.add_argument("id", metavar="ID", help="archive number, run id or manifest sha256 (prefix)")
     _db_option(p)
     p.set_defaults(func=cmd_verify)
+
+    for name, text, func in (
+        ("list", "communities: latest run, grade, label validity, next re-check, degradation", cmd_list),
+        ("show", "one community: its runs, grade history, open problems, degradation", cmd_show),
+    ):
+        example = "zhian archive list --as-of 2027-01-01" if name == "list" else "zhian archive show 翠湖苑"
+        p = command(archive, name, text, [(example, "")])
+        if name == "show":
+            p.add_argument("community", metavar="COMMUNITY", help="its archive number or exact name")
+        _db_option(p)
+        p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+        p.add_argument(
+            "--as-of",
+            type=_date,
+            default=date.today(),
+            metavar="DATE",
+            help="judge dates as of DATE (default today)",
+        )
+        p.set_defaults(func=func)
+
+    p = command(
+        archive,
+        "prune",
+        "delete runs sealed before DATE; never any younger than 6 years (4.9)",
+        [("zhian archive prune --before 2020-01-01 --dry-run", "what would go, deleting nothing")],
+    )
+    _db_option(p)
+    p.add_argument(
+        "--before", type=_date, required=True, metavar="DATE", help="delete runs sealed before DATE"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    p.set_defaults(func=cmd_prune)

@@ -4,32 +4,100 @@ offline, years later."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
+from zhian.cli.help import (
+    CODES,
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_UNSEALED,
+    EXIT_UNTRUSTED,
+    EXIT_USAGE,
+    SubParsers,
+    command,
+)
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
-from zhian.evidence.keys import PUBLIC_FILE, default_key_dir, fingerprint, read_public
-from zhian.evidence.verify import verify
-
-EXIT_BROKEN = 1
+from zhian.evidence.keys import read_public
+from zhian.evidence.segments import SEGMENTS_DIR, is_segment, verify_chain, verify_segment
+from zhian.evidence.trust import TrustDecision, decide, keyring, trust_key
+from zhian.evidence.verify import Verification, verify
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
-    trusted = read_public(args.trust) if args.trust else None
-    result = verify(run_dir, trusted)
+    pinned = [read_public(path) for path in args.trust or ()]
+
+    def trust(signer: bytes) -> TrustDecision:
+        return decide(signer, pinned=pinned, key_dir=args.key_dir)
+
+    if (run_dir / SEGMENTS_DIR).is_dir():
+        return verify_monitor(run_dir, trust)
+    result = verify_segment(run_dir) if is_segment(run_dir) else verify(run_dir)
+    return show(run_dir, result, trust)
+
+
+def show(run_dir: Path, result: Verification, trust: Callable[[bytes], TrustDecision]) -> int:
+    if result.unsealed:
+        print(f"{run_dir}: {result.records} records, chain valid, not sealed")
+        print(f"NOT sealed: the run stopped before its seal; `zhian seal --recover {run_dir}` seals it")
+        return EXIT_UNSEALED
     holds = "the chain holds up to record" if result.broken else "ledger records"
     print(f"{run_dir}: {holds} {result.records}, chain head {result.chain_head[:16]}…")
-    if result.signed_by:
-        local = default_key_dir() / PUBLIC_FILE
-        mine = local.is_file() and fingerprint(read_public(local)) == result.signed_by
-        print(f"signed by {result.signed_by}" + (" (this machine's key)" if mine else ""))
-    for problem in result.problems:
+    decision = trust(result.signer_raw) if result.signer_raw else None
+    if decision:
+        print(decision.line())
+    for problem in result.listed():
         print(f"BROKEN: {problem}")
-    print("verified: chain, signature and every file hold" if result.ok else "NOT verified")
-    return 0 if result.ok else EXIT_BROKEN
+    if not result.ok:
+        print("NOT verified")
+        return EXIT_BROKEN
+    if decision is None or not decision.trusted:
+        print("NOT trusted: chain, signature and every file hold, but the signer is not a trusted key")
+        print("(add it with `zhian keys trust FILE.pub` once you know whose it is, or give --trust FILE.pub)")
+        return EXIT_UNTRUSTED
+    print("verified: chain, signature and every file hold; the signer is trusted")
+    return EXIT_OK
+
+
+def cmd_keys_trust(args: argparse.Namespace) -> int:
+    key = trust_key(args.public_file, args.key_dir)
+    print(f"trusted {key.fingerprint} (kept as {key.path})")
+    return EXIT_OK
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys = keyring(args.key_dir)
+    if not keys:
+        print("no trusted key yet: this machine's key is made by its first `zhian run`")
+    for key in keys:
+        print(f"{key.fingerprint}  {key.source}  {key.path}")
+    return EXIT_OK
+
+
+def verify_monitor(state_dir: Path, trust: Callable[[bytes], TrustDecision]) -> int:
+    """A monitor's state directory: every segment, and the links between them."""
+    check = verify_chain(state_dir)
+    signers = {v.signer_raw: trust(v.signer_raw) for _, v in check.segments if v.signer_raw}
+    print(f"{state_dir}: {len(check.segments)} segments, {check.records} ledger records")
+    for decision in signers.values():
+        print(decision.line())
+    for name, result in check.segments:
+        for problem in result.listed():
+            print(f"BROKEN: {name}: {problem}")
+    for problem in check.links:
+        print(f"BROKEN: {problem}")
+    if not check.ok:
+        print("NOT verified")
+        return EXIT_BROKEN
+    if not all(d.trusted for d in signers.values()):
+        print("NOT trusted: every segment holds, but a signer is not a trusted key")
+        return EXIT_UNTRUSTED
+    print("verified: every segment and the chain across them hold; the signers are trusted")
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -38,20 +106,81 @@ def cmd_export(args: argparse.Namespace) -> int:
     if pack.verification.ok:
         print("verified before export: chain, signature and every file hold; open viewer.html in the pack")
         return 0
-    for problem in pack.verification.problems:
+    for problem in pack.verification.listed():
         print(f"BROKEN: {problem}")
     print(f"NOT verified: exported anyway (--force), marked by {NOT_VERIFIED} and the viewer's banner")
     return EXIT_BROKEN
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="check a run's hash chain, signature and file hashes")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--trust", type=Path, metavar="PUBKEY", help="require this public key (ed25519.pub)")
+KEY_DIR_HELP = "the key folder (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
+
+
+def add_parsers(sub: SubParsers) -> None:
+    p = command(
+        sub,
+        "verify",
+        "check a run's (or a monitor's: every segment, or one) hash chain, signature and file hashes",
+        [
+            ("zhian verify runs/demo/run", "signed by this machine's key or one of its keyring"),
+            ("zhian verify RUN --trust body-ed25519.pub", "also trust the evaluation body's published key"),
+            ("zhian verify monitor-state/", "every segment of a monitor"),
+        ],
+        (EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_UNSEALED, EXIT_UNTRUSTED),
+    )
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a run, a monitor's --state, or one segment")
+    p.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        metavar="PUBKEY",
+        help="also trust this public key (ed25519.pub; repeatable), beside this machine's and its keyring",
+    )
+    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("export", help="write a self-contained evidence pack (ZIP) with an offline viewer")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = command(
+        sub,
+        "keys",
+        "the keys `zhian verify` trusts: this machine's own and its keyring",
+        [
+            ("zhian keys trust colleague-ed25519.pub", "trust runs sealed by this key from now on"),
+            ("zhian keys list", "fingerprints of this machine's key and the keyring"),
+        ],
+    )
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    k = command(
+        keys_sub,
+        "trust",
+        "add a public key (ed25519.pub) to the keyring",
+        [("zhian keys trust colleague-ed25519.pub", "compare its fingerprint with its owner's first")],
+    )
+    k.add_argument("public_file", type=Path, metavar="FILE.pub", help="the base64 line zhian writes")
+    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    k.set_defaults(func=cmd_keys_trust)
+    k = command(
+        keys_sub,
+        "list",
+        "list the trusted keys with their fingerprints",
+        [("zhian keys list", "this machine's key first, then the keyring")],
+    )
+    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    k.set_defaults(func=cmd_keys_list)
+
+    p = command(
+        sub,
+        "export",
+        "write a self-contained evidence pack (ZIP) with an offline viewer",
+        [
+            ("zhian export runs/demo/run --pack pack.zip", "refused if the run does not verify"),
+            ("zhian export RUN --pack pack.zip --force", "pack it anyway, marked NOT-VERIFIED"),
+        ],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_BROKEN: "packed with --force although it does not verify",
+            EXIT_USAGE: CODES[EXIT_USAGE],
+        },
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a directory written by `zhian run`")
     p.add_argument("--pack", type=Path, required=True, metavar="FILE.zip", help="where to write the pack")
     p.add_argument(
         "--force",

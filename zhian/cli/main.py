@@ -17,17 +17,20 @@ from scorer.sampling import plan
 from scorer.score import score
 from zhian import __version__
 from zhian.cli import archive as archivecmd
+from zhian.cli import diff as diffcmd
 from zhian.cli import evidence as evidencecmd
 from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
 from zhian.cli import sim as simcmd
+from zhian.cli.failon import add_fail_on, fail_on
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, command
 from zhian.config import schema as config_schema
 from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.report.tables import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
 
-EXIT_USAGE = 2
+THRESHOLD_HELP = "gt: a level passes above 80 (9.1, default); ge: from 80 (9.2 '80 以上')"
 
 
 def _dump(data: Any, fmt: str) -> str:
@@ -57,7 +60,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         sys.stdout.write(_dump(report.as_dict(), "json"))
     else:
         sys.stdout.write(score_table(report))
-    return 0
+    return fail_on(report, args.fail_on, args.target)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -113,46 +116,92 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zhian {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("catalog", help="list the indicators of the standard")
-    p.add_argument("--level", choices=LEVELS)
-    p.add_argument("--format", choices=("table", "json", "yaml"), default="table")
+    p = command(
+        sub,
+        "catalog",
+        "list the indicators of the standard (appendices A, B, C)",
+        [
+            ("zhian catalog --summary", "points and counts per level"),
+            ("zhian catalog --level A", "the level A table, Chinese and English"),
+            ("zhian catalog --format json", "every indicator as a JSON object"),
+        ],
+    )
+    p.add_argument("--level", choices=LEVELS, help="one level only (default: A, B and C)")
+    p.add_argument(
+        "--format", choices=("table", "json", "yaml"), default="table", help="table (default), json or yaml"
+    )
     p.add_argument("--summary", action="store_true", help="points and counts per level only")
     p.set_defaults(func=cmd_catalog)
 
-    p = sub.add_parser("score", help="score verdict files (machine and/or evaluator)")
-    p.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICTS.yaml")
-    p.add_argument(
-        "--threshold",
-        choices=("gt", "ge"),
-        default="gt",
-        help="gt: total > 80 (9.1, default); ge: total >= 80 (9.2 '80 以上')",
+    p = command(
+        sub,
+        "score",
+        "score verdict files (machine and/or evaluator): gates, totals, grade, eligibility",
+        [
+            ("zhian score runs/demo/run/verdicts.yaml", "the machine's proposal"),
+            ("zhian score RUN/verdicts.yaml evaluator.yaml", "with the evaluator's verdicts over it"),
+            ("zhian score V.yaml --fail-on gate", "exit 3 when a basic requirement failed (6.2)"),
+        ],
+        (EXIT_OK, EXIT_USAGE, EXIT_FAIL_ON),
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "verdicts",
+        nargs="+",
+        type=Path,
+        metavar="VERDICTS.yaml",
+        help="verdict files; later ones add to earlier",
+    )
+    p.add_argument("--threshold", choices=("gt", "ge"), default="gt", help=THRESHOLD_HELP)
+    p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    add_fail_on(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("sample", help="clause 7.4 sample size, and a reproducible pick")
-    p.add_argument("--population", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--items", type=Path, help="one device ID per line")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = command(
+        sub,
+        "sample",
+        "clause 7.4 sample size, and a reproducible pick",
+        [
+            ("zhian sample --population 240", "how many of 240 devices to check"),
+            ("zhian sample --items cameras.txt --seed 7", "which ones, the same for the same seed"),
+        ],
+    )
+    p.add_argument("--population", type=int, help="how many homogeneous devices there are")
+    p.add_argument("--seed", type=int, help="draw the same sample again (default: a random seed, printed)")
+    p.add_argument(
+        "--items", type=Path, help="one device ID per line ('#' comments); the population is its count"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("config", help="check a config file, or print its JSON schema")
     config_sub = p.add_subparsers(dest="config_command", required=True)
-    c = config_sub.add_parser(
-        "check", help="everything a run checks before it touches the site: format, files, profiles, secrets"
+    c = command(
+        config_sub,
+        "check",
+        "everything a run checks before it touches the site: the format, ids and references, "
+        "addresses, ca_file, vendor profiles and secrets; every problem names the file, line and key",
+        [
+            ("zhian config check site.yaml", ""),
+            ("zhian config check --no-secrets site.yaml", "before the secrets are handed over"),
+        ],
     )
-    c.add_argument("config", type=Path)
+    c.add_argument("config", type=Path, help="the site's config (see config.example.yaml)")
     c.add_argument(
         "--no-secrets", action="store_true", help="skip resolving env:/file: secrets (not handed over yet)"
     )
     c.set_defaults(func=cmd_config_check)
-    c = config_sub.add_parser("schema", help="the JSON schema of the config format")
+    c = command(
+        config_sub,
+        "schema",
+        "the JSON schema of the config format",
+        [("zhian config schema > config.schema.json", "for an editor's completion")],
+    )
     c.set_defaults(func=cmd_config_schema)
 
     runcmd.add_parser(sub)
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
+    diffcmd.add_parser(sub)
     simcmd.add_parser(sub)
     archivecmd.add_parser(sub)
     return parser

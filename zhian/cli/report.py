@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import cast
 
+from zhian.cli.help import SubParsers, command
 from zhian.cli.run import KEY_DIR_HELP
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_existing
@@ -87,28 +88,20 @@ def keep_evaluator_file(run_dir: Path, evaluator: Path) -> Path:
     return kept
 
 
-EXAMPLES = """\
-examples:
-  zhian report runs/demo/run --out report.html          the Chinese HTML report, beside the run
-  zhian report runs/demo/run --lang en --format md      English Markdown on stdout
-  zhian report RUN --evaluator evaluator.yaml --into-run  add the evaluator's report to the sealed run
-  zhian report RUN --summary                            one screen: grade, levels, sample, problems
-  zhian report RUN --summary --format json | jq .grade  the same as data (zhian.summary/1)
-
-exit codes:
-  0  the report or summary was written (whatever the site's grade)
-  2  bad input: not a run directory, a damaged run, an unreadable evaluator file, a refused --into-run
-"""
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def add_parser(sub: SubParsers) -> None:
+    p = command(
+        sub,
         "report",
-        help="the evaluation report of a run (9.5): html, md, json, junit; reading never changes the run",
+        "the evaluation report of a run (9.5): html, md, json, junit; reading never changes the run",
+        [
+            ("zhian report runs/demo/run --out report.html", "the Chinese HTML report, beside the run"),
+            ("zhian report RUN --lang en --format md", "English Markdown on stdout"),
+            ("zhian report RUN --evaluator ev.yaml --into-run", "add the report to the sealed run"),
+            ("zhian report RUN --summary", "one screen: grade, levels, sample, problems"),
+            ("zhian report RUN --summary --format json", "the same as data (zhian.summary/1)"),
+        ],
         description="Render the report of a run directory. It reads the run and writes only where --out "
         "says (stdout by default); --into-run adds the report to the sealed run and re-seals it.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "run_dir", type=Path, nargs="?", metavar="RUN_DIR", help="a directory written by `zhian run`"

@@ -16,6 +16,8 @@ from probes.finding import Finding
 from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import score
+from zhian.cli.failon import add_fail_on, fail_on
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.configcheck import check_config
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
@@ -75,7 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     key = load_or_create(args.key_dir or default_key_dir(), not_inside=out)
     secrets = [s for t in site.targets for s in t.secrets()]
-    ledger = open_ledger(out, secrets=secrets, run_id=run_id)
+    ledger = open_ledger(
+        out, secrets=secrets, run_id=run_id, max_artefact_bytes=config.limits.max_reply_bytes
+    )
     exchanges = ExchangeRecorder(ledger, run_id, indicators_of)
     findings_log = FindingsLog(out / "findings.jsonl", lambda f: indicators_of(f.probe, f.device))
     hook = config.active.operator_hook
@@ -141,19 +145,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
     print(f"report: {report_path}")
     print(f"sealed: {out / 'manifest.json'} signed by {key.describe()['fingerprint']} (key in {key.folder})")
-    return 130 if result.interrupted else 0
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return fail_on(report, args.fail_on, config.community.target_level)
 
 
 KEY_DIR_HELP = "where the signing key lives (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="evaluate a live site: probes, verdicts, score, findings")
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--out", type=Path, help="run directory (default runs/<run id>)")
-    p.add_argument("--level", choices=LEVELS)
-    p.add_argument("--allow-active", action="store_true", help="permit the active tests the config allows")
-    p.add_argument("--threshold", choices=("gt", "ge"), default="gt")
+def add_parser(sub: SubParsers) -> None:
+    p = command(
+        sub,
+        "run",
+        "evaluate a live site: probes, verdicts, score, findings, report, sealed evidence",
+        [
+            ("zhian run --config site.yaml", "passive checks only, into runs/<run id>"),
+            (
+                "zhian run --config site.yaml --allow-active --out runs/2026-12",
+                "with the permitted active tests",
+            ),
+            ("zhian run --config site.yaml --fail-on gate", "for CI: exit 3 when a basic requirement failed"),
+        ],
+        (EXIT_OK, EXIT_USAGE, EXIT_FAIL_ON, EXIT_INTERRUPTED),
+    )
+    p.add_argument(
+        "--config", type=Path, required=True, help="the site's config (check it with `zhian config check`)"
+    )
+    p.add_argument("--out", type=Path, help="run directory, new or empty (default runs/<run id>)")
+    p.add_argument(
+        "--level", choices=LEVELS, help="evaluate one level's indicators only (default: A, B and C)"
+    )
+    p.add_argument(
+        "--allow-active",
+        action="store_true",
+        help="permit the active tests the config's active.allow lists (they always restore the site)",
+    )
+    p.add_argument(
+        "--threshold",
+        choices=("gt", "ge"),
+        default="gt",
+        help="gt: a level passes above 80 (9.1, default); ge: from 80 (9.2 '80 以上')",
+    )
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the run's report")
+    add_fail_on(p, target_option=False)
     p.set_defaults(func=cmd_run)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from simulator.model import Community, CommunityError, load_community
 from simulator.site import Site
+from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.cli.simconfig import write_site_config
 from zhian.config import ActiveTest
 from zhian.errors import UsageError
@@ -108,10 +109,19 @@ def cmd_sim_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: SubParsers) -> None:
     sim = sub.add_parser("sim", help="the virtual community (simulated devices on loopback)")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
-    p = sim_sub.add_parser("up", help="start a community in the foreground")
+    p = command(
+        sim_sub,
+        "up",
+        "start a community in the foreground (Ctrl-C stops it)",
+        [
+            ("zhian sim up faulty --write-config site.yaml --allow-tests all", "the demo's site"),
+            ("zhian sim up large --latency-scale 0 --endpoints ep.json", "the benchmark's site"),
+        ],
+        (EXIT_OK, EXIT_USAGE),
+    )
     p.add_argument("community", help="a community YAML file, or small | faulty | large")
     p.add_argument("--endpoints", type=Path, help="write the endpoints JSON once every device listens")
     p.add_argument("--write-config", type=Path, help="write a zhian config for this site (+ .env secrets)")
@@ -124,5 +134,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
-    p.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto")
+    p.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "amqtt"),
+        default="auto",
+        help="MQTT broker: auto (mosquitto when installed, else amqtt), mosquitto or amqtt",
+    )
     p.set_defaults(func=cmd_sim_up)

@@ -376,6 +376,7 @@ def make_context(
         trust=trust,
         call_timeout_s=config.limits.call_timeout_s,
         per_host=config.limits.per_host,
+        max_reply_bytes=config.limits.max_reply_bytes,
         active=active,
         operator=operator,
     )

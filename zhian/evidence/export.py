@@ -53,7 +53,7 @@ def export_pack(run_dir: Path, pack: Path, *, force: bool = False) -> Pack:
         raise UsageError(f"{pack}: write the pack outside the run directory (it would break its seal)")
     result = verify(run_dir)
     if not result.ok and not force:
-        raise UsageError(f"{run_dir}: will not export a run that does not verify: {result.problems[0]}")
+        raise UsageError(f"{run_dir}: will not export a run that does not verify: {result.listed()[0]}")
     files = pack_files(run_dir)
     entries: list[tuple[str, Path | bytes]] = [(RUN_PREFIX + name, path) for name, path in files]
     entries.append((VIEWER, viewer_html(run_dir, result)))
@@ -111,7 +111,7 @@ def not_verified_text(result: Verification) -> str:
         "THIS EVIDENCE PACK DID NOT VERIFY. Do not rely on it as evidence.",
         "",
         "It was exported with --force. `zhian verify` found, at export:",
-        *(f"- {problem}" for problem in result.problems),
+        *(f"- {problem}" for problem in result.listed()),
     ]
     return "\n".join(lines) + "\n"
 
@@ -158,7 +158,7 @@ def viewer_data(run_dir: Path, result: Verification) -> dict[str, Any]:
         "signature_b64": _signature(run_dir / SIGNATURE),
         "files_b64": {n: b for n in SHOWN_FILES if (b := _b64_file(run_dir / n)) is not None},
         "verdicts": _verdicts(run_dir / "verdicts.yaml"),
-        "export": {"verified": result.ok, "problems": result.problems},
+        "export": {"verified": result.ok, "problems": result.listed()},
     }
 
 

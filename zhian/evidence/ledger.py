@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from collectors.exchange import Exchange
 from probes.finding import Finding
 from zhian import __version__
@@ -216,14 +217,24 @@ class SqliteStorage:
 class Ledger:
     """Appends hash-chained records to a storage, with secrets removed before anything is written."""
 
-    def __init__(self, storage: Storage, run_dir: Path, *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        run_dir: Path,
+        *,
+        secrets: Sequence[str] = (),
+        max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        start: str = GENESIS,
+    ) -> None:
+        """`start`: the hash the first record follows (a segment's: the previous segment's head)."""
         self.storage = storage
         self.run_dir = run_dir
+        self.max_artefact_bytes = max_artefact_bytes
         self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
         self._lock = threading.Lock()
         last = storage.last()
         self._seq = last.seq if last else 0
-        self.head = last.hash if last else GENESIS
+        self.head = last.hash if last else start
         self.counts: dict[str, int] = {}
 
     def append(self, kind: str, fields: Mapping[str, Any]) -> None:
@@ -248,8 +259,17 @@ class Ledger:
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
 
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """An artefact's bytes with every literal secret removed, as records are scrubbed (bytes that
+        are not UTF-8 pass through unchanged)."""
+        text = data.decode("utf-8", "surrogateescape")
+        scrubbed = self._scrub.text(text)
+        return data if scrubbed is text else scrubbed.encode("utf-8", "surrogateescape")
+
     def store_artefact(self, data: bytes) -> str:
-        """Keep a raw reply as artefacts/<sha256>, durably, before any record names it."""
+        """Keep a raw reply (scrubbed, never past the bound) as artefacts/<sha256>, durably, before
+        any record names it."""
+        data = self.scrub_bytes(data[: self.max_artefact_bytes])
         digest = sha256(data)
         folder = self.run_dir / ARTEFACTS_DIR
         folder.mkdir(exist_ok=True)
@@ -267,7 +287,14 @@ class Ledger:
         self.storage.close()
 
 
-def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | None = None) -> Ledger:
+def open_ledger(
+    run_dir: Path,
+    *,
+    secrets: Sequence[str] = (),
+    run_id: str | None = None,
+    max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    start: str = GENESIS,
+) -> Ledger:
     """The run directory's ledger for writing (created on first use)."""
     storage = SqliteStorage(run_dir / LEDGER_FILE)
     meta = storage.meta()
@@ -280,7 +307,7 @@ def open_ledger(run_dir: Path, *, secrets: Sequence[str] = (), run_id: str | Non
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
-    return Ledger(storage, run_dir, secrets=secrets)
+    return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes, start=start)
 
 
 class LedgerReader:
@@ -349,6 +376,8 @@ class ExchangeRecorder:
         if exchange.raw:
             fields["raw_sha256"] = self.ledger.store_artefact(exchange.raw)
             fields["raw_size"] = len(exchange.raw)
+            if len(exchange.raw) > self.ledger.max_artefact_bytes:
+                fields["raw_kept"] = self.ledger.max_artefact_bytes
         self.ledger.append("exchange", fields)
 
     @property

@@ -4,7 +4,9 @@
 Checks, in order: the ledger's hash chain record by record (and every artefact a record names), the
 manifest's signature, the manifest against the ledger (count and chain head), and every file's
 sha256 against the manifest, with no file added. The first broken record is named exactly; every
-file problem is listed.
+file problem is listed. A run without a manifest whose chain holds is *unsealed* (killed before its
+end: `zhian seal --recover` seals it), not broken. Whether the signer is trusted is a separate
+question, answered by `zhian.evidence.trust.decide` on `signer_raw`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from zhian.evidence.keys import SigningKey, fingerprint, verify_signature
 from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
 
+UNSEALED_TEXT = f"{MANIFEST} is missing: the run was not sealed (killed before its end?)"
+
 
 @dataclass
 class Verification:
@@ -30,11 +34,23 @@ class Verification:
     chain_head: str = GENESIS
     problems: list[str] = field(default_factory=list)
     signed_by: str | None = None
+    signer_raw: bytes | None = None  # the public key the manifest names (its signature checked)
     broken: bool = False  # the chain breaks after `records` good records
+    sealed: bool = False  # a manifest exists
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """Sealed, and nothing altered, missing or added since (who signed is `trust.decide`'s)."""
+        return self.sealed and not self.problems
+
+    @property
+    def unsealed(self) -> bool:
+        """Killed before its seal: every record kept holds, nothing else is wrong."""
+        return not self.sealed and not self.problems
+
+    def listed(self) -> list[str]:
+        """Every problem, the missing seal included."""
+        return self.problems + ([] if self.sealed else [UNSEALED_TEXT])
 
 
 def _describe(row: Row) -> str:
@@ -76,14 +92,15 @@ def check_artefact(run_dir: Path, row: Row) -> str | None:
     return None
 
 
-def check_chain(run_dir: Path, result: Verification) -> None:
+def check_chain(run_dir: Path, result: Verification, start: str = GENESIS) -> None:
     try:
         reader = LedgerReader(run_dir)
     except LedgerError as exc:
         result.problems.append(str(exc))
         return
     try:
-        prev, expected = GENESIS, 1
+        prev, expected = start, 1
+        result.chain_head = start
         for row in reader.rows():
             problem = row_problem(row, expected, prev) or check_artefact(run_dir, row)
             if problem:
@@ -98,11 +115,11 @@ def check_chain(run_dir: Path, result: Verification) -> None:
         reader.close()
 
 
-def check_manifest(run_dir: Path, result: Verification, trusted: bytes | None) -> None:
+def check_manifest(run_dir: Path, result: Verification) -> None:
     manifest_path, sig_path = run_dir / MANIFEST, run_dir / SIGNATURE
     if not manifest_path.is_file():
-        result.problems.append(f"{MANIFEST} is missing: the run was not sealed (killed before its end?)")
         return
+    result.sealed = True
     data = manifest_path.read_bytes()
     try:
         manifest = json.loads(data)
@@ -111,7 +128,7 @@ def check_manifest(run_dir: Path, result: Verification, trusted: bytes | None) -
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         result.problems.append(f"{MANIFEST}: unreadable ({type(exc).__name__}: {exc})")
         return
-    result.signed_by = fingerprint(public)
+    result.signed_by, result.signer_raw = fingerprint(public), public
     try:
         signature = base64.b64decode(sig_path.read_text(encoding="ascii").strip(), validate=True)
     except (OSError, ValueError) as exc:
@@ -119,10 +136,6 @@ def check_manifest(run_dir: Path, result: Verification, trusted: bytes | None) -
         signature = b""
     if signature and not verify_signature(public, signature, data):
         result.problems.append(f"{SIGNATURE}: the signature does not match {MANIFEST}")
-    if trusted is not None and trusted != public:
-        result.problems.append(
-            f"{MANIFEST}: signed by {fingerprint(public)}, not by the trusted key {fingerprint(trusted)}"
-        )
     ledger = manifest.get("ledger") or {}
     if not result.problems and ledger.get("records") != result.records:
         result.problems.append(
@@ -148,10 +161,11 @@ def check_files(run_dir: Path, listed: dict[str, str], result: Verification) -> 
             result.problems.append(f"{name}: not covered by the manifest (added after sealing)")
 
 
-def verify(run_dir: Path, trusted: bytes | None = None) -> Verification:
+def verify(run_dir: Path, start: str = GENESIS) -> Verification:
+    """`start`: the hash the first record follows (GENESIS for a run, the previous head for a segment)."""
     result = Verification()
-    check_chain(run_dir, result)
-    check_manifest(run_dir, result, trusted)
+    check_chain(run_dir, result, start)
+    check_manifest(run_dir, result)
     return result
 
 
@@ -163,8 +177,9 @@ def resealing(run_dir: Path, key: SigningKey) -> Iterator[None]:
     the one it supersedes."""
     result = verify(run_dir)
     broken = [p for p in result.problems if not p.endswith("(added after sealing)")]
-    if broken:
-        raise UsageError(f"{run_dir}: will not re-seal a run that does not verify: {broken[0]}")
+    if broken or not result.sealed:
+        reason = broken[0] if broken else UNSEALED_TEXT
+        raise UsageError(f"{run_dir}: will not re-seal a run that does not verify: {reason}")
     if result.signed_by != fingerprint(key.public_raw):
         raise UsageError(
             f"{run_dir}: sealed by {result.signed_by}; the key in {key.folder} is "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from mapping.catalog import Catalog, Indicator, load_catalog
 from mapping.rules import RuleSet, load_rules
 from scorer.results import Result, Verdict, merge_verdicts
 from scorer.score import GRADE_NEEDS, ScoreReport, number, score
+from scorer.validity import valid_until
 from scorer.waivers import WaiverOutcome
 from zhian import __version__
 from zhian.evidence.ledger import Record
@@ -62,7 +63,6 @@ from zhian.verdicts import Evaluation, Header, load_evaluation
 
 EXCERPT = 1200  # characters of a request or reply shown; the ledger keeps the whole redacted excerpt
 DECISIVE = ("pass", "fail", "partial")
-VALID_YEARS = 5  # 4.10
 
 
 @cache
@@ -463,10 +463,7 @@ def _conclusion(
 
 
 def _label(grade: str | None, header: Header, on: date, t: Messages) -> Label:
-    until = None
-    if grade:  # to the day before the fifth anniversary
-        day = on + timedelta(days=1) if (on.month, on.day) == (2, 29) else on
-        until = day.replace(year=on.year + VALID_YEARS) - timedelta(days=1)
+    until = valid_until(on) if grade else None
     return Label(
         topic=t("label.topic_value"),
         grade=grade,
