@@ -16,7 +16,7 @@ from onvif_helpers import Starter, camera, door, free_port, nvr, start
 from probes import door_alarms, event_service, recording_alive, retention
 from probes.finding import Finding
 from probes.targets import Target
-from probes.transport_choice import settle_transports
+from probes.transport_common import settle_transports
 from simulator.onvif import OnvifCamera, OnvifDoorController, OnvifNvr
 from simulator.onvif.events import DOOR_MODE, DOOR_PHYSICAL, Topic
 from simulator.tls import make_site_tls

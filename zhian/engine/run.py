@@ -32,7 +32,7 @@ from mapping.rules import MachineVerdict, Rule, RuleSet, judge
 from probes.base import Operator, ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding
 from probes.targets import SiteView, Target
-from probes.transport_choice import settle_transports
+from probes.transport_common import settle_transports
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
