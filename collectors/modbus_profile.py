@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from collectors.profile_file import parse_profile_text, read_profile_text
 
 Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 BIT_TABLES: frozenset[Table] = frozenset({"coil", "discrete_input"})
@@ -194,15 +195,7 @@ class ProfileError(ValueError):
 
 
 def parse_profile(text: str, source: str = "<profile>") -> PanelProfile:
-    try:
-        raw = yaml.safe_load(text)
-        return PanelProfile.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise ProfileError(f"{source}: {where}: {first['msg']}") from exc
+    return parse_profile_text(text, source, PanelProfile, ProfileError)
 
 
 def load_profile(name: str) -> PanelProfile:
@@ -229,10 +222,5 @@ def shipped_profiles() -> list[str]:
 
 def load_profile_file(path: Path) -> PanelProfile:
     """A site's own register map, for a panel model zhian does not ship."""
-    if path.is_dir():
-        raise ProfileError(f"{path} is a directory, not a register map")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_profile_text(path, "a register map", ProfileError)
     return parse_profile(text, str(path))

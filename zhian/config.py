@@ -123,8 +123,12 @@ class Gateway(_Strict):
     id: str
     broker: str
     area: str
-    topic_root: str
-    site: str  # the community's level in the topic tree
+    # the topic shape: a profile shipped in collectors/mqtt_profiles/ (zhian, zigbee2mqtt,
+    # homeassistant), or the site's own (profile_file, relative to the config)
+    profile: str = "zhian"
+    profile_file: Path | None = None
+    topic_root: str | None = None  # the base topic; the profile's default when absent
+    site: str | None = None  # the community's level in the topic tree (profiles with {site})
     heartbeat_s: float = Field(default=30, gt=0)
     devices: list[GatewayChild] = Field(default_factory=list)
 

@@ -17,6 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from collectors.modbus_profile import ProfileError, load_profile, load_profile_file
+from collectors.mqtt_profile import ProfileError as MqttProfileError
+from collectors.mqtt_profile import load_profile as load_mqtt_profile
+from collectors.mqtt_profile import load_profile_file as load_mqtt_profile_file
 from zhian.config import (
     ALL_PROBLEMS,
     Config,
@@ -130,6 +133,21 @@ def profile_problems(config: Config, base: Path) -> list[Problem]:
         except ProfileError as exc:
             key = "profile_file" if panel.profile_file is not None else "profile"
             problems.append(Problem((*loc, key), str(exc)))
+    for i, gw in enumerate(config.inventory.gateways):
+        loc = ("inventory", "gateways", i)
+        key = "profile_file" if gw.profile_file is not None else "profile"
+        try:
+            if gw.profile_file is not None:
+                profile = load_mqtt_profile_file(_relative(base, gw.profile_file))
+            else:
+                profile = load_mqtt_profile(gw.profile)
+        except MqttProfileError as exc:
+            problems.append(Problem((*loc, key), str(exc)))
+            continue
+        if profile.needs_site and not gw.site:
+            problems.append(
+                Problem((*loc, "site"), f"the {profile.name} topic tree has a site level: give site")
+            )
     return problems
 
 

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 from conftest import SiteFactory
 from exchange_sink import Ledger
@@ -237,3 +238,92 @@ async def test_broker_auth_fails_a_broker_open_to_anonymous(tmp_path: Path, pass
     assert auth.facts["wrong_password_accepted"] is (not password_file)
     assert auth.facts["tls_offered"] is False and auth.facts["plain_listener_open"] is True
     assert len(auth.evidence) == 3 and account["inspector"] not in ledger.dumped()
+
+
+# -- other gateway profiles on a real broker -------------------------------------------------------
+async def publish_like(
+    port: int, retained: dict[str, bytes], beats: dict[str, bytes], seconds: float
+) -> None:
+    """A gateway of another shape: its retained statuses once, then its devices' states every 0.3 s."""
+    async with aiomqtt.Client(HOST, port) as client:
+        for topic, payload in retained.items():
+            await client.publish(topic, payload, qos=1, retain=True)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            for topic, payload in beats.items():
+                await client.publish(topic, payload, qos=0)
+            await asyncio.sleep(0.3)
+
+
+def profiled(gateway: str, profile: str, root: str, children: list[str], port: int) -> list[Target]:
+    common = {"broker": "broker", "profile": profile, "topic_root": root, "heartbeat_s": 0.3}
+    gw = Target(gateway, "gateway", "mqtt", HOST, port, "mc", params=common | {"children": children})
+    kids = [
+        Target(c, "mqtt_device", "mqtt", HOST, port, "mc", params=common | {"gateway": gateway})
+        for c in children
+    ]
+    return [gw, *kids]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="no mosquitto")
+async def test_zigbee2mqtt_and_home_assistant_gateways_on_one_broker(tmp_path: Path) -> None:
+    """Two gateways of other shapes side by side: a zigbee2mqtt bridge and a Home Assistant
+    discovery hub; a live device passes, a retained "online" with no state fails as stale, an
+    "offline" availability fails as offline."""
+    async with open_mosquitto(tmp_path, passwords=None) as port:
+        broker = Target(
+            "broker", "broker", "mqtt", HOST, port, "mc", username="inspector", password=Secret("x")
+        )
+        targets = [
+            broker,
+            *profiled("z2m", "zigbee2mqtt", "zigbee2mqtt", ["smoke-1", "smoke-2", "gas-1"], port),
+            *profiled("hub", "homeassistant", "homeassistant", ["sos-1", "sos-2"], port),
+        ]
+        online = b'{"state":"online"}'
+        z2m_retained = {
+            "zigbee2mqtt/bridge/state": online,
+            "zigbee2mqtt/smoke-1/availability": online,
+            "zigbee2mqtt/smoke-2/availability": online,
+            "zigbee2mqtt/gas-1/availability": b'{"state":"offline"}',
+        }
+        z2m_beats = {
+            "zigbee2mqtt/smoke-1": b'{"smoke":false,"battery":97,"last_seen":"2026-12-07T10:00:00Z"}'
+        }
+
+        def config(node: str) -> bytes:
+            return json.dumps({"~": f"site/{node}", "stat_t": "~/state", "avty_t": "~/availability"}).encode()
+
+        ha_retained = {
+            "homeassistant/binary_sensor/sos-1/button/config": config("sos-1"),
+            "homeassistant/binary_sensor/sos-2/button/config": config("sos-2"),
+            "site/sos-1/availability": b"online",
+            "site/sos-2/availability": b"online",
+        }
+        ha_beats = {"site/sos-1/state": b"OFF"}
+        ledger = Ledger()
+        ctx = ProbeContext(site=SiteView("t", tuple(targets)), sink=ledger, call_timeout_s=3.0)
+        gateways = asyncio.gather(
+            publish_like(port, z2m_retained, z2m_beats, OBSERVE_S + 2),
+            publish_like(port, ha_retained, ha_beats, OBSERVE_S + 2),
+        )
+        await asyncio.sleep(0.5)  # the retained statuses are in before the window opens
+        found = await run_all(ctx)
+        await gateways
+    reasons = {k: f.reason for k, f in found.items() if not k.startswith("broker_auth")}
+    assert reasons == {
+        "gateway_status:z2m": "alive",
+        "heartbeat:smoke-1": "alive",
+        "heartbeat:smoke-2": "stale_online",
+        "heartbeat:gas-1": "offline",
+        "gateway_status:hub": "silent",  # the hub announces no entity of its own (node_id hub)
+        "heartbeat:sos-1": "alive",
+        "heartbeat:sos-2": "stale_online",
+    }
+    z2m = found["gateway_status:z2m"]
+    assert z2m.facts["profile"] == "zigbee2mqtt" and z2m.facts["children_by_reason"] == {
+        "alive": 1,
+        "offline": 1,
+        "stale_online": 1,
+    }
+    assert len(observations(ledger)) == 2  # zigbee2mqtt/# and #: one subscription each, shared by all

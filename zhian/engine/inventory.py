@@ -62,6 +62,8 @@ def build_site(config: Config, base: Path) -> SiteView:
         via = brokers[gw.broker]
         common = {
             "broker": gw.broker,
+            "profile": gw.profile,
+            "profile_file": str(base / gw.profile_file) if gw.profile_file is not None else None,
             "topic_root": gw.topic_root,
             "site": gw.site,
             "heartbeat_s": gw.heartbeat_s,
