@@ -20,6 +20,8 @@ from collectors.modbus_profile import ProfileError, load_profile, load_profile_f
 from collectors.mqtt_profile import ProfileError as MqttProfileError
 from collectors.mqtt_profile import load_profile as load_mqtt_profile
 from collectors.mqtt_profile import load_profile_file as load_mqtt_profile_file
+from collectors.platform_profile import ProfileError as PlatformProfileError
+from collectors.platform_profile import load_profile as load_platform_profile
 from zhian.config import (
     ALL_PROBLEMS,
     Config,
@@ -133,6 +135,14 @@ def profile_problems(config: Config, base: Path) -> list[Problem]:
         except ProfileError as exc:
             key = "profile_file" if panel.profile_file is not None else "profile"
             problems.append(Problem((*loc, key), str(exc)))
+    platform = config.inventory.platform
+    if platform is not None:
+        own = _relative(base, Path(platform.profile_file)) if platform.profile_file else None
+        try:
+            load_platform_profile(platform.profile, own)
+        except PlatformProfileError as exc:
+            key = "profile_file" if own is not None else "profile"
+            problems.append(Problem(("inventory", "platform", key), str(exc)))
     for i, gw in enumerate(config.inventory.gateways):
         loc = ("inventory", "gateways", i)
         key = "profile_file" if gw.profile_file is not None else "profile"

@@ -19,6 +19,7 @@ from scorer.score import score
 from zhian.cli.failon import add_fail_on, fail_on
 from zhian.cli.help import EXIT_FAIL_ON, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.configcheck import check_config
+from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
 from zhian.engine.run import (
@@ -105,7 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             ledger.append("finding", finding_fields(finding, run_id, indicators))
 
         try:
-            await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
+            async with alert_feed(ctx, config):
+                await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
         except asyncio.CancelledError:
             result.interrupted = True
         finally:
