@@ -17,7 +17,8 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import SiteFactory
+import yaml
+from conftest import COMMUNITIES, SiteFactory
 from exchange_sink import Ledger
 from site_probe import site_view
 
@@ -121,6 +122,37 @@ async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_
         stale = found["heartbeat:gas-b1-0101"]
         assert (stale.status, stale.reason) == ("fail", "stale_online")
         assert stale.facts["heartbeat_count"] == 0 and stale.facts["status_retained"] is True
+
+
+@pytest.mark.parametrize("profile", ["zigbee2mqtt", "homeassistant"])
+async def test_a_gateway_speaking_another_profile(
+    community_site: SiteFactory, tmp_path: Path, profile: str
+) -> None:
+    """The small site with its gateway speaking zigbee2mqtt or Home Assistant discovery: the written
+    config names the profile, every device is judged alive through it, and a child the gateway
+    loses is found offline by its availability; then the gateway's Last Will."""
+    doc = yaml.safe_load((COMMUNITIES / "small.yaml").read_text(encoding="utf-8"))
+    for device in doc["devices"]:
+        if device["id"] == "gw-01":
+            device["gateway"]["mqtt_profile"] = profile
+    community = tmp_path / f"small-{profile}.yaml"
+    community.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    async with community_site(str(community.with_suffix(""))) as site:
+        ctx = context(site, Ledger())
+        assert ctx.site.get("gw-01").params["profile"] == profile
+        found = await run_all(ctx)
+        assert {k: (f.status, f.reason) for k, f in found.items() if f.status != "pass"} == {}
+        gw = found["gateway_status:gw-01"].facts
+        assert gw["profile"] == profile and gw["children_by_reason"] == {"alive": 20}
+        await site.operator("gw-01", "child_offline", device="smoke-b1-0101")
+        await asyncio.sleep(0.5)
+        await site.operator("gw-01", "unplug")
+        found = await run_all(context(site, Ledger()))
+        assert (found["heartbeat:smoke-b1-0101"].reason, found["gateway_status:gw-01"].reason) == (
+            "offline",
+            "offline",
+        )
+        assert found["heartbeat:gas-b1-0101"].reason == "stale_online"
 
 
 @pytest.mark.parametrize("impl", ["auto", "amqtt"])
