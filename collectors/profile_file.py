@@ -26,7 +26,9 @@ def parse_profile_text(text: str, source: str, model: type[M], error: type[Value
     try:
         return model.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as exc:
-        raise error(f"{source}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise error(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top)"
