@@ -100,4 +100,5 @@ SPEC = ProbeSpec(
     params=Params,
     timeout_s=300.0,
     run=run,
+    window=True,
 )

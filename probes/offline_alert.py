@@ -135,4 +135,5 @@ SPEC = ProbeSpec(
     params=Params,
     timeout_s=600,
     run=run,
+    window=True,
 )

@@ -72,7 +72,7 @@ async def recorder_view(ctx: ProbeContext, recorder: Target) -> RecorderView:
     """The recorder read once per run, whichever camera or probe asks first."""
 
     async def fetch() -> RecorderView:
-        async with OnvifClient(ctx.connection(recorder)) as client:
+        async with ctx.client(OnvifClient, recorder) as client:
             device_now, clock_id = await client.device_time()
             measured = ctx.clock()
             services = await client.services()

@@ -15,6 +15,7 @@ gaps were not checked; one without the recording search at all is `not_assessed`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,8 @@ DAY_S = 86_400.0
 # The history search starts this long after the earliest data: EarliestRecording comes in whole
 # seconds, and a start state read just before the first frame would look like missing data.
 HISTORY_MARGIN = timedelta(minutes=1)
+# Pages of history results allowed per recording (of 100 events each) in the recorder's one search.
+PAGES_PER_RECORDING = 50
 
 
 class Params(BaseModel):
@@ -53,6 +56,46 @@ class Params(BaseModel):
     retention_days: float = Field(default=30, gt=0)
     retention_days_key: float = Field(default=90, gt=0)  # cameras tagged key_location
     gap_tolerance_s: float = Field(default=60, ge=0)  # shorter holes (a reboot) are not counted
+
+
+@dataclass(frozen=True)
+class Histories:
+    """The recorder's history search, per recording; or, when it answered that it does not
+    support FindEvents, none and the refusal's exchange."""
+
+    by_recording: dict[str, RecordingHistory]
+    unsupported: str | None = None  # the refusal's exchange id ("" when it left none)
+
+
+async def recorder_history(
+    ctx: ProbeContext, recorder: Target, view: RecorderView, params: Params
+) -> Histories:
+    """The history of every recording on the recorder, read once per run: one search over the
+    longest window any camera needs for all recordings at least that old, each camera judged on
+    its own share (judge_retention). A younger recording gets a search from its first data on, as
+    a search from before it would show its start state as missing data."""
+    assert view.recordings is not None
+    days = max(params.retention_days, params.retention_days_key)
+    oldest = view.device_now - timedelta(days=days)
+    groups: dict[datetime, list[str]] = {}
+    for r in view.recordings.items:
+        if r.earliest is not None and r.earliest + HISTORY_MARGIN < view.device_now:
+            groups.setdefault(max(oldest, r.earliest + HISTORY_MARGIN), []).append(r.token)
+
+    async def fetch() -> Histories:
+        found: dict[str, RecordingHistory] = {}
+        async with ctx.client(OnvifClient, recorder) as client:
+            for start, tokens in sorted(groups.items()):
+                pages = PAGES_PER_RECORDING * len(tokens)
+                try:
+                    history = await client.recording_history(start, view.device_now, tokens, max_pages=pages)
+                except Unsupported as exc:  # no FindEvents: the span alone can be judged
+                    return Histories({}, exc.exchange_id or "")
+                found |= dict.fromkeys(tokens, history)
+        return Histories(found)
+
+    histories: Histories = await ctx.shared(("onvif.history", recorder.id, f"{days:g}"), fetch)
+    return histories
 
 
 # -- judging ------------------------------------------------------------------------------------
@@ -115,9 +158,11 @@ def judge_retention(
     supported, `gaps_checked` False) the span alone, saying that holes were not looked for."""
     observed = observed_days(recording.earliest, device_now)
     window_start = device_now - timedelta(days=required)
+    # before its first data a recording has nothing to lose: holes count from then on
+    since = max(window_start, recording.earliest + HISTORY_MARGIN) if recording.earliest else window_start
     holes = spans_in_window(
         (s for s in (history.spans if history else ()) if s.recording == recording.token),
-        window_start,
+        since,
         device_now,
         tolerance_s,
     )
@@ -188,37 +233,26 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         chosen = wanted(ctx.site, sc, view.recordings.items)
         if not chosen:
             return no_recording(PROBE, target, sc, view, started, ctx.clock())
+        histories = await recorder_history(ctx, sc.recorder, view, params)
+        searchable = histories.unsupported is None
+        evidence += [histories.unsupported] if histories.unsupported else []
         verdicts = []
-        searchable = True  # FindEvents, until the recorder says it does not support it
-        async with OnvifClient(ctx.connection(sc.recorder)) as client:
-            for recording, camera in chosen:
-                required = required_days(camera or target, params)
-                history = None
-                if recording.earliest is not None and searchable:
-                    start = max(
-                        view.device_now - timedelta(days=required), recording.earliest + HISTORY_MARGIN
-                    )
-                    if start < view.device_now:
-                        try:
-                            history = await client.recording_history(
-                                start, view.device_now, [recording.token]
-                            )
-                            evidence += history.evidence
-                        except Unsupported as exc:
-                            searchable = False
-                            evidence += [exc.exchange_id] if exc.exchange_id else []
-                configured = configured_days(view.configured, recording.token)
-                verdicts.append(
-                    judge_retention(
-                        recording,
-                        required,
-                        view.device_now,
-                        configured,
-                        history,
-                        params.gap_tolerance_s,
-                        gaps_checked=searchable,
-                    )
+        for recording, camera in chosen:
+            history = histories.by_recording.get(recording.token)
+            evidence += history.evidence if history else ()
+            required = required_days(camera or target, params)
+            configured = configured_days(view.configured, recording.token)
+            verdicts.append(
+                judge_retention(
+                    recording,
+                    required,
+                    view.device_now,
+                    configured,
+                    history,
+                    params.gap_tolerance_s,
+                    gaps_checked=searchable,
                 )
+            )
     except Unsupported as exc:
         return search_unsupported(PROBE, target, sc, exc, view, started, ctx.clock())
     except CollectorError as exc:

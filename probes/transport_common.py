@@ -13,6 +13,7 @@ HTTP is acceptable is transport_security's judgement, not this choice's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Iterable
 
@@ -55,11 +56,11 @@ def undecided(targets: Iterable[Target]) -> list[Target]:
     return [t for t in targets if t.tls_auto and t.protocol in HTTP_PROTOCOLS and "transport" not in t.params]
 
 
-async def settle_transports(ctx: ProbeContext, limit: asyncio.Semaphore) -> SiteView:
-    """Every `tls: auto` device of the site decided, side by side under the run's limit."""
+async def settle_transports(ctx: ProbeContext, limit: asyncio.Semaphore | None) -> SiteView:
+    """Every `tls: auto` device of the site decided, side by side under the run's limit (if any)."""
 
     async def one(target: Target) -> Target:
-        async with limit:
+        async with limit if limit is not None else contextlib.nullcontext():
             return await choose(ctx, target)
 
     decided: dict[str, Target] = {}
