@@ -70,6 +70,8 @@ class ProbeContext:
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
+    # what each active test put back, by the device it tested (see note_restore)
+    restores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
 
@@ -102,6 +104,11 @@ class ProbeContext:
             gate=self.host_gate(target),
             max_reply_bytes=self.max_reply_bytes,
         )
+
+    def note_restore(self, device: str, steps: Sequence[Mapping[str, Any]]) -> None:
+        """An active test's restore steps and their outcome, kept as they are done: a test cut short
+        by an interrupt returns no finding, so the run's `interrupted` finding lists these."""
+        self.restores.setdefault(device, []).extend(dict(step) for step in steps)
 
     def allowed(self, test: str) -> bool:
         return test in self.active
