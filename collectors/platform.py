@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
 from collectors.connection import Connection
@@ -72,6 +72,13 @@ class PlatformAlert:
     source_time: datetime | None
     acknowledged: bool
     data: Mapping[str, Any]
+    exchange_id: str | None = None  # set when the alert came by itself (a callback to zhian)
+
+
+class AlertFeed(Protocol):
+    """Alerts the platform pushed to zhian (collectors/platform_receiver.py)."""
+
+    def received(self, since: datetime | None, type: str | None) -> tuple[PlatformAlert, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,26 @@ class RouteAnswer:
     exchange_id: str
 
 
+def merge_feed(
+    listing: Listing[PlatformAlert], feed: AlertFeed | None, since: datetime | None, type: str | None
+) -> Listing[PlatformAlert]:
+    """The polled alerts and the pushed ones not among them (by id), oldest first."""
+    if feed is None:
+        return listing
+    known = {a.id for a in listing.rows}
+    pushed = [a for a in feed.received(since, type) if a.id not in known]
+    if not pushed:
+        return listing
+    rows = sorted((*listing.rows, *pushed), key=lambda a: a.raised_at)
+    return Listing(tuple(rows), listing.exchange_id)
+
+
 class PlatformClient:
     """`async with PlatformClient(conn) as p:`; protected calls log in first when needed."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, feed: AlertFeed | None = None) -> None:
         self.conn = conn
+        self.feed = feed
         self.base = conn.path.rstrip("/") or DEFAULT_BASE
         self._http = HttpSession(conn, protocol="http", scrub=mask_personal)
         self._token: str | None = None
@@ -214,7 +236,26 @@ class PlatformClient:
     async def alerts(self, since: datetime | None = None, type: str | None = None) -> Listing[PlatformAlert]:
         """Alerts raised at or after `since` (all when None), of one type when given, oldest first."""
         reply = await self._get("/alerts", "alerts", since=since.isoformat() if since else None, type=type)
-        return self._listing(reply, "alerts", _alert)
+        return merge_feed(self._listing(reply, "alerts", alert_of), self.feed, since, type)
+
+    async def subscribe(self, callback_url: str) -> str:
+        """Ask the platform to POST every new alert to `callback_url`; the exchange id."""
+        if self._token is None:
+            await self.login()
+        reply = await self._http.request(
+            "POST", f"{self.base}/subscriptions", operation="subscribe alerts", decode=decode_json,
+            json_body={"url": callback_url}, headers={"Authorization": f"Bearer {self._token}"},
+        )  # fmt: skip
+        return reply.exchange_id
+
+    async def unsubscribe(self) -> str:
+        if self._token is None:
+            await self.login()
+        reply = await self._http.request(
+            "DELETE", f"{self.base}/subscriptions", operation="unsubscribe alerts", decode=decode_json,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )  # fmt: skip
+        return reply.exchange_id
 
     async def events(self, since: datetime | None = None, limit: int = 500) -> Listing[PlatformEvent]:
         """The platform's event log at or after `since`, oldest first, at most `limit` entries."""
@@ -261,7 +302,8 @@ def _mapping(row: Any) -> Mapping[str, Any]:
     return row
 
 
-def _alert(row: Any) -> PlatformAlert:
+def alert_of(row: Any) -> PlatformAlert:
+    """One alert of the zhian API's shape (routes and callbacks alike)."""
     raised = _time(row["raised_at"])
     if raised is None:
         raise ValueError("raised_at")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection
 from collectors.exchange import Sink, now
+from collectors.platform import AlertFeed
 from probes.finding import Finding
 from probes.targets import SiteView, Target, TargetKind
 
@@ -70,6 +71,7 @@ class ProbeContext:
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
+    platform_feed: AlertFeed | None = None  # alerts the platform pushed to zhian's receiver
     # what each active test put back, by the device it tested (see note_restore)
     restores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from collectors.platform import PlatformAlert, PlatformClient
+from collectors.platform import PlatformAlert
 from probes.base import ProbeContext
+from probes.platform_common import platform_client
 from probes.targets import Target
 
 OFFLINE_ALERT = "device_offline"
@@ -59,7 +60,7 @@ async def wait_for_alerts(
     seen_at: dict[str, datetime] = {}
     evidence: list[str] = []
     deadline = asyncio.get_running_loop().time() + window_s
-    async with PlatformClient(ctx.connection(platform)) as api:
+    async with platform_client(ctx, platform) as api:
         while True:
             listing = await api.alerts(since=since, type=OFFLINE_ALERT)
             evidence.append(listing.exchange_id)

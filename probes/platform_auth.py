@@ -19,6 +19,7 @@ from collectors.errors import CollectorError
 from collectors.platform import PlatformClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
+from probes.platform_common import platform_client, platform_profile
 from probes.targets import Target
 
 PROBE = "platform_auth"
@@ -87,16 +88,20 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     evidence: list[str] = []
     without: dict[str, int] = {}
     with_token: dict[str, int] = {}
+    profile = platform_profile(target)
+    # artemis: every route is a signed POST; "with login" means signed
+    routes = params.routes if profile.api == "zhian" else tuple(("POST", r) for r in profile.routes.values())
     try:
-        async with PlatformClient(ctx.connection(target)) as platform:
-            for method, route in params.routes:
+        async with platform_client(ctx, target) as platform:
+            for method, route in routes:
                 answer = await platform.status_of(method, route, authenticated=False)
                 without[f"{method} {route}"] = answer.status
                 evidence.append(answer.exchange_id)
             try:
-                evidence.append(await platform.login())
-                for method, route in params.routes:
-                    if method == "GET":
+                if isinstance(platform, PlatformClient):
+                    evidence.append(await platform.login())
+                for method, route in routes:
+                    if method == "GET" or profile.api == "artemis":
                         answer = await platform.status_of(method, route, authenticated=True)
                         with_token[f"{method} {route}"] = answer.status
                         evidence.append(answer.exchange_id)

@@ -21,6 +21,7 @@ from collectors.errors import CollectorError
 from collectors.platform import ID_NUMBER, MOBILE, PlatformClient, id_number_valid
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
+from probes.platform_common import platform_profile
 from probes.targets import Target
 
 PROBE = "privacy_masking"
@@ -104,6 +105,17 @@ def judge(
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
+    if platform_profile(target).api != "zhian":
+        detail = "The platform's profile offers no resident-record view that zhian reads."
+        return Finding(
+            PROBE,
+            target.id,
+            "not_assessed",
+            "not_offered",
+            detail,
+            started_at=started,
+            finished_at=ctx.clock(),
+        )
     try:
         async with PlatformClient(ctx.connection(target)) as platform:
             residents = await platform.residents()

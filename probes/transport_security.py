@@ -26,7 +26,7 @@ from probes.finding import Finding, collector_finding
 from probes.targets import Target
 
 PROBE = "transport_security"
-HTTP_PROTOCOLS = ("onvif", "isapi", "http")
+HTTP_PROTOCOLS = ("onvif", "isapi", "http", "artemis")
 VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 TLS_REFUSALS = (400, 497)  # what TLS servers answer to plain HTTP on their port
 

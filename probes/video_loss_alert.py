@@ -10,9 +10,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from collectors.errors import CollectorError
-from collectors.platform import PlatformClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding
+from probes.platform_common import platform_client
 from probes.targets import Target
 from probes.video_common import signal_state
 
@@ -72,7 +72,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             state.evidence,
         )
     try:
-        async with PlatformClient(ctx.connection(platform)) as api:
+        async with platform_client(ctx, platform) as api:
             alerts = await api.alerts(type="video_loss")
     except CollectorError as exc:
         return collector_finding(

@@ -13,7 +13,9 @@ COMMUNITY=${DEMO_COMMUNITY:-faulty}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 echo "== starting the virtual community '$COMMUNITY' (log: $OUT/sim.log)"
+# every device is evaluated (no 7.4 sample), so every fault faulty.yaml injects shows in the report
 $BIN/zhian sim up "$COMMUNITY" --workdir "$OUT/site" --write-config "$OUT/site.yaml" --allow-tests all \
+  --sampling monitoring \
   > "$OUT/sim.log" 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true; wait $SIM 2>/dev/null || true' EXIT

@@ -139,6 +139,9 @@ class GatewayParams(_Strict):
 
 
 class PlatformParams(_Strict):
+    # the API it speaks: zhian's (docs/platform-api.md) or Hikvision's artemis gateway
+    # (docs/platform-artemis.md; the AppKey/AppSecret are the platform's credentials)
+    profile: Literal["zhian", "hikvision-artemis"] = "zhian"
     offline_after_s: float = Field(default=90, gt=0)  # heartbeat silence before the offline alert
     poll_interval_s: float = Field(default=30, gt=0)  # camera / panel / door health polls
 

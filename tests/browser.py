@@ -170,6 +170,11 @@ async def _evaluate(cdp: _Cdp, expression: str) -> Any:
 
 def open_page(path: Path, expression: str = "document.title", *, timeout: float = 20.0) -> Page:
     """Load `path` in a fresh headless Chromium and return what it did (see Page)."""
+    return open_url(path.resolve().as_uri(), expression, timeout=timeout)
+
+
+def open_url(url: str, expression: str = "document.title", *, timeout: float = 20.0) -> Page:
+    """Load `url` (a file, or a server on loopback) in a fresh headless Chromium (see Page)."""
     binary = chromium_or_skip()
     with tempfile.TemporaryDirectory(prefix="zhian-chromium-") as tmp:
         user_data = Path(tmp) / "profile"
@@ -182,7 +187,7 @@ def open_page(path: Path, expression: str = "document.title", *, timeout: float 
                 start_new_session=True,
             )
             try:
-                return asyncio.run(_visit(path.resolve().as_uri(), expression, user_data, proc, timeout))
+                return asyncio.run(_visit(url, expression, user_data, proc, timeout))
             finally:
                 _stop(proc)
 

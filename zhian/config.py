@@ -10,9 +10,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.errors import UsageError
@@ -30,6 +39,16 @@ class CommunityInfo(_Strict):
     operator: str = ""
     address: str = ""
     target_level: Literal["A", "B", "C"] = "C"
+    timezone: str = "Asia/Shanghai"  # IANA name: the report shows every time in the site's zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
 
 
 AreaKind = Literal[
@@ -125,9 +144,22 @@ class Gateway(_Strict):
     devices: list[GatewayChild] = Field(default_factory=list)
 
 
+class AlertReceiver(_Strict):
+    """zhian's own HTTP endpoint the platform POSTs its alerts to (webhook / event callback)."""
+
+    listen: str = "0.0.0.0"  # the address zhian listens on
+    port: int = Field(default=8765, ge=0, le=65535)  # 0: any free port (tests)
+    public_url: str | None = None  # what the platform must call, when not http://listen:port/path
+    max_body_kb: int = Field(default=256, ge=1, le=16384)
+    subscribe: bool = True  # ask the platform to call zhian at the start of the run
+
+
 class Platform(Device):
     tls: bool = True
-    path: str = "/api/v1"
+    path: str = "/api/v1"  # the zhian profile's base path
+    profile: str = "zhian"  # zhian | hikvision-artemis | the name inside profile_file
+    profile_file: str | None = None  # a site's own platform profile, relative to the config
+    receiver: AlertReceiver | None = None
     broker: str | None = None  # where it publishes its alerts
     alert_topic_root: str | None = None
 

@@ -13,12 +13,12 @@ from collectors.errors import CollectorError
 from collectors.mqtt import MqttClient, Observation
 from collectors.onvif import OnvifClient
 from collectors.onvif_events import Pull
-from collectors.platform import PlatformClient
 from probes.linkage.params import PULL_WAIT_S, RETAINED_S
 from probes.linkage.reading import Heard, alarm_onset, alert_matches, relay_on
 from probes.linkage.site import relay_topics
 from probes.linkage.state import Feed, LinkageState, RelayWatch, finish
 from probes.linkage.watches import RestoreStep, Watch
+from probes.platform_common import platform_client
 from probes.targets import Target
 
 
@@ -155,10 +155,10 @@ class Observing(LinkageState):
     async def platform_baseline(self, platform: Target, w: Watch) -> None:
         """The platform's own clock before the trigger: alerts raised since then are the test's."""
         try:
-            self.platform = await self._stack.enter_async_context(
-                PlatformClient(self.ctx.connection(platform))
-            )
-            self.platform_since, exchange = await self.platform.time()
+            api = platform_client(self.ctx, platform)
+            await self._stack.enter_async_context(api)
+            self.platform = api
+            self.platform_since, exchange = await api.time()
             w.evidence.append(exchange)
         except CollectorError as exc:
             self.platform = None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collectors.artemis import ArtemisClient
 from collectors.errors import CollectorError
 from collectors.onvif_events import PullPoint
 from collectors.platform import PlatformClient
@@ -55,7 +56,7 @@ class LinkageState:
         self.facts: dict[str, Any] = {}
         self.feeds: dict[str, Feed] = {}
         self.relays: list[RelayWatch] = []
-        self.platform: PlatformClient | None = None
+        self.platform: PlatformClient | ArtemisClient | None = None
         self.platform_since: datetime | None = None
         self.restore_steps: list[RestoreStep] = []
         self.changed = asyncio.Event()

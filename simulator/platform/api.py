@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.platform.callbacks import Callbacks
 from simulator.platform.linkage import LinkageEngine
 from simulator.platform.state import CHINA, PlatformState, iso
 
@@ -64,6 +65,7 @@ class PlatformApi:
         self.linkage = linkage
         self.guard = state.ctx.guard
         self._tokens: dict[str, tuple[str, float]] = {}
+        self.callbacks = Callbacks(state, lambda alert: {"alerts": [alert.to_json()]})
         community = state.ctx.community
         self._residents = residents(community.seed, [b.name_zh for b in community.buildings])
 
@@ -80,6 +82,8 @@ class PlatformApi:
                 web.get("/api/v1/linkages", self._linkages),
                 web.get("/api/v1/time", self._time),
                 web.get("/api/v1/residents", self._residents_route),
+                web.post("/api/v1/subscriptions", self._subscribe),
+                web.delete("/api/v1/subscriptions", self._unsubscribe),
             ]
         )
         return app
@@ -187,6 +191,20 @@ class PlatformApi:
 
     async def _residents_route(self, _request: web.Request) -> web.Response:
         return web.json_response({"residents": self._residents}, dumps=_dumps)
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        try:
+            url = (await request.json())["url"]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "bad_request"}, status=400)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 1024:
+            return web.json_response({"error": "bad_url"}, status=400)
+        self.callbacks.subscribe(url, lambda _alert: True)
+        return web.json_response({"subscribed": url})
+
+    async def _unsubscribe(self, _request: web.Request) -> web.Response:
+        self.callbacks.unsubscribe()
+        return web.json_response({"subscribed": None})
 
 
 def _unauthorized(error: str) -> web.Response:

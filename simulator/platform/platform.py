@@ -21,6 +21,7 @@ from aiohttp import web
 from simulator.bus import SiteEvent
 from simulator.platform import topics
 from simulator.platform.api import PlatformApi
+from simulator.platform.artemis import ArtemisApi
 from simulator.platform.health import HealthPoller, HeartbeatWatch
 from simulator.platform.linkage import LinkageEngine
 from simulator.platform.mqtt import MqttLink
@@ -65,6 +66,8 @@ class Platform:
         self.mqtt = MqttLink(self.state, self._on_mqtt)
         self.linkage = LinkageEngine(self.state, self.mqtt.send)
         self.api = PlatformApi(self.state, self.linkage)
+        params = ctx.spec.platform
+        self.artemis = ArtemisApi(self.state) if params and params.profile == "hikvision-artemis" else None
         self.watch = HeartbeatWatch(self.state)
         self.poller = HealthPoller(self.state)
         self._child_types = {
@@ -92,6 +95,9 @@ class Platform:
         await _cancel(self._local)
         self._local = []
         await self.linkage.stop()
+        await self.api.callbacks.stop()
+        if self.artemis is not None:
+            await self.artemis.callbacks.stop()
         if self._queue is not None:
             self.ctx.bus.unsubscribe(self._queue)
             self._queue = None
@@ -105,7 +111,8 @@ class Platform:
             await self._connect()
 
     async def _connect(self) -> None:
-        runner = web.AppRunner(self.api.app(), shutdown_timeout=1.0, access_log=None)
+        app = self.artemis.app() if self.artemis is not None else self.api.app()
+        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.ctx.host, self.port, ssl_context=self.ctx.server_tls).start()
         self.port = runner.addresses[0][1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -104,6 +105,7 @@ class PlatformState:
         self.alerts: list[Alert] = []
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.outbox: asyncio.Queue[Alert] = asyncio.Queue()  # alerts waiting for the MQTT link
+        self.listeners: list[Callable[[Alert], None]] = []  # told of every alert raised (callbacks)
         self.devices: dict[str, DeviceStatus] = {}
         self._seq = itertools.count(1)
         self._alert_ids = itertools.count(1)
@@ -145,6 +147,8 @@ class PlatformState:
         )
         self.alerts.append(alert)
         self.outbox.put_nowait(alert)
+        for listener in self.listeners:
+            listener(alert)
         self.record("alert_raised", alert=alert.to_json())
         self.ctx.bus.publish(SiteEvent("platform_alert", self.ctx.spec.id, area, {"alert": alert.to_json()}))
         return alert

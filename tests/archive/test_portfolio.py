@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from scorer.validity import anniversary
-from tests.archive.helpers import archive, graded_run, sealed_run, trusted
-
-
-@pytest.fixture
-def two_communities(tmp_path: Path, db_url: str) -> str:
-    graded = graded_run(tmp_path, "graded", "2026-12-01")
-    later = sealed_run(tmp_path, "later", run_id="r2")
-    other = sealed_run(tmp_path, "other", community="另一小区", run_id="r3")
-    assert archive("push", str(graded), str(later), str(other), "--db", db_url, *trusted(tmp_path)) == 0
-    return db_url
+from tests.archive.helpers import archive
 
 
 def test_list_gives_validity_recheck_and_degradation(

@@ -29,8 +29,8 @@ FAST = {
 }
 
 
-def fast(community: Community, net: int, **changes: Any) -> Community:
-    """The community with test timings and its own loopback network."""
+def fast(community: Community, net: int, platform_profile: str | None = None, **changes: Any) -> Community:
+    """The community with test timings and its own loopback network (and the platform's API)."""
     timing = FAST | changes
     devices = []
     for spec in community.devices:
@@ -48,7 +48,9 @@ def fast(community: Community, net: int, **changes: Any) -> Community:
             )
             spec = spec.model_copy(update={"gateway": gw})
         if spec.platform is not None:
-            windows = {k: timing[k] for k in ("offline_after_s", "poll_interval_s")}
+            windows: dict[str, Any] = {k: timing[k] for k in ("offline_after_s", "poll_interval_s")}
+            if platform_profile is not None:
+                windows["profile"] = platform_profile
             pf = spec.platform.model_copy(update=windows)
             spec = spec.model_copy(update={"platform": pf})
         devices.append(spec)

@@ -47,7 +47,11 @@ def test_heartbeat_timeline_per_gateway_from_the_evidence(run: Path) -> None:
     (chart,) = build_report(run, "en", None).charts.heartbeat
     assert chart.gateway == "gw-01" and chart.window_exact
     gw, smoke = chart.rows
-    assert (gw.device, len(gw.beats), gw.last_seen) == ("gw-01", 4, "2026-11-25T12:01:16+00:00")
+    assert (gw.device, len(gw.beats), gw.last_seen) == (
+        "gw-01",
+        4,
+        "2026-11-25T20:01:16+08:00",
+    )  # the site's zone
     assert (smoke.device, smoke.status, smoke.beats, smoke.last_seen) == ("smoke-01", "fail", [], None)
     drawn = ET.fromstring(heartbeat(chart, messages("en")) or "")
     assert (

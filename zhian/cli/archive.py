@@ -4,6 +4,7 @@ portfolio, serve it read-only, prune what is past its six years."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import date
@@ -15,7 +16,9 @@ from zhian.archive.check import resolve_run, verify_stored
 from zhian.archive.portfolio import CommunityDetail, CommunityRow, community, portfolio, resolve_community
 from zhian.archive.prune import prune
 from zhian.archive.push import Refused, push
+from zhian.archive.web import serve
 from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, command
+from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir
 from zhian.evidence.trust import TrustedKeys
 
@@ -152,6 +155,28 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"archive serve: --listen {args.listen!r}: give HOST:PORT (e.g. 127.0.0.1:8080)")
+    url = db.database_url(args.db)
+    with db.connect(url, read_only=True) as conn:
+        db.require_schema(conn)
+    try:
+        asyncio.run(
+            serve(
+                url,
+                host.strip("[]"),
+                int(port),
+                lambda at: print(f"serving the portfolio read-only on {at}", flush=True),
+            )
+        )
+    except OSError as exc:
+        raise UsageError(f"archive serve: cannot listen on {args.listen} ({exc.strerror or exc})") from None
+    print("stopped")
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -227,6 +252,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             help="judge dates as of DATE (default today)",
         )
         p.set_defaults(func=func)
+
+    p = command(
+        archive,
+        "serve",
+        "the portfolio as a read-only web site, with each run's evidence pack to download",
+        [
+            (
+                "zhian archive serve --listen 127.0.0.1:8080",
+                "then open the address it prints",
+            )
+        ],
+    )
+    _db_option(p)
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
+    p.set_defaults(func=cmd_serve)
 
     p = command(
         archive,

@@ -13,7 +13,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from simulator.model import Community, CommunityError, load_community
+from simulator.model import Community, CommunityError, PlatformParams, load_community
 from simulator.site import Site
 from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.cli.simconfig import write_site_config
@@ -88,7 +88,7 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
                 print(f"{ep.kind:<8} {ep.id:<20} {scheme}{ep.protocol:<6} {ep.host}:{ep.port}{ep.path}")
             print(f"operator hook: {hook}")
             if args.write_config is not None:
-                env = write_site_config(site, args.write_config, hook, args.allow_tests)
+                env = write_site_config(site, args.write_config, hook, args.allow_tests, args.sampling)
                 print(f"config written to {args.write_config} (secrets in {env})")
             if args.endpoints is not None:
                 site.write_endpoints(args.endpoints)
@@ -102,11 +102,26 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
 
 def cmd_sim_up(args: argparse.Namespace) -> int:
     community = read_community(args.community)
+    if args.platform_profile:
+        community = with_platform_profile(community, args.platform_profile)
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
         asyncio.run(_serve(site, args))
     return 0
+
+
+def with_platform_profile(community: Community, profile: str) -> Community:
+    """The community with its platform speaking this API."""
+    devices = [
+        d.model_copy(
+            update={"platform": (d.platform or PlatformParams()).model_copy(update={"profile": profile})}
+        )
+        if d.kind == "platform"
+        else d
+        for d in community.devices
+    ]
+    return community.model_copy(update={"devices": devices})
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -132,6 +147,12 @@ def add_parser(sub: SubParsers) -> None:
         default=[],
         help="active tests the written config permits: a comma list, or 'all'",
     )
+    p.add_argument(
+        "--sampling",
+        choices=("inspection", "monitoring"),
+        default="inspection",
+        help="the written config's sampling: inspection (7.4 samples, default) or monitoring (every device)",
+    )
     p.add_argument("--workdir", type=Path, help="where TLS material and broker files go (default: temp)")
     p.add_argument("--latency-scale", type=float, default=1.0, help="0 turns simulated latency off")
     p.add_argument(
@@ -139,5 +160,10 @@ def add_parser(sub: SubParsers) -> None:
         choices=("auto", "mosquitto", "amqtt"),
         default="auto",
         help="MQTT broker: auto (mosquitto when installed, else amqtt), mosquitto or amqtt",
+    )
+    p.add_argument(
+        "--platform-profile",
+        choices=("zhian", "hikvision-artemis"),
+        help="the API the platform speaks (default: the community file's, else zhian)",
     )
     p.set_defaults(func=cmd_sim_up)

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from simulator.model import CameraParams, Community, GatewayParams, PanelParams
+from simulator.model import CameraParams, Community, GatewayParams, PanelParams, PlatformParams
+from simulator.platform.artemis import index_code
 from simulator.site import BROKER_ID, Site
 
 
@@ -83,7 +84,16 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
             )  # fmt: skip
         elif spec.kind == "platform":
             root = spec_root(site)
-            inventory["platform"] = http(row, broker=BROKER_ID, alert_topic_root=root)
+            profile = (spec.platform or PlatformParams()).profile
+            # zhian's receiver on loopback, any free port: the platform calls it with every alert
+            receiver = {"listen": "127.0.0.1", "port": 0}
+            inventory["platform"] = http(
+                row, broker=BROKER_ID, alert_topic_root=root, profile=profile, receiver=receiver
+            )
+    if inventory.get("platform", {}).get("profile") == "hikvision-artemis":
+        for kind in ("cameras", "nvrs", "doors", "panels"):  # the platform knows them by its own ids
+            for device in inventory[kind]:
+                device["tags"] = {**device.get("tags", {}), "platform_id": index_code(device["id"])}
     broker = rows[BROKER_ID]
     inventory["brokers"].append(
         {"id": BROKER_ID, "host": broker["host"], "port": broker["port"], "area": broker["area"],
@@ -134,12 +144,18 @@ def spec_root(site: Site) -> str:
 
 
 def write_site_config(
-    site: Site, path: Path, operator_hook: str | None, allow: list[str] | None = None
+    site: Site,
+    path: Path,
+    operator_hook: str | None,
+    allow: list[str] | None = None,
+    sampling: str = "inspection",
 ) -> Path:
     """Write the config and then `<path>.env` (so a waiting script may start once the env file
-    exists); returns the env file's path. `allow` lists the active tests the config permits."""
+    exists); returns the env file's path. `allow` lists the active tests the config permits,
+    `sampling` is inspection (7.4 samples) or monitoring (every device)."""
     config, secrets = site_config(site, operator_hook)
     config["active"]["allow"] = allow or []
+    config["sampling"] = {"mode": sampling}
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env = path.with_name(path.name + ".env")
     partial = env.with_name(env.name + ".part")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from collectors.platform_profile import PlatformProfile, ProfileError, load_profile
 from probes.targets import Secret, SiteView, Target, TargetKind
-from zhian.config import Config, Device, resolve_secret
+from zhian.config import Config, Device, Platform, resolve_secret
+from zhian.errors import UsageError
 
 
 def build_site(config: Config, base: Path) -> SiteView:
@@ -84,8 +86,30 @@ def build_site(config: Config, base: Path) -> SiteView:
             )
     if inv.platform is not None:
         p = inv.platform
-        add("platform", p, "http", broker=p.broker, alert_topic_root=p.alert_topic_root)
+        profile = load_platform_profile(p, base)
+        add(
+            "platform", p, "artemis" if profile.api == "artemis" else "http",
+            broker=p.broker, alert_topic_root=p.alert_topic_root, profile=p.profile,
+            profile_file=str(base / p.profile_file) if p.profile_file else None,
+            platform_ids=platform_ids(config),
+        )  # fmt: skip
     return SiteView(config.community.name, tuple(targets))
+
+
+def load_platform_profile(platform: Platform, base: Path) -> PlatformProfile:
+    """The platform's profile, shipped or the site's own file; a bad one is a config error."""
+    path = base / platform.profile_file if platform.profile_file else None
+    try:
+        return load_profile(platform.profile, path)
+    except ProfileError as exc:
+        raise UsageError(f"inventory.platform: {exc}") from None
+
+
+def platform_ids(config: Config) -> dict[str, str]:
+    """The platform's own id of a device (its `platform_id` tag) -> the inventory id."""
+    inv = config.inventory
+    devices = [*inv.cameras, *inv.nvrs, *inv.doors, *inv.panels]
+    return {str(d.tags["platform_id"]): d.id for d in devices if "platform_id" in d.tags}
 
 
 def area_kinds(config: Config) -> dict[str, str]:

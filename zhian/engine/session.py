@@ -29,6 +29,7 @@ from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import ScoreReport, score
 from zhian.config import Config, load_config
+from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
 from zhian.engine.run import (
@@ -203,7 +204,8 @@ class Session:
             if self.stopper.stopped:
                 return
             progress = Progress(len(self.jobs), self.options.progress)
-            await run_jobs(self.jobs, ctx, self.config, self.keep, self.options.allow_active, progress)
+            async with alert_feed(ctx, self.config):
+                await run_jobs(self.jobs, ctx, self.config, self.keep, self.options.allow_active, progress)
         except asyncio.CancelledError:
             if not self.stopper.stopped:
                 raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -25,7 +26,7 @@ from scorer.validity import valid_until
 from scorer.waivers import WaiverOutcome
 from zhian import __version__
 from zhian.evidence.ledger import Record
-from zhian.report import chartdata
+from zhian.report import chartdata, times, words
 from zhian.report.messages import Messages, messages
 from zhian.report.model import (
     Community,
@@ -84,7 +85,8 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
     )
     matches = json.loads(json.dumps(machine.as_dict())) == files.score
     levels = [lv for lv in files.run.levels if catalog.level(lv)]
-    findings = files.findings
+    findings = words.localised(t, lang, files.findings)
+    files = replace(files, findings=findings)
     cited = list(dict.fromkeys(e for f in findings for e in f.evidence))
     with ledger(run_dir) as reader:
         records = {i: r for i in cited if (r := reader.get(i)) is not None}
@@ -97,12 +99,12 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
         for ind in f.indicators:
             by_indicator.setdefault(ind, []).append(n)
     rows = [
-        _indicator(ind, evaluation, final, rules, waivers, by_indicator, lang)
+        _indicator(ind, evaluation, final, rules, waivers, by_indicator, lang, findings, t)
         for lv in levels
         for ind in catalog.level(lv)
     ]
     remedies = load_remedies()
-    return Report(
+    report = Report(
         lang=lang,
         generated_by=f"zhian {__version__}",
         report_date=report_date.isoformat(),
@@ -131,6 +133,8 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
         findings=[_finding(n, f) for n, f in enumerate(findings, 1)],
         evidence=[_evidence(i, records.get(i)) for i in cited],
     )
+    tz = times.zone(files.run.community.timezone)
+    return Report.model_validate(times.localise(report.as_dict(), tz))
 
 
 def _run_info(files: RunFiles, records: int, head: str) -> RunInfo:
@@ -301,6 +305,8 @@ def _indicator(
     waivers: Mapping[str, WaiverView],
     by_indicator: Mapping[str, list[int]],
     lang: Lang,
+    findings: Sequence[FindingIn],
+    t: Messages,
 ) -> IndicatorRow:
     written = evaluation.verdicts.get(ind.id, Verdict())
     scored = next(s for s in final.level(ind.level).indicators if s.indicator.id == ind.id)
@@ -309,6 +315,10 @@ def _indicator(
         result.source if result is not None and result.status in DECISIVE else None
     )
     role, note = _role(ind, rules)
+    machine = _view(written.machine)
+    if machine is not None and written.machine is not None and written.machine.source == "machine":
+        mine = [findings[n - 1] for n in by_indicator.get(ind.id, [])]
+        machine = machine.model_copy(update={"note": words.verdict_line(t, mine, role == "supports")})
     return IndicatorRow(
         id=ind.id,
         level=ind.level,
@@ -323,7 +333,7 @@ def _indicator(
         text_lost=ind.text_lost,
         role=role,
         role_note=note,
-        machine=_view(written.machine),
+        machine=machine,
         evaluator=_view(written.evaluator),
         waiver=waivers.get(ind.id),
         final_status=result.status if result else "not_assessed",

@@ -22,6 +22,7 @@ from zhian.report.model import (
     ResultView,
     WaiverView,
 )
+from zhian.report.times import shown
 
 CSS = """
 :root { --pass: #2e7d32; --fail: #c62828; --partial: #ef6c00; --open: #616161; }
@@ -148,7 +149,7 @@ def _overview(r: Report, t: Messages) -> str:
         (t("community.operator"), _or_dash(c.operator)),
         (t("community.address"), _or_dash(c.address)),
         (t("community.target"), esc(t("grade.value", grade=c.target_level))),
-        (t("run.period"), f"{_or_dash(run.started_at)} — {_or_dash(run.finished_at)}"),
+        (t("run.period"), esc(f"{shown(run.started_at)} — {shown(run.finished_at)} ({c.timezone})")),
         (t("run.sampling"), esc(t("sampling." + (run.sampling_mode or "unknown"), seed=run.sampling_seed))),
         (t("run.devices"), esc(o.devices_total)),
     ]
@@ -291,7 +292,7 @@ def _problem(t: Messages, p: Problem) -> str:
     rows = (
         [
             esc(f.device),
-            _status(t, f.status) + f"<br><span class=mono>{esc(f.reason)}</span>",
+            _status(t, f.status) + f"<br>{esc(t.reason(f.reason))}",
             esc(f.detail),
             _f_link(f.finding) + "<br>" + " ".join(_ex_link(e) for e in f.evidence),
             esc(f.remediation),
@@ -314,7 +315,7 @@ def _problems(r: Report, t: Messages) -> str:
             [
                 esc(u.device),
                 _kind(t, u.kind) if u.kind else "—",
-                esc(", ".join(u.reasons)),
+                esc(", ".join(t.reason(r) for r in u.reasons)),
                 esc(u.detail),
                 " ".join(_f_link(n) for n in u.findings),
                 esc(u.remediation),
@@ -445,7 +446,7 @@ def _finding(t: Messages, f: FindingView) -> list[str]:
         f'<span id="f-{f.n}">F{f.n}</span>',
         esc(f.probe),
         esc(f.device),
-        _status(t, f.status) + f"<br><span class=mono>{esc(f.reason)}</span>",
+        _status(t, f.status) + f"<br>{esc(t.reason(f.reason))}",
         esc(f.detail),
         " ".join(_ind_link(i) for i in f.indicators) or "—",
         " ".join(_ex_link(e) for e in f.evidence) or "—",
@@ -474,7 +475,8 @@ def _exchange(t: Messages, e: EvidenceView) -> str:
         (t("evidence.who"), esc(f"{e.probe} · {e.device} · {e.library}")),
         (
             t("evidence.when"),
-            esc(f"{e.started_at} · {e.duration_s} s · {t('evidence.device_time')} {e.device_time}"),
+            esc(f"{shown(e.started_at)} · {e.duration_s} s")
+            + esc(f" · {t('evidence.device_time')} {shown(e.device_time)}"),
         ),
         (t("evidence.ok"), state + (f" · {esc(e.error)}" if e.error else "")),
         (t("evidence.sha"), f"<span class=mono>{esc(e.exchange_sha256)}</span>"),

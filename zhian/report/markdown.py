@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from zhian.report.escape import clean
 from zhian.report.messages import Messages, messages
 from zhian.report.model import EvidenceView, IndicatorRow, Problem, Report, ResultView
+from zhian.report.times import shown
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|])")
 _LINE_START = re.compile(r"^(?:[#>]|[-+] |\d+(?=\. ))")
@@ -82,7 +83,7 @@ def _problem(t: Messages, p: Problem) -> list[str]:
     rows = (
         [
             md(f.device),
-            f"{_status(t, f.status)} {md(f.reason)}",
+            f"{_status(t, f.status)} {md(t.reason(f.reason))}",
             md(f.detail),
             " ".join([_f(f.finding), *(_ex(e) for e in f.evidence)]),
             md(f.remediation),
@@ -120,7 +121,7 @@ def _exchange(t: Messages, e: EvidenceView) -> list[str]:
         f"- {md(t('evidence.record'))}: #{e.seq} `{e.hash}`",
         f"- {md(t('evidence.method'))}: {md(f'{e.protocol} · {e.operation} · {e.address}')}",
         f"- {md(t('evidence.who'))}: {md(f'{e.probe} · {e.device} · {e.library}')}",
-        f"- {md(t('evidence.when'))}: {md(f'{e.started_at} · {e.duration_s} s')}",
+        f"- {md(t('evidence.when'))}: {md(f'{shown(e.started_at)} · {e.duration_s} s')}",
         f"- {md(t('evidence.ok'))}: {md(t('answer.yes' if e.ok else 'answer.no'))}"
         + (f" · {md(e.error)}" if e.error else ""),
         f"- {md(t('evidence.sha'))}: `{e.exchange_sha256}`"
@@ -172,7 +173,7 @@ def render_markdown(r: Report) -> str:
             [md(t("community.operator")), _dash(c.operator)],
             [md(t("community.address")), _dash(c.address)],
             [md(t("community.target")), md(t("grade.value", grade=c.target_level))],
-            [md(t("run.period")), f"{_dash(run.started_at)} — {_dash(run.finished_at)}"],
+            [md(t("run.period")), md(f"{shown(run.started_at)} — {shown(run.finished_at)} ({c.timezone})")],
             [
                 md(t("run.sampling")),
                 md(t("sampling." + (run.sampling_mode or "unknown"), seed=run.sampling_seed)),
@@ -300,7 +301,7 @@ def render_markdown(r: Report) -> str:
             [
                 md(u.device),
                 _kind(t, u.kind) if u.kind else "—",
-                md(", ".join(u.reasons)),
+                md(", ".join(t.reason(r) for r in u.reasons)),
                 md(u.detail),
                 " ".join(_f(n) for n in u.findings),
                 md(u.remediation),
@@ -366,7 +367,7 @@ def render_markdown(r: Report) -> str:
                 f'<a id="f-{f.n}"></a>F{f.n}',
                 md(f.probe),
                 md(f.device),
-                f"{_status(t, f.status)} {md(f.reason)}",
+                f"{_status(t, f.status)} {md(t.reason(f.reason))}",
                 md(f.detail),
                 md(", ".join(f.indicators)) or "—",
                 " ".join(_ex(e) for e in f.evidence) or "—",
@@ -421,7 +422,7 @@ def _charts(r: Report, t: Messages) -> list[str]:
             (
                 [
                     md(x.device),
-                    f"{_status(t, x.status)} {md(x.reason)}",
+                    f"{_status(t, x.status)} {md(t.reason(x.reason))}",
                     _dash(x.heartbeat_count),
                     _dash(x.last_seen),
                     _dash(x.max_gap_s),

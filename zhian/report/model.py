@@ -3,9 +3,10 @@
 `--format json` prints this model; html, md and junit render it and nothing else, so the JSON holds
 all that the other formats show. `zhian report --schema` prints its JSON Schema (every field is
 described here). Numbers are points and days as the tables print them (at most two decimals);
-times are ISO 8601 as recorded; text from devices is kept as it came (redacted by the run) and
-escaped by each renderer. `lang` says which language the translated texts (indicator
-texts, remediation, opinion) are in; codes (statuses, reasons, ids) never change with it.
+times are ISO 8601 in the site's time zone (`overview.community.timezone`) to the second; text
+from devices is kept as it came (redacted by the run) and escaped by each renderer. `lang` says
+which language the translated texts (indicator texts, remediation, opinion) are in; codes
+(statuses, reasons, ids) never change with it.
 
 Cross references: `IndicatorRow.findings`, `Problem*.finding` and the charts' `finding` are
 indices `n` into `findings`; a finding's `evidence` lists exchange ids, each an entry of `evidence`
@@ -58,6 +59,7 @@ class Community(_Model):
     operator: str = Field(description="the property operator (registered entity) as configured")
     address: str
     target_level: str = Field(description="the grade the community applies for")
+    timezone: str = Field(description="the site's IANA time zone: every time in this report is in it")
 
 
 class DeviceGroup(_Model):

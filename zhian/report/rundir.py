@@ -40,6 +40,7 @@ class CommunityIn(_Lenient):
     operator: str = ""
     address: str = ""
     target_level: str = "C"
+    timezone: str = "Asia/Shanghai"
 
 
 class DeviceIn(_Lenient):

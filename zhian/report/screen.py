@@ -72,7 +72,7 @@ def render_screen(report: Report) -> str:
     lines.append(t("screen.problems", n=len(problems)))
     for problem in problems[:MAX_PROBLEMS]:
         devices = sorted({f.device for f in problem.findings})
-        reasons = sorted({f.reason for f in problem.findings})
+        reasons = sorted({t.reason(f.reason) for f in problem.findings})
         where = ", ".join(devices[:3]) + (" …" if len(devices) > 3 else "")
         status = pad(t("status." + problem.status), 8)
         lines.append(f"  {status} {problem.indicator:<7} {pad(where, 36)} {', '.join(reasons)}")

@@ -89,7 +89,7 @@ def _markdown(report: Report) -> str:
                 t("status." + p["status"]),
                 p["indicator"],
                 ", ".join(p["devices"]),
-                ", ".join(p["reasons"]),
+                ", ".join(t.reason(r) for r in p["reasons"]),
             )
             out.append("| " + " | ".join(clean(c).replace("|", "\\|") for c in cells) + " |")
         out.append("")
@@ -123,7 +123,8 @@ def _junit(report: Report) -> str:
     for p in data["problems"]:
         case = ET.SubElement(suite, "testcase", classname="problem", name=p["indicator"])
         failures += 1
-        message = f"{t('status.' + p['status'])}: {', '.join(p['devices'])} ({', '.join(p['reasons'])})"
+        reasons = ", ".join(t.reason(r) for r in p["reasons"])
+        message = f"{t('status.' + p['status'])}: {', '.join(p['devices'])} ({reasons})"
         ET.SubElement(case, "failure", type=p["status"], message=clean(message))
     suite.set("tests", str(len(data["levels"]) + len(data["problems"])))
     suite.set("failures", str(failures))
