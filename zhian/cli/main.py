@@ -19,7 +19,9 @@ from scorer.score import score
 from zhian import __version__
 from zhian.cli import archive as archivecmd
 from zhian.cli import diff as diffcmd
+from zhian.cli import discover as discovercmd
 from zhian.cli import evidence as evidencecmd
+from zhian.cli import monitor as monitorcmd
 from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
 from zhian.cli import sim as simcmd
@@ -193,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     runcmd.add_parser(sub)
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
+    monitorcmd.add_parser(sub)
     diffcmd.add_parser(sub)
     simcmd.add_parser(sub)
+    discovercmd.add_parser(sub)
     archivecmd.add_parser(sub)
     return parser
 
