@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from lxml import etree
 
 from simulator import faults
 from simulator.bus import EventType, SiteEvent
-from simulator.onvif import soap
+from simulator.onvif import discovery, soap
 from simulator.onvif.device import PRE_AUTH, DeviceService, Identity
 from simulator.onvif.events import PULLPOINT_PREFIX, EventBroker, EventServices, Topic
 from simulator.onvif.render import Catalog, load_catalog
@@ -57,6 +58,8 @@ class OnvifDevice(ABC):
         self._hung: asyncio.Server | None = None
         self._held: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._scopes: tuple[str, ...] = ()
+        self._discovery: asyncio.DatagramTransport | None = None
 
     # -- what a subclass provides ---------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class OnvifDevice(ABC):
         """Drop timers the device state holds."""
 
     def device_service(self, cat: Catalog, ident: Identity) -> Service:
+        self._scopes = ident.scopes
         return DeviceService(cat, self.ctx, ident, self._served, self.base_url).service()
 
     def _served(self) -> list[Service]:
@@ -153,8 +157,26 @@ class OnvifDevice(ABC):
             raise
         self._runner = runner
         self.port = runner.addresses[0][1]
+        await self._answer_probes()
+
+    async def _answer_probes(self) -> None:
+        """WS-Discovery on UDP 3702 of the device's own address (a busy port: no discovery)."""
+        endpoint = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'zhian-sim/{self.ctx.spec.id}')}"
+        responder = discovery.DiscoveryResponder(
+            endpoint, self._types, lambda: self._scopes, lambda: f"{self.base_url()}/onvif/device_service"
+        )
+        with contextlib.suppress(OSError):
+            self._discovery = await discovery.listen(self.ctx.host, responder)
+
+    def _types(self) -> tuple[str, ...]:
+        if any(s.endswith("/type/Network_Video_Transmitter") for s in self._scopes):
+            return ("dn:NetworkVideoTransmitter", "tds:Device")
+        return ("tds:Device",)
 
     async def _close(self) -> None:
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

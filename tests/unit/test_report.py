@@ -285,9 +285,16 @@ def test_the_one_screen_summary_agrees_with_the_report(run: Path, capsys: pytest
     assert len(lines) <= 40
     for level in doc["summary"]["levels"]:
         assert f"Level {level['level']}  {level['total']:>6g} / {level['max']:g}" in screen
-    assert f"Problems to improve ({len(doc['problems']['items'])} indicators):" in screen
-    for problem in doc["problems"]["items"]:
-        assert any(line.split()[1:2] == [problem["indicator"]] for line in lines), problem["indicator"]
+    fixes = doc["problems"]["fixes"]
+    assert f"Problems to fix: {len(fixes)} (touching " in screen
+    for fix in fixes:
+        assert any(line.strip().startswith(f"{fix['rank']}. ") and fix["fix_on"] in line for line in lines), (
+            fix
+        )
+    failing = {p["indicator"] for p in doc["problems"]["items"]}
+    assert failing <= {i for fix in fixes for i in fix["indicators"]} | {
+        p["indicator"] for p in doc["problems"]["items"] if not p["findings"]
+    }
     machine = sum(c["machine_decided"]["indicators"] for c in doc["coverage"])
     assert f"Machine evidence decided {machine} indicators" in screen
 

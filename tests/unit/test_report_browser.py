@@ -45,3 +45,29 @@ def test_the_html_report_renders_in_chromium(tmp_path: Path, lang: str) -> None:
     assert page.screenshot.startswith(b"\x89PNG")
     if folder := os.environ.get("ZHIAN_SCREENSHOTS"):  # for a person to look at
         (Path(folder) / f"report-first-page.{lang}.png").write_bytes(page.screenshot)
+
+
+def _pdf_pages(chromium: str, html: Path, tmp_path: Path) -> int:
+    import re
+    import subprocess
+
+    pdf = tmp_path / f"{html.stem}.pdf"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf.read_bytes()))
+
+
+def test_the_printed_report_leaves_the_raw_evidence_to_the_pack(tmp_path: Path) -> None:
+    from tests.browser import chromium_or_skip
+
+    chromium = chromium_or_skip()
+    run = write_run(tmp_path / "run")
+    printed = write_report(run, "html", "zh", None, tmp_path / "printed.html")
+    text = printed.read_text(encoding="utf-8")
+    assert "#a5 { display: none; }" in text and 'class="print-only note"' in text
+    everything = tmp_path / "everything.html"  # the same report with the evidence appendix printed
+    everything.write_text(text.replace("#a5 { display: none; }", ""), encoding="utf-8")
+    assert 0 < _pdf_pages(chromium, printed, tmp_path) < _pdf_pages(chromium, everything, tmp_path)

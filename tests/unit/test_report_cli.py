@@ -67,7 +67,7 @@ def test_summary_in_every_format(run: Path, tmp_path: Path, capsys: pytest.Captu
     assert suite is not None
     names = [c.get("name") for c in suite.findall("testcase")]
     assert names[:3] == ["level A", "level B", "level C"]
-    assert len(names) == 3 + len(data["problems"])
+    assert len(names) == 3 + len(data["fixes"])
     assert int(suite.get("failures", "0")) == len(suite.findall("testcase/failure"))
     assert (run / "manifest.json").read_bytes() == sealed
     assert main(["report", str(run), "--format", "text"]) == 2

@@ -20,7 +20,7 @@ from .fixtures.report.runs import INJECTION, write_run
 OUR_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "nav", "ol", "li", "a", "section", "h1", "h2",
     "h3", "p", "span", "b", "br", "table", "thead", "tbody", "tr", "th", "td", "div", "pre", "svg", "line",
-    "text", "rect", "path", "circle",
+    "text", "rect", "path", "circle", "ul",
 }  # fmt: skip
 
 

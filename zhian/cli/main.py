@@ -18,6 +18,7 @@ from scorer.score import score
 from zhian import __version__
 from zhian.cli import archive as archivecmd
 from zhian.cli import diff as diffcmd
+from zhian.cli import discover as discovercmd
 from zhian.cli import evidence as evidencecmd
 from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidencecmd.add_parsers(sub)
     diffcmd.add_parser(sub)
     simcmd.add_parser(sub)
+    discovercmd.add_parser(sub)
     archivecmd.add_parser(sub)
     return parser
 

@@ -27,6 +27,7 @@ from scorer.waivers import WaiverOutcome
 from zhian import __version__
 from zhian.evidence.ledger import Record
 from zhian.report import chartdata, times, words
+from zhian.report.fixes import build_fixes, targets_in
 from zhian.report.messages import Messages, messages
 from zhian.report.model import (
     Community,
@@ -113,6 +114,7 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
         summary=_summary(final, matches, files.score, levels, catalog, evaluator, lang),
         coverage=[_coverage(lv, [r for r in rows if r.level == lv]) for lv in levels],
         problems=Problems(
+            fixes=build_fixes(files, findings, rows, _first_level_max(catalog, levels), remedies, lang),
             items=_problems(rows, findings, remedies, lang),
             unread=_unread(files, remedies, lang),
         ),
@@ -135,6 +137,15 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
     )
     tz = times.zone(files.run.community.timezone)
     return Report.model_validate(times.localise(report.as_dict(), tz))
+
+
+def _first_level_max(catalog: Catalog, levels: Sequence[str]) -> dict[str, float]:
+    return {
+        ind.first_level.id: float(ind.first_level.points)
+        for lv in levels
+        for ind in catalog.level(lv)
+        if ind.first_level.points is not None
+    }
 
 
 def _run_info(files: RunFiles, records: int, head: str) -> RunInfo:
@@ -405,16 +416,8 @@ def _problems(
 
 
 def failed_targets(finding: FindingIn) -> list[str]:
-    """The devices a linkage finding could not observe (its per-target errors, in every zone): the
-    check stalled on them, not on the panel or camera that was the trigger."""
-    groups = [finding.facts, *(z for z in finding.facts.get("zones") or () if isinstance(z, dict))]
-    found = {
-        str(t.get("target") or name)
-        for g in groups
-        for name, t in (g.get("targets") or {}).items()
-        if isinstance(t, dict) and t.get("status") == "error"
-    }
-    return sorted(found)
+    """The devices a linkage finding could not observe: the check stalled on them."""
+    return targets_in(finding, ("error",))
 
 
 def _unread(files: RunFiles, remedies: Remedies, lang: Lang) -> list[UnreadDevice]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from zhian.report import svg
 from zhian.report.escape import esc
+from zhian.report.html_first import first_screen, fixes_table
 from zhian.report.messages import Messages, messages
 from zhian.report.model import (
     Coverage,
@@ -46,7 +47,13 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f7f7f7; padding
 .sign td { height: 2.4em; } .mono { font-family: monospace; overflow-wrap: anywhere; }
 nav ol { columns: 2; list-style: none; padding-left: 0; } a { color: #0b5394; }
 @page { size: A4; margin: 14mm; }
+.first { border: 2px solid #333; padding: .2em 1em .6em; margin: 1em 0; } .first h2 { margin-top: .4em; }
+.big { font-size: 1.3em; font-weight: bold; margin: .3em 0; }
+.prov { background: #fff3cd; border: 1px solid #f9a825; border-radius: 3px; padding: 0 .4em;
+  font-size: .8em; }
+.fixtable td:nth-child(5) { min-width: 16em; } .print-only { display: none; }
 @media print { body { margin: 0; max-width: none; font-size: 11px; } nav { display: none; }
+  #a5 { display: none; } .print-only { display: block; }
   .appendix { break-before: page; } pre { max-height: none; overflow: visible; } a { color: inherit; } }
 """
 
@@ -322,7 +329,8 @@ def _problems(r: Report, t: Messages) -> str:
         ),
     )
     return (
-        f'<section id="s3"><h2>{esc(t("section.s3"))}</h2><p>{esc(t("problem.explain"))}</p>{items}'
+        f'<section id="s3"><h2>{esc(t("section.s3"))}</h2>{fixes_table(r, t)}'
+        f"<p>{esc(t('problem.explain'))}</p>{items}"
         f"<h3>{esc(t('problem.unread'))}</h3><p>{esc(t('problem.unread_explain'))}</p>"
         + (unread if r.problems.unread else "<p>—</p>")
         + "</section>"
@@ -515,17 +523,19 @@ def render_html(r: Report) -> str:
     title = f"{t('title')} · {r.overview.community.name}"
     body = (
         _header(r, t)
-        + _label(r, t)
+        + first_screen(r, t)
         + _nav(t)
         + _overview(r, t)
         + _summary(r, t)
         + _problems(r, t)
         + _conclusion(r, t)
         + _sign_off(r, t)
+        + _label(r, t)
         + _indicators(r, t)
         + _waivers(r, t)
         + _charts(r, t)
         + _findings(r, t)
+        + f'<p class="print-only note">{esc(t("print.evidence_left_out"))}</p>'
         + _evidence(r, t)
     )
     return (

@@ -268,7 +268,26 @@ class UnreadDevice(_Model):
     remediation: str
 
 
+class Fix(_Model):
+    """One cause on one device to fix, with everything it costs: the unit of work of part 3."""
+
+    rank: int = Field(description="1 = fix first: a failed basic requirement (6.2 gate, 9.3) before points")
+    reason: str = Field(description="the reason code of the findings (the cause)")
+    probe: str
+    fix_on: str = Field(description="the device to fix (the platform for missing alerts, a linkage's target)")
+    fix_kind: str | None
+    seen_on: list[str] = Field(description="the devices whose findings show the cause")
+    indicators: list[str] = Field(description="every indicator the cause touches")
+    indicator_titles: dict[str, str] = Field(description="indicator id -> its text, in `lang`")
+    gates: list[str] = Field(description="failed basic requirements among them (6.2: gate their first level)")
+    points: float = Field(description="points at stake: the touched scored items, and a gated first level's")
+    status: str = Field(description="fail, or partial when no finding of the cause failed outright")
+    findings: list[int]
+    remediation: str
+
+
 class Problems(_Model):
+    fixes: list[Fix] = Field(description="problems grouped by cause and device to fix, ranked by impact")
     items: list[Problem]
     unread: list[UnreadDevice] = Field(
         description="devices with error findings: checks that could not be completed"

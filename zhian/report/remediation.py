@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -18,6 +18,7 @@ LANGS: tuple[Lang, ...] = ("zh", "en")
 class Remedies:
     generic: Mapping[str, str]
     reasons: Mapping[str, Mapping[str, str]]
+    fix_on: Mapping[str, str] = field(default_factory=dict)
 
     def text(self, probe: str, reason: str, lang: Lang) -> str:
         """`probe.reason` first, then the reason, then the generic text."""
@@ -39,4 +40,5 @@ def _entry(raw: object, where: str) -> dict[str, str]:
 def load_remedies() -> Remedies:
     doc = yaml.safe_load((resources.files("zhian.report") / "remediation.yaml").read_text(encoding="utf-8"))
     reasons = {str(k): _entry(v, str(k)) for k, v in (doc.get("reasons") or {}).items()}
-    return Remedies(_entry(doc.get("generic"), "generic"), reasons)
+    fix_on = {str(k): str(v) for k, v in (doc.get("fix_on") or {}).items()}
+    return Remedies(_entry(doc.get("generic"), "generic"), reasons, fix_on)

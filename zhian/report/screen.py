@@ -7,8 +7,7 @@ to read before opening it.
 from __future__ import annotations
 
 from zhian.report.messages import Messages, messages
-from zhian.report.model import LevelSummary, Report
-from zhian.report.textwidth import pad
+from zhian.report.model import Fix, LevelSummary, Report
 
 MAX_PROBLEMS = 15
 MAX_DEVICES = 6
@@ -19,6 +18,24 @@ def level_state(level: LevelSummary) -> str:
     if level.passed:
         return "level.passed"
     return "level.pending" if level.meets_threshold else "level.not_passed"
+
+
+def waiting(r: Report) -> tuple[int, float]:
+    """Indicators and points still waiting for the evaluator: while any wait, scores are provisional."""
+    return sum(c.waiting.indicators for c in r.coverage), sum(c.waiting.points for c in r.coverage)
+
+
+def fix_line(t: Messages, f: Fix) -> str:
+    gate = t("fix.gate", items=", ".join(f.gates)) if f.gates else ""
+    return t(
+        "fix.line",
+        rank=f.rank,
+        cause=t.reason(f.reason),
+        device=f.fix_on,
+        gate=gate,
+        n=len(f.indicators),
+        points=f"{f.points:g}",
+    )
 
 
 def sample_lines(report: Report, t: Messages) -> list[str]:
@@ -55,6 +72,9 @@ def render_screen(report: Report) -> str:
             threshold="> 80" if summary.threshold == "gt" else "≥ 80",
         ),
     ]
+    n_wait, wait_points = waiting(report)
+    if n_wait:
+        lines.append(t("first.provisional_explain", waiting=n_wait, points=f"{wait_points:g}"))
     for level in summary.levels:
         state = level_state(level)
         lines.append(t("screen.level", level=level.level, total=level.total, max=level.max, state=t(state)))
@@ -62,22 +82,18 @@ def render_screen(report: Report) -> str:
             lines.append(t("screen.gates", items=", ".join(level.basic_failed)))
     machine = sum(c.machine_decided.indicators for c in report.coverage)
     points = sum(c.machine_decided.points for c in report.coverage)
-    waiting = sum(c.waiting.indicators for c in report.coverage)
-    waiting_points = sum(c.waiting.points for c in report.coverage)
     lines.append(
-        t("screen.coverage", machine=machine, points=points, waiting=waiting, waiting_points=waiting_points)
+        t("screen.coverage", machine=machine, points=points, waiting=n_wait, waiting_points=wait_points)
     )
     lines += sample_lines(report, t)
-    problems = report.problems.items
-    lines.append(t("screen.problems", n=len(problems)))
-    for problem in problems[:MAX_PROBLEMS]:
-        devices = sorted({f.device for f in problem.findings})
-        reasons = sorted({t.reason(f.reason) for f in problem.findings})
-        where = ", ".join(devices[:3]) + (" …" if len(devices) > 3 else "")
-        status = pad(t("status." + problem.status), 8)
-        lines.append(f"  {status} {problem.indicator:<7} {pad(where, 36)} {', '.join(reasons)}")
-    if len(problems) > MAX_PROBLEMS:
-        lines.append(t("screen.more", n=len(problems) - MAX_PROBLEMS))
+    fixes = report.problems.fixes
+    touched = len({i for f in fixes for i in f.indicators})
+    lines.append(t("screen.fixes", n=len(fixes), indicators=touched) if fixes else t("first.none"))
+    for fix in fixes[:MAX_PROBLEMS]:
+        lines.append("  " + fix_line(t, fix))
+        lines.append("       " + ", ".join(fix.indicators))
+    if len(fixes) > MAX_PROBLEMS:
+        lines.append(t("screen.more", n=len(fixes) - MAX_PROBLEMS))
     unread = report.problems.unread
     names = ", ".join(u.device for u in unread[:MAX_DEVICES]) + (" …" if len(unread) > MAX_DEVICES else "")
     lines.append(t("screen.unread", n=len(unread), devices=names or t("screen.none")))

@@ -13,7 +13,7 @@ from typing import Any
 from zhian.report.escape import clean, esc
 from zhian.report.messages import messages
 from zhian.report.model import Report
-from zhian.report.screen import level_state, render_screen, sample_lines
+from zhian.report.screen import fix_line, level_state, render_screen, sample_lines
 
 SUMMARY_SCHEMA = "zhian.summary/1"
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -58,15 +58,20 @@ def summary_data(report: Report) -> dict[str, Any]:
                 for g in report.overview.samples
             ],
         },
-        "problems": [
+        "fixes": [
             {
-                "indicator": p.indicator,
-                "status": p.status,
-                "devices": sorted({f.device for f in p.findings}),
-                "reasons": sorted({f.reason for f in p.findings}),
+                "rank": f.rank,
+                "reason": f.reason,
+                "status": f.status,
+                "fix_on": f.fix_on,
+                "seen_on": f.seen_on,
+                "indicators": f.indicators,
+                "gates": f.gates,
+                "points": f.points,
             }
-            for p in report.problems.items
+            for f in report.problems.fixes
         ],
+        "failing_indicators": [p.indicator for p in report.problems.items],
         "unread": [u.device for u in report.problems.unread],
     }
 
@@ -81,16 +86,14 @@ def _markdown(report: Report) -> str:
     out = [f"# {clean(lines[0])}", ""]
     out += [f"- {clean(line.strip())}" for line in lines[1:] if line.strip()]
     out.append("")
-    if report.problems.items:
-        out += [f"| {t('col.status')} | {t('col.id')} | {t('col.device')} | {t('col.reason')} |"]
-        out += ["|---|---|---|---|"]
-        for p in summary_data(report)["problems"]:
-            cells = (
-                t("status." + p["status"]),
-                p["indicator"],
-                ", ".join(p["devices"]),
-                ", ".join(t.reason(r) for r in p["reasons"]),
+    if report.problems.fixes:
+        cols = ("col.rank", "col.cause", "col.fix_on", "col.touches", "col.impact")
+        out += ["| " + " | ".join(t(c) for c in cols) + " |", "|---|---|---|---|---|"]
+        for f in report.problems.fixes:
+            impact = (t("fix.gates", items=", ".join(f.gates)) + "; " if f.gates else "") + t(
+                "fix.points", points=f"{f.points:g}"
             )
+            cells = (str(f.rank), t.reason(f.reason), f.fix_on, ", ".join(f.indicators), impact)
             out.append("| " + " | ".join(clean(c).replace("|", "\\|") for c in cells) + " |")
         out.append("")
     return "\n".join(out)
@@ -109,7 +112,7 @@ def _html(report: Report) -> str:
 
 
 def _junit(report: Report) -> str:
-    """One test case per level (failure when not passed) and one per problem to fix."""
+    """One test case per level (failure when not passed) and one per fix."""
     t = messages(report.lang)
     data = summary_data(report)
     root = ET.Element("testsuites", name=clean(f"zhian summary: {data['community']}"))
@@ -120,13 +123,11 @@ def _junit(report: Report) -> str:
         if lv["state"] != "level.passed":
             failures += 1
             ET.SubElement(case, "failure", type=lv["state"], message=clean(t(lv["state"])))
-    for p in data["problems"]:
-        case = ET.SubElement(suite, "testcase", classname="problem", name=p["indicator"])
+    for fix in report.problems.fixes:
+        case = ET.SubElement(suite, "testcase", classname="fix", name=f"{fix.reason} @ {fix.fix_on}")
         failures += 1
-        reasons = ", ".join(t.reason(r) for r in p["reasons"])
-        message = f"{t('status.' + p['status'])}: {', '.join(p['devices'])} ({reasons})"
-        ET.SubElement(case, "failure", type=p["status"], message=clean(message))
-    suite.set("tests", str(len(data["levels"]) + len(data["problems"])))
+        ET.SubElement(case, "failure", type=fix.status, message=clean(fix_line(t, fix)))
+    suite.set("tests", str(len(data["levels"]) + len(report.problems.fixes)))
     suite.set("failures", str(failures))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,76 @@
+"""`zhian discover` against the simulated community on loopback: WS-Discovery unicast probes,
+device information and services, an NVR's recordings mapped to cameras, ISAPI device info; the
+draft passes `zhian config check`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from conftest import _NETS, COMMUNITIES, fast
+
+from collectors.exchange import Exchange
+from collectors.wsdiscovery import probe
+from simulator.model import Credentials, load_community
+from simulator.site import Site
+from zhian.cli.discover import scan
+from zhian.cli.main import main
+from zhian.config import load_config
+from zhian.discover.draft import draft_config
+from zhian.discover.network import Login
+
+pytestmark = pytest.mark.peers
+
+SHARED = Credentials(username="inspector", password="Disc-Pass!7")
+
+
+async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    community = fast(load_community(COMMUNITIES / "small.yaml"), next(_NETS))
+    devices = [
+        d.model_copy(update={"credentials": SHARED}) if d.kind in ("camera", "nvr", "door") else d
+        for d in community.devices
+    ]
+    community = community.model_copy(update={"devices": devices})
+    async with Site(community, tmp_path / "site", latency_scale=0) as site:
+        hosts = sorted({ep.host for ep in site.directory.values()}, key=lambda h: int(h.rsplit(".", 1)[1]))
+        span = f"{hosts[0]}-{hosts[-1].rsplit('.', 1)[1]}"
+        onvif = {e.id for e in site.directory.values() if e.protocol == "onvif"}
+        heard = await probe(hosts, window_s=1.0)
+        assert {m.scope("name") for m in heard} == onvif  # every ONVIF device, nothing else
+        args = argparse.Namespace(
+            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=3.0,
+            ca_file=site.tls.ca_file if site.tls else None,
+        )  # fmt: skip
+        ledger: list[Exchange] = []
+        wrong = Login("login1", "inspector", "not-this-one", "WRONG_PW")
+        right = Login("login2", SHARED.username, SHARED.password, "ZHIAN_DISCOVER_PW")
+        found, count = await scan(args, [wrong, right], sink=ledger.append)
+    by_id = {f.id: f for f in found}
+    isapi = {e.id for e in site.directory.values() if e.protocol == "isapi"}
+    assert set(by_id) == onvif | isapi and count == len(ledger)
+    assert {f.login for f in found} == {"login2"} and not any(f.note for f in found), [
+        (f.id, f.note) for f in found if f.note
+    ]
+    spec = {d.id: d for d in community.devices}
+    for f in found:
+        assert f.kind == spec[f.id].kind, f
+        camera = spec[f.id].camera
+        if camera is not None and camera.recorded_by:
+            assert (f.recorded_by, f.channel) == (camera.recorded_by, camera.channel), f
+        elif f.kind == "camera":
+            assert f.recorded_by is None
+    assert by_id["door-b2-unit1"].protocol == "isapi" and by_id["cam-gate-01"].tags["model"]
+    for exchange in ledger:
+        assert SHARED.password not in exchange.request + exchange.response + (exchange.error or "")
+
+    draft = tmp_path / "site.yaml"
+    draft.write_text(
+        draft_config(found, [("login2", "inspector", "ZHIAN_DISCOVER_PW")], span), encoding="utf-8"
+    )
+    text = draft.read_text(encoding="utf-8")
+    assert "TODO" in text and SHARED.password not in text
+    config = load_config(draft)
+    assert {a.id for a in config.areas} == {"todo"}
+    assert main(["config", "check", str(draft)]) == 0
+    assert "valid" in capsys.readouterr().out
