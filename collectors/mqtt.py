@@ -265,6 +265,52 @@ class MqttClient:
             exchange_id=exchange_id,
         )
 
+    async def follow(
+        self,
+        filters: Sequence[str],
+        on_message: Callable[[str, bytes, bool, datetime], None],
+        on_subscribed: Callable[[str], None],
+        *,
+        qos: int = 1,
+    ) -> None:
+        """Subscribe to `filters` and hand every message to `on_message(topic, payload, retain, at)`
+        until cancelled, or until the connection is lost (then the typed error). A service's long-lived
+        subscription: it does not take a slot of the per-host gate for its whole life. Two exchanges:
+        the subscription granted (its id to `on_subscribed`) and, when it is lost, its end."""
+        wanted = tuple(filters)
+        if not wanted:
+            raise ValueError("a subscription needs at least one filter")
+        connect = self._connect_line(self.conn.username, with_password=self.conn.password is not None)
+        request = f"{connect}\nSUBSCRIBE " + ", ".join(f"{f} qos={qos}" for f in wanted)
+        operation = f"follow({', '.join(wanted)})"
+        started, t0, lines, received = now(), time.monotonic(), [], 0
+        try:
+            async with self._session(self.conn.username, self.conn.password, gated=False) as client:
+                lines.append("CONNACK 0 Success")
+                async with asyncio.timeout(self.conn.timeout_s):
+                    codes = await client.subscribe([(f, qos) for f in wanted])
+                granted = [_code(c) for c in codes]
+                lines.append(f"SUBACK {granted}")
+                refused = next((c for c in codes if _code(c) >= 0x80), None)
+                if refused is not None:
+                    raise _SubscriptionRefused(_code(refused), _code_name(refused))
+                facts = {"filters": list(wanted), "granted": granted, "tls": self.conn.tls is not None}
+                on_subscribed(
+                    self._record(operation, request, "\n".join(lines), started, t0, ok=True, facts=facts)
+                )
+                operation, started, t0 = f"{operation}: subscription lost", now(), time.monotonic()
+                async for message in client.messages:
+                    payload = message.payload
+                    body = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+                    on_message(message.topic.value, body, message.retain, now())
+                    received += 1
+                raise ConnectionError("the broker closed the connection")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            lines.append(f"{received} messages received while subscribed")
+            raise self._failed(exc, operation, request, "\n".join(lines), started, t0)  # noqa: B904
+
     async def try_login(self, username: str, password: str) -> LoginResult:
         """One login with these credentials; the broker's refusal is returned, not raised."""
         return await self._login(username, password)
@@ -302,13 +348,15 @@ class MqttClient:
 
     # -- sessions ---------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _session(self, username: str | None, password: str | None) -> AsyncIterator[aiomqtt.Client]:
+    async def _session(
+        self, username: str | None, password: str | None, *, gated: bool = True
+    ) -> AsyncIterator[aiomqtt.Client]:
         """One connection under the per-host gate: connected within the timeout, always closed.
 
         A CONNECT left unanswered is sent once more before the broker counts as unreachable: paho
         connects in a worker thread of a shared pool, and one unanswered attempt on a busy host is
         not an outage (the same debounce as heartbeats). The first attempt stays in the evidence."""
-        async with self.conn.gate or contextlib.nullcontext():
+        async with (self.conn.gate if gated else None) or contextlib.nullcontext():
             for attempt in range(1, CONNECT_ATTEMPTS + 1):
                 client = self._client(username, password)
                 started, t0 = now(), time.monotonic()

@@ -63,6 +63,7 @@ class Site:
         self.latency = Latency(community.latency, scale=latency_scale, seed=community.seed)
         self.broker_impl = broker_impl
         self.tls: SiteTls | None = None
+        self.broker: Broker | None = None
         self.devices: dict[str, SimDevice] = {}
         self.directory: dict[str, Endpoint] = {}
         self._stack = AsyncExitStack()
@@ -177,6 +178,7 @@ class Site:
             run_dir=self.workdir / "broker",
         )
         await broker.start()
+        self.broker = broker
         self._stack.push_async_callback(broker.stop)
         area = next(
             (a.id for a in self.community.areas if a.kind == "monitoring_center"), self.community.areas[0].id
@@ -218,6 +220,14 @@ class Site:
 
     def write_endpoints(self, path: Path) -> None:
         path.write_text(json.dumps(self.endpoints_document(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    async def restart_broker(self, down_s: float = 0.0) -> None:
+        """Stop the site's broker and start it again after down_s (its clients reconnect by themselves)."""
+        if self.broker is None:
+            raise RuntimeError("the site is not started")
+        await self.broker.stop()
+        await asyncio.sleep(down_s)
+        await self.broker.start()
 
     async def operator(self, device_id: str, action: str, **params: Any) -> None:
         """The operator's hand on site: unplug or replug a device, set off a detector, force a door."""

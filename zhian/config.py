@@ -218,6 +218,42 @@ class Limits(_Strict):
     max_reply_bytes: int = Field(default=DEFAULT_MAX_REPLY_BYTES, ge=1024)
 
 
+# How often `zhian monitor` runs each scheduled passive probe (seconds); probes not named run every
+# default_interval_s. The live observers (heartbeats, gateway status) are not scheduled: they never stop.
+DEFAULT_SCHEDULE: dict[str, float] = {
+    "retention": 6 * 3600,
+    "isapi_retention": 6 * 3600,
+    "recording_alive": 600,
+    "video_signal": 600,
+    "clock_skew": 3600,
+    "panel_liveness": 60,
+    "fire_water": 60,
+    "transport_security": 86400,
+}
+
+
+class Monitor(_Strict):
+    """`zhian monitor`: the schedule of its checks and the life of its evidence."""
+
+    schedule: dict[str, float] = Field(default_factory=dict)  # over DEFAULT_SCHEDULE
+    default_interval_s: float = Field(default=3600, gt=0)
+    jitter: float = Field(default=0.1, ge=0, lt=1)  # each interval varies by up to this share
+    still_holds_s: float = Field(default=86400, gt=0)  # an unchanged indicator is re-recorded this often
+    reconnect_min_s: float = Field(default=1, gt=0)  # a lost broker: first retry, doubling up to max
+    reconnect_max_s: float = Field(default=60, gt=0)
+    segment_max_mb: float = Field(default=256, gt=0)  # a segment is also closed past this size
+
+    @model_validator(mode="after")
+    def _positive_intervals(self) -> Monitor:
+        bad = sorted(probe for probe, every in self.schedule.items() if every <= 0)
+        if bad:
+            raise ValueError(f"monitor.schedule: intervals must be positive ({', '.join(bad)})")
+        return self
+
+    def every(self, probe: str) -> float:
+        return self.schedule.get(probe, DEFAULT_SCHEDULE.get(probe, self.default_interval_s))
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     community: CommunityInfo
@@ -229,6 +265,7 @@ class Config(_Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     active: Active = Field(default_factory=Active)
     limits: Limits = Field(default_factory=Limits)
+    monitor: Monitor = Field(default_factory=Monitor)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

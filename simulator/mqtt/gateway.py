@@ -340,8 +340,9 @@ class MqttGateway:
 
     Bus actions (on the gateway's id with `device=<child id>`, or on the child's own id):
     press, smoke, gas (active: bool = True), charger_load (percent), switch (on), child_offline,
-    child_online. A report goes out only while the gateway is connected and the child reachable;
-    the matching bus event (mqtt_alarm, lighting, device_offline/online) is published only then.
+    child_quiet (heartbeats stop, the status stays online), child_online. A report goes out only
+    while the gateway is connected and the child reachable; the matching bus event (mqtt_alarm,
+    lighting, device_offline/online) is published only then.
     """
 
     def __init__(self, ctx: DeviceContext) -> None:
@@ -586,6 +587,8 @@ class MqttGateway:
             self._switch(child, bool(params["on"]))
         elif action == "child_offline":
             self._set_reachable(child, False)
+        elif action == "child_quiet":  # dies without the gateway noticing: its status stays online
+            child.silent = True
         elif action == "child_online":
             self._set_reachable(child, True)
         else:

@@ -20,6 +20,7 @@ from zhian.cli import archive as archivecmd
 from zhian.cli import diff as diffcmd
 from zhian.cli import discover as discovercmd
 from zhian.cli import evidence as evidencecmd
+from zhian.cli import monitor as monitorcmd
 from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
 from zhian.cli import sim as simcmd
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     runcmd.add_parser(sub)
     reportcmd.add_parser(sub)
     evidencecmd.add_parsers(sub)
+    monitorcmd.add_parser(sub)
     diffcmd.add_parser(sub)
     simcmd.add_parser(sub)
     discovercmd.add_parser(sub)

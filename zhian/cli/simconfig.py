@@ -110,11 +110,19 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
         # the simulated site clears camera alarms by itself but never switches a light off: the
         # operator (the simulator's hook) is asked soon rather than after a real site's 10 s
         "active": {"allow": [], "guided": True, "operator_hook": operator_hook, "restore_settle_s": 2},
+        "monitor": MONITOR,
     }
     return config, secrets
 
 
 MISSES = 3
+# `zhian monitor` on the simulated site: checks minutes apart rather than hours, a lost broker retried soon
+MONITOR = {
+    "default_interval_s": 300,
+    "schedule": {"panel_liveness": 15, "fire_water": 15, "recording_alive": 60, "retention": 120},
+    "reconnect_min_s": 0.5,
+    "reconnect_max_s": 5,
+}
 
 
 def site_thresholds(community: Community) -> dict[str, float | int]:

@@ -361,11 +361,21 @@ def exchange_fields(exchange: Exchange, run_id: str, indicators: Sequence[str]) 
     }
 
 
+class Records(Protocol):
+    """Where records are appended: a run's Ledger, or the monitor's SegmentedLedger."""
+
+    counts: dict[str, int]
+    max_artefact_bytes: int
+
+    def append(self, kind: str, fields: Mapping[str, Any]) -> None: ...
+    def store_artefact(self, data: bytes) -> str: ...
+
+
 class ExchangeRecorder:
     """The run's collector sink: each exchange becomes a committed ledger record at once."""
 
     def __init__(
-        self, ledger: Ledger, run_id: str, indicators_of: Callable[[str, str], Sequence[str]]
+        self, ledger: Records, run_id: str, indicators_of: Callable[[str, str], Sequence[str]]
     ) -> None:
         self.ledger, self.run_id, self._indicators_of = ledger, run_id, indicators_of
 

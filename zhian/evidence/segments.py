@@ -19,8 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.evidence.keys import SigningKey
-from zhian.evidence.ledger import GENESIS, LEDGER_FILE, Ledger, LedgerReader, open_ledger
+from zhian.evidence.ledger import (
+    GENESIS,
+    LEDGER_FILE,
+    Ledger,
+    LedgerReader,
+    open_ledger,
+)
 from zhian.evidence.manifest import MANIFEST, seal
 from zhian.evidence.verify import Verification, verify
 
@@ -98,6 +105,7 @@ class SegmentedLedger:
         snapshot: Callable[[], Mapping[str, Any]],
         secrets: tuple[str, ...] = (),
         max_bytes: int = 256 << 20,
+        max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.state_dir, self.key, self.monitor_id = state_dir, key, monitor_id
@@ -105,7 +113,9 @@ class SegmentedLedger:
         self.ledger: Ledger | None = None
         self.segment: Path | None = None
         self.opened_on: str | None = None
-        self.records_total = 0
+        self.records_total = 0  # in the whole chain, across restarts
+        self.counts: dict[str, int] = {}  # by kind, since this process started
+        self.max_artefact_bytes = max_artefact_bytes
 
     def resume(self) -> Resume:
         """Read what the segments hold, without changing anything yet."""
@@ -150,7 +160,13 @@ class SegmentedLedger:
             "opened_at": now.isoformat(),
         }
         write_json(segment / SEGMENT_FILE, doc)
-        self.ledger = open_ledger(segment, secrets=self._secrets, run_id=self.monitor_id, start=head)
+        self.ledger = open_ledger(
+            segment,
+            secrets=self._secrets,
+            run_id=self.monitor_id,
+            start=head,
+            max_artefact_bytes=self.max_artefact_bytes,
+        )
         self.segment, self.opened_on = segment, now.date().isoformat()
         self.ledger.append("segment_start", {"segment": segment.name, "previous_head": head})
         self.records_total += 1
@@ -162,6 +178,7 @@ class SegmentedLedger:
         assert self.ledger is not None
         self.ledger.append(kind, fields)
         self.records_total += 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def store_artefact(self, data: bytes) -> str:
         assert self.ledger is not None

@@ -1,0 +1,89 @@
+"""The monitor's status board and heartbeat tracker, without a network."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from mapping.catalog import load_catalog
+from mapping.rules import load_rules
+from probes.finding import Finding
+from probes.targets import Target
+from zhian.monitor.board import UNKNOWN, Board
+from zhian.monitor.heartbeats import Device, HeartbeatTracker
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def retention(days: float, status: str) -> Finding:
+    facts = {"observed_days": days, "required_days": 30}
+    return Finding("retention", "cam-1", status, "kept" if status == "pass" else "retention_short",  # type: ignore[arg-type]
+                   f"{days} days", facts, ("ex-1",), finished_at=T0)  # fmt: skip
+
+
+def board() -> tuple[Board, str]:
+    rules = load_rules()
+    indicator = next(r.indicator for r in rules.rules if "retention" in r.probes)
+    return Board(rules, load_catalog(), {indicator: {("retention", "cam-1")}}), indicator
+
+
+def test_retention_dropping_below_30_days_between_two_checks_is_a_change() -> None:
+    b, indicator = board()
+    assert b.observe(retention(35.0, "pass")) == UNKNOWN
+    assert [(i, old, new.status) for i, old, new in b.judge_dirty(T0)] == [(indicator, UNKNOWN, "pass")]
+    assert b.observe(retention(34.0, "pass")) is None  # unchanged status: nothing to record
+    assert b.judge_dirty(T0) == []
+    assert b.observe(retention(29.5, "fail")) == "pass"
+    assert [(old, new.status) for _, old, new in b.judge_dirty(T0)] == [("pass", "fail")]
+
+
+def test_a_restart_from_the_snapshot_records_nothing_twice_and_still_holds_daily() -> None:
+    b, indicator = board()
+    b.observe(retention(29.5, "fail"))
+    b.judge_dirty(T0)
+    again, _ = board()
+    again.restore(b.snapshot())
+    assert again.observe(retention(29.0, "fail")) is None
+    assert again.judge_dirty(T0) == []
+    assert again.still_holding(T0 + timedelta(hours=23), 86400) == []
+    [(held, state)] = again.still_holding(T0 + timedelta(days=1), 86400)
+    assert (held, state.status, state.since) == (indicator, "fail", T0.isoformat())
+
+
+def test_replayed_records_of_a_killed_segment_count_as_seen() -> None:
+    b, _ = board()
+    body = {"kind": "finding", "change": {"from": UNKNOWN, "to": "fail"}, "finished_at": T0.isoformat()}
+    b.replay(
+        [body | {"probe": "retention", "device": "cam-1", "status": "fail", "reason": "retention_short"}]
+    )
+    assert b.observe(retention(29.0, "fail")) is None
+
+
+def device(threshold_s: float) -> Device:
+    target = Target("d1", "mqtt_device", "mqtt", "127.0.0.1", 1883, "a1")
+    return Device(target, "heartbeat", "broker", threshold_s, threshold_s / 3)
+
+
+def test_tracker_flags_silence_stale_online_offline_and_holds_judgement_through_a_gap() -> None:
+    seen: list[tuple[str, str]] = []
+    d = device(0.3)
+    tracker = HeartbeatTracker([d], lambda _, f: seen.append((f.status, f.reason)))
+    topic = "root/site/gw/d1/"
+    tracker.subscribed("broker", "ex-sub")
+    tracker.message(topic + "status", b'{"state": "online"}', True, T0)
+    assert tracker.expire() > 0 and seen == []  # within the first threshold: not judged yet
+    time.sleep(0.35)
+    tracker.expire()
+    assert seen == [("fail", "stale_online")]  # a retained "online" and no heartbeat
+    tracker.message(topic + "heartbeat", b"{}", False, T0)
+    assert seen[-1] == ("pass", "alive")
+    tracker.lost("broker")
+    time.sleep(0.35)
+    tracker.expire()
+    assert seen[-1] == ("pass", "alive")  # the gap is not the device's silence
+    tracker.subscribed("broker", "ex-sub-2")
+    tracker.expire()
+    assert seen[-1] == ("pass", "alive")
+    tracker.message(topic + "status", b'{"state": "offline", "reason": "lwt"}', True, T0)
+    assert seen[-1] == ("fail", "offline")  # a Will: at once, no threshold
+    assert len(seen) == 3

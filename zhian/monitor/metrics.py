@@ -1,0 +1,129 @@
+"""The monitor's Prometheus metrics (names fixed: dashboards and docs/prometheus-rules.yml rely on them)
+and its HTTP endpoint, `/metrics` and `/healthz`.
+
+Values that change with every heartbeat (a device's up and heartbeat age) are read from the live
+state when Prometheus scrapes, so a device's `zhian_device_up` turns 0 the moment the tracker
+judges it down, with no copy to fall behind; the rest are set as checks end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from probes.targets import Target
+from zhian.monitor.heartbeats import HeartbeatTracker
+
+STATUSES = ("pass", "fail", "partial", "not_assessed", "error")
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class LiveCollector(Collector):
+    """zhian_device_up, zhian_heartbeat_age_seconds and zhian_ledger_records_total, read at scrape."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        tracker: HeartbeatTracker,
+        other_up: Callable[[], Mapping[str, bool]],
+        records: Callable[[], int],
+    ) -> None:
+        self.targets = {t.id: t for t in targets}
+        self.tracker, self.other_up, self.records = tracker, other_up, records
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "zhian_device_up", "1 while the device is up, 0 when down", labels=("device", "kind", "area")
+        )
+        age = GaugeMetricFamily(
+            "zhian_heartbeat_age_seconds", "seconds since the device's last heartbeat", labels=("device",)
+        )
+        now = time.monotonic()
+        for device in self.tracker.devices.values():
+            t = device.target
+            if device.up is not None:
+                up.add_metric([t.id, t.kind, t.area], 1.0 if device.up else 0.0)
+            seconds = device.age_s(now)
+            if seconds is not None:
+                age.add_metric([t.id], seconds)
+        for device_id, is_up in self.other_up().items():
+            t = self.targets[device_id]
+            up.add_metric([t.id, t.kind, t.area], 1.0 if is_up else 0.0)
+        yield up
+        yield age
+        total = CounterMetricFamily("zhian_ledger_records", "records in the monitor's evidence chain")
+        total.add_metric([], float(self.records()))
+        yield total
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.retention = Gauge(
+            "zhian_retention_days", "days of video the device keeps", ("device",), registry=r
+        )
+        self.retention_required = Gauge(
+            "zhian_retention_required_days", "days of video the standard requires", ("device",), registry=r
+        )
+        self.indicator = Gauge(
+            "zhian_indicator_status",
+            "1 for the indicator's current status, else 0",
+            ("indicator", "level", "status"),
+            registry=r,
+        )
+        self.level_score = Gauge(
+            "zhian_level_score", "the level's auxiliary score now", ("level",), registry=r
+        )
+        self.duration = Histogram(
+            "zhian_check_duration_seconds",
+            "scheduled check durations",
+            ("probe",),
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "zhian_check_errors_total",
+            "scheduled checks that could not judge",
+            ("probe", "reason"),
+            registry=r,
+        )
+
+    def indicator_status(self, indicator: str, level: str, status: str) -> None:
+        for each in STATUSES:
+            self.indicator.labels(indicator, level, each).set(1.0 if each == status else 0.0)
+
+    def retention_facts(self, device: str, facts: Mapping[str, Any]) -> None:
+        observed, required = facts.get("observed_days"), facts.get("required_days")
+        if isinstance(observed, int | float):
+            self.retention.labels(device).set(observed)
+        if isinstance(required, int | float):
+            self.retention_required.labels(device).set(required)
+
+
+def web_app(metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]) -> web.Application:
+    async def scrape(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok, doc = health()
+        return web.json_response(doc | {"ok": ok}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/healthz", healthz)
+    return app

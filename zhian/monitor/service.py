@@ -1,0 +1,337 @@
+"""`zhian monitor`: the site watched for as long as the service runs, every device, passive only.
+
+The scheduled checks are the probes `zhian run` plans for every indicator on every device (the
+monitoring sample), run by the same engine (plan_jobs, prepared, execute, make_context) under the
+same limits, each probe once at start and then every `monitor.schedule` interval with jitter; each
+round gets a fresh fetch cache (ProbeContext.shared), so a round never reads the last one's
+answers. MQTT liveness is not scheduled: one subscription per broker stays open (reconnecting with
+backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker.
+
+Evidence goes to the segmented ledger (zhian.evidence.segments): every exchange, every change of a
+(probe, device) status, every change of an indicator, a still-holds record per indicator a day,
+broker gaps, and the service's start and stop. SIGTERM or SIGINT stops cleanly: the open segment is
+sealed. A kill leaves it open; the next start seals it as recovered and resumes the board from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mapping.catalog import load_catalog
+from mapping.rules import load_rules
+from probes.base import ProbeContext
+from probes.finding import Finding
+from probes.mqtt_common import tree_of
+from probes.registry import PROBES
+from probes.targets import Target
+from scorer.results import merge_verdicts
+from scorer.score import score
+from zhian import __version__
+from zhian.config import Config
+from zhian.engine.inventory import area_kinds, build_site
+from zhian.engine.run import Job, config_digest, execute, make_context, new_run_id, plan_jobs, prepared
+from zhian.evidence.keys import SigningKey
+from zhian.evidence.ledger import ExchangeRecorder, finding_fields
+from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
+from zhian.monitor.board import Board, Indicator
+from zhian.monitor.console import Console
+from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
+from zhian.monitor.live import LiveSide
+from zhian.monitor.metrics import LiveCollector, Metrics
+
+LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
+RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
+TICK_S = 1.0  # indicators re-judged, segments rolled, the console redrawn
+
+
+def monitor_id_of(state_dir: Path) -> str:
+    """The id the state directory already carries (a restart), or a new one."""
+    segments = segment_dirs(state_dir)
+    if segments and (segments[-1] / SEGMENT_FILE).is_file():
+        return str(read_json(segments[-1] / SEGMENT_FILE).get("monitor_id") or new_run_id())
+    return new_run_id()
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        state_dir: Path,
+        key: SigningKey,
+        listen: tuple[str, int] | None,
+    ) -> None:
+        self.config, self.config_path = config, config_path
+        self.site = build_site(config, config_path.parent)
+        self.catalog, self.rules = load_catalog(), load_rules()
+        kinds = area_kinds(config)
+        indicators = [i.id for i in self.catalog]
+        jobs, _ = plan_jobs(self.rules, indicators, self.site, PROBES, kinds, "monitoring", 0)
+        scope: dict[str, set[tuple[str, str]]] = {}
+        for indicator in indicators:
+            rule = self.rules.for_indicator(indicator)
+            if rule is not None:
+                scope[indicator] = {
+                    (j.spec.id, j.target.id)
+                    for j in jobs
+                    if j.spec.id in rule.probes and rule.devices.matches(j.target, kinds)
+                }
+        self.scheduled = [j for j in jobs if j.spec.mode == "passive" and j.spec.id not in LIVE_PROBES]
+        t = config.thresholds
+        devices, self.inventory_problems = expectations(self.site, t.heartbeat_interval_s, t.heartbeat_misses)
+        self.board = Board(self.rules, self.catalog, scope)
+        self.tracker = HeartbeatTracker(devices, self.live_change)
+        self.monitor_id = monitor_id_of(state_dir)
+        secrets = tuple(s for target in self.site.targets for s in target.secrets())
+        max_bytes = int(config.monitor.segment_max_mb * (1 << 20))
+        self.ledger = SegmentedLedger(
+            state_dir, key, monitor_id=self.monitor_id, snapshot=self.board.snapshot, secrets=secrets,
+            max_bytes=max_bytes, max_artefact_bytes=config.limits.max_reply_bytes,
+        )  # fmt: skip
+        self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
+        self.ctx: ProbeContext = make_context(self.site, config, self.exchanges, None, False)
+        self.metrics = Metrics()
+        self.reachable: dict[str, dict[str, bool]] = {}  # device -> probe -> last check reached it
+        self.others_up: dict[str, bool] = {}
+        self.metrics.registry.register(
+            LiveCollector(self.site.targets, self.tracker, self.devices_up, lambda: self.ledger.records_total)
+        )
+        self.gate = asyncio.Semaphore(config.limits.concurrency)
+        self.gap_started: dict[str, datetime] = {}
+        self.console = Console(self)
+        self.live = LiveSide(self, listen)
+        self.started = time.monotonic()
+        self.failure: str | None = None
+
+    # -- findings -------------------------------------------------------------------------------
+    def indicators_for(self, probe: str, device: str) -> list[str]:
+        return self.board.indicators_of.get((probe, device), [])
+
+    def keep(self, finding: Finding) -> None:
+        """Every finding updates the board and the metrics; a change of status is recorded."""
+        if finding.probe in RETENTION_PROBES:
+            self.metrics.retention_facts(finding.device, finding.facts)
+        if finding.probe not in LIVE_PROBES:
+            reached = self.reachable.setdefault(finding.device, {})
+            reached[finding.probe] = finding.reason != "unreachable"
+            # a new dict, not an update: the live side's /metrics reads it from its own thread
+            self.others_up = {**self.others_up, finding.device: all(reached.values())}
+        previous = self.board.observe(finding)
+        if previous is None:
+            return
+        fields = finding_fields(finding, self.monitor_id, self.indicators_for(finding.probe, finding.device))
+        self.ledger.append("finding", fields | {"change": {"from": previous, "to": finding.status}})
+        self.console.change(finding, previous)
+
+    def live_change(self, _device: Device, finding: Finding) -> None:
+        """Called on the live side's thread: recorded on the main loop."""
+        self.live.post(self.keep, finding)
+
+    def devices_up(self) -> dict[str, bool]:
+        """Devices the tracker does not follow: up unless their last check could not reach them."""
+        return {
+            d: all(probes.values()) for d, probes in self.reachable.items() if d not in self.tracker.devices
+        }
+
+    def judge_indicators(self) -> None:
+        at = datetime.now(UTC)
+        changes = self.board.judge_dirty(at)
+        for indicator, previous, state in changes:
+            self.record_indicator(indicator, state, "change", previous)
+        for indicator, state in self.board.still_holding(at, self.config.monitor.still_holds_s):
+            self.record_indicator(indicator, state, "still_holds", state.status)
+        if changes:
+            self.update_scores()
+
+    def record_indicator(self, indicator: str, state: Indicator, record: str, previous: str) -> None:
+        self.ledger.append(
+            "indicator",
+            {
+                "run_id": self.monitor_id,
+                "indicator": indicator,
+                "record": record,
+                "status": state.status,
+                "from": previous,
+                "ratio": state.ratio,
+                "since": state.since,
+                "at": state.held_at,
+                "note": state.note,
+            },
+        )
+
+    def update_scores(self) -> None:
+        for indicator, state in self.board.indicators.items():
+            self.metrics.indicator_status(indicator, self.catalog.get(indicator).level, state.status)
+        entries = self.board.verdict_entries()
+        report = score(self.catalog, merge_verdicts((i.id for i in self.catalog), [entries]))
+        for level in report.levels:
+            self.metrics.level_score.labels(level.level).set(float(level.total))
+
+    # -- the service ----------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Pick up where the state directory left off; seal what a kill left open."""
+        resumed = self.ledger.resume()
+        self.board.restore(resumed.state)
+        self.board.replay(resumed.replay)
+        for (probe, device), finding in self.board.latest.items():
+            if probe in RETENTION_PROBES:
+                self.metrics.retention_facts(device, finding.facts)
+        recovered = self.ledger.start()
+        for segment in recovered:
+            self.ledger.append("recovered", {"run_id": self.monitor_id, "segment": segment.name})
+        self.ledger.append(
+            "monitor_start",
+            {
+                "run_id": self.monitor_id,
+                "started_at": datetime.now(UTC).isoformat(),
+                "tool": f"zhian {__version__}",
+                "community": self.config.community.model_dump(),
+                "config_sha256": config_digest(self.config_path),
+                "scheduled_jobs": len(self.scheduled),
+                "tracked_devices": len(self.tracker.devices),
+                "inventory_problems": self.inventory_problems,
+                "resumed_records": resumed.records,
+            },
+        )
+        self.update_scores()
+
+    async def run(self) -> None:
+        self.resume()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def fail(why: str) -> None:
+            self.failure = why
+            self.console.note(f"stopping: {why}")
+            stop.set()
+
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            self.live.start(fail)
+            tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
+            tasks += [
+                asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
+            ]
+            for task in tasks:
+                task.add_done_callback(lambda done: self.crashed(done, fail))
+            self.console.started(len(self.scheduled), len(self.tracker.devices), self.live.listen)
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self.live.stop)
+            await asyncio.sleep(0)  # what the live side handed over last is recorded too
+            await self.ctx.close()
+            self.judge_indicators()
+            gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
+            stop_at = datetime.now(UTC).isoformat()
+            self.ledger.append(
+                "monitor_stop",
+                {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
+            )
+            self.ledger.close()
+            self.console.stopped(self.ledger.records_total)
+
+    def crashed(self, task: asyncio.Task[None], fail: Callable[[str], None]) -> None:
+        """A part of the service that ends by itself is a bug: say so, and stop cleanly (sealing)."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        fail(f"{task.get_name()}: {type(error).__name__}: {error}" if error else f"{task.get_name()} ended")
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        open_segment = self.ledger.segment
+        doc = {
+            "monitor_id": self.monitor_id,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "segment": open_segment.name if open_segment else None,
+            "records": self.ledger.records_total,
+            "brokers": dict(self.live.brokers),
+        }
+        return open_segment is not None, doc
+
+    async def tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.judge_indicators()
+            self.ledger.roll_if_due()
+            self.console.tick()
+
+    # -- scheduled checks -----------------------------------------------------------------------
+    def by_probe(self) -> dict[str, list[Job]]:
+        groups: dict[str, list[Job]] = {}
+        for job in self.scheduled:
+            groups.setdefault(job.spec.id, []).append(job)
+        return groups
+
+    async def schedule(self, probe: str, jobs: Sequence[Job]) -> None:
+        """Once at start, then every interval with jitter; each round with its own fetch cache."""
+        every, jitter = self.config.monitor.every(probe), self.config.monitor.jitter
+        while True:
+            ctx = replace(self.ctx, _shared={})
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for job in jobs:
+                        tg.create_task(self.check(ctx, job))
+            finally:
+                await ctx.close()
+            await asyncio.sleep(every * (1 + random.uniform(-jitter, jitter)))
+
+    async def check(self, ctx: ProbeContext, job: Job) -> None:
+        async with self.gate:
+            timed, params = prepared(job, self.site, self.config)
+            t0 = time.monotonic()
+            finding = await execute(ctx, timed, params, timed.spec.timeout_s)
+            self.metrics.duration.labels(job.spec.id).observe(time.monotonic() - t0)
+        if finding.status == "error":
+            self.metrics.errors.labels(job.spec.id, finding.reason).inc()
+        self.keep(finding)
+
+    # -- brokers ----------------------------------------------------------------------------------
+    def broker_filters(self) -> list[tuple[Target, list[str]]]:
+        filters: dict[str, set[str]] = {}
+        for device in self.tracker.devices.values():
+            filters.setdefault(device.broker, set()).update(tree_of(device.target).filters)
+        out: list[tuple[Target, list[str]]] = []
+        for broker_id, wanted in sorted(filters.items()):
+            try:
+                out.append((self.site.get(broker_id), sorted(wanted)))
+            except KeyError:
+                self.inventory_problems.append(f"broker {broker_id!r} is not in the inventory")
+        return out
+
+    def open_gap(self, broker: str, at: datetime, error: str, evidence: str | None) -> None:
+        if broker in self.gap_started:
+            return
+        self.gap_started[broker] = at
+        self.ledger.append(
+            "gap",
+            {"run_id": self.monitor_id, "device": broker, "started_at": at.isoformat(), "error": error,
+             "evidence": [evidence] if evidence else []},
+        )  # fmt: skip
+        self.console.note(f"broker {broker}: subscription lost ({error}); a gap until it is back")
+
+    def close_gap(self, broker: str, at: datetime, exchange_id: str) -> None:
+        began = self.gap_started.pop(broker, None)
+        if began is None:
+            return
+        seconds = round((at - began).total_seconds(), 3)
+        self.ledger.append(
+            "gap_end",
+            {"run_id": self.monitor_id, "device": broker, "started_at": began.isoformat(),
+             "ended_at": at.isoformat(), "duration_s": seconds, "evidence": [exchange_id]},
+        )  # fmt: skip
+        self.console.note(f"broker {broker}: subscribed again after {seconds:g} s")
