@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Before the tests: the Debian packages they need. mosquitto is the MQTT peer tests' broker, chromium
 # renders the report, the evidence viewer and the archive's portfolio headless, postgresql is the
-# archive tests' real server. As root (or with password-less sudo) and apt-get they are installed;
-# otherwise this says, before any test runs, which groups will be skipped and why. Called by `make test`.
+# archive tests' real server, prometheus brings promtool for the monitor's alert rules. As root (or
+# with password-less sudo) and apt-get they are installed; otherwise this says, before any test runs,
+# which groups will be skipped and why. Called by `make test`.
 set -uo pipefail
 
 has_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }
 has_chromium() { command -v chromium >/dev/null 2>&1; }
+has_promtool() { command -v promtool >/dev/null 2>&1; }
 has_postgresql() { command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
 
 declare -A GROUP=(
   [mosquitto]="the MQTT broker peer tests (tests/peers/test_probes_mqtt.py broker_auth)"
   [chromium]="the headless-browser tests of the report, the evidence viewer and the archive portfolio"
   [postgresql]="the evidence archive tests (tests/archive)"
+  [prometheus]="promtool's check of docs/prometheus-rules.yml (tests/unit/test_monitor_docs.py)"
 )
 
 missing() {
@@ -20,6 +23,7 @@ missing() {
   has_mosquitto || out+=(mosquitto)
   has_chromium || out+=(chromium)
   has_postgresql || out+=(postgresql)
+  has_promtool || out+=(prometheus)
   echo "${out[@]:-}"
 }
 
