@@ -35,6 +35,10 @@ test-deps:
 
 test: test-deps lint typecheck unit
 
+# zhian run on every device of the large simulated site (minutes); BENCH_ARGS="--scale 0.1" shrinks it.
+bench: setup-dev
+	$(BIN)/python bench/bench_run_large.py $(BENCH_ARGS)
+
 demo: setup
 	bash scripts/demo.sh
 

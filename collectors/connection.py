@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from collectors.exchange import Sink, discard
 
 DEFAULT_MAX_REPLY_BYTES = 4 << 20  # config limits.max_reply_bytes: no device reply zhian reads is larger
+
+
+class Gate:
+    """The limits one connection is opened under, taken in order and given back together: the
+    device's own connection slots first, then the run's (open sockets and handshakes cost the
+    inspector's CPU and file descriptors whichever device they go to)."""
+
+    def __init__(self, *limits: asyncio.Semaphore) -> None:
+        self._limits = limits
+
+    async def __aenter__(self) -> None:
+        taken: list[asyncio.Semaphore] = []
+        try:
+            for limit in self._limits:
+                await limit.acquire()
+                taken.append(limit)
+        except BaseException:
+            for limit in reversed(taken):
+                limit.release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        for limit in reversed(self._limits):
+            limit.release()
 
 
 @dataclass(frozen=True)
@@ -22,7 +48,8 @@ class Connection:
     path: str = ""
     timeout_s: float = 10.0  # every network call is bounded by this
     sink: Sink = discard  # where exchanges (evidence) go
-    gate: asyncio.Semaphore | None = field(default=None, compare=False)  # per-host concurrency
+    # per-host concurrency (a Semaphore, or a Gate of several limits)
+    gate: contextlib.AbstractAsyncContextManager[Any] | None = field(default=None, compare=False)
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # reading stops (ReplyTooLarge) past this
 
     @property

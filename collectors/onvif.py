@@ -209,9 +209,11 @@ class OnvifClient:
         return await retention_config(self.session, await self._service("recording"), at or now())
 
     async def recording_history(
-        self, start: datetime, end: datetime, recordings: Sequence[str] = ()
+        self, start: datetime, end: datetime, recordings: Sequence[str] = (), *, max_pages: int = 50
     ) -> RecordingHistory:
-        return await find_history(self.session, await self._service("search"), start, end, recordings)
+        """RecordingHistory events of these recordings (all when none given), in one search."""
+        search = await self._service("search")
+        return await find_history(self.session, search, start, end, recordings, max_pages=max_pages)
 
     # -- events -----------------------------------------------------------------------------------
 

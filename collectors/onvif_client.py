@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ import onvif
 import zeep.exceptions
 from lxml import etree
 from onvif import ONVIFService
+from onvif.client import AsyncTransportProtocolErrorHandler
+from onvif.client import _cached_document as load_document
 from onvif.definition import SERVICES as LIBRARY_SERVICES
-from onvif.zeep_aiohttp import AIOHTTPTransport
 
 from collectors.bounded import Oversize, read_body
 from collectors.connection import Connection
@@ -51,6 +53,23 @@ from collectors.exchange import EXCERPT_LIMIT, Exchange, excerpt, library_versio
 
 WSDL_DIR = Path(onvif.__file__).parent / "wsdl"
 DEVICE_PATH = "/onvif/device_service"
+KEEPALIVE_S = 4.0  # idle connections closed after this (the library's own choice); devices keep 5-15 s
+
+# WSDL documents being loaded, per event loop: the library caches a loaded document but lets every
+# service set up meanwhile load it again (in a thread), which costs seconds when a thousand
+# devices start at once. One load per document; the others wait for it.
+_LOADING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _load_once(url: str) -> None:
+    loading = _LOADING.setdefault(asyncio.get_running_loop(), {})
+    task = loading.get(url)
+    if task is None:
+        task = loading[url] = asyncio.ensure_future(load_document(url))
+    await asyncio.shield(task)
+
 
 # The library's table plus the Profile C services it leaves out (a copy: the library's stays as is).
 SERVICES: Mapping[str, Mapping[str, str]] = {
@@ -96,10 +115,11 @@ class _Capture:
 _CAPTURE: ContextVar[_Capture | None] = ContextVar("onvif_capture", default=None)
 
 
-class _RecordingTransport(AIOHTTPTransport):  # type: ignore[misc]
+class _RecordingTransport(AsyncTransportProtocolErrorHandler):  # type: ignore[misc]
     """The library's aiohttp transport, reading each reply only up to the bound (the library's own
     `_post_internal` reads whole replies) and telling the current capture what went out and came
-    back."""
+    back. Its retry once when a kept connection turns out closed before the request was written
+    (RFC 9112 9.6 lets a server close an idle connection at any time) is the library's."""
 
     def __init__(self, *, session: aiohttp.ClientSession, max_reply_bytes: int) -> None:
         super().__init__(session=session)
@@ -202,10 +222,12 @@ class OnvifSession:
         self._services: dict[tuple[str, str], ONVIFService] = {}
 
     async def open(self) -> None:
-        # One connection per call: no pooled socket a camera may have closed meanwhile, and each
-        # exchange is exactly one request on its own connection.
+        # The session lives as long as the run's client of this device: its connections are kept
+        # between calls (a TLS handshake costs more than most replies), but only for KEEPALIVE_S,
+        # shorter than devices keep an idle connection, so that no call goes out on a socket the
+        # camera has closed meanwhile.
         connector = aiohttp.TCPConnector(
-            ssl=self.conn.tls if self.conn.tls is not None else True, force_close=True
+            ssl=self.conn.tls if self.conn.tls is not None else True, keepalive_timeout=KEEPALIVE_S
         )
         self._http = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.conn.timeout_s)
@@ -248,6 +270,7 @@ class OnvifSession:
         )
         await svc._session.close()  # the library's own, unverified session: never used
         svc.transport = self._transport
+        await _load_once(svc.url)
         await svc.setup()
         self._services[(binding_name, address)] = svc
         return svc

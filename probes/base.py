@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection
+from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection, Gate
 from collectors.exchange import Sink, now
 from collectors.platform import AlertFeed
 from probes.finding import Finding
@@ -28,6 +30,56 @@ class Operator(Protocol):
     ) -> None:
         """Tell the operator what to do by hand; returns once told (the probe then watches)."""
         ...
+
+
+T = TypeVar("T")
+
+
+async def apart(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` in a thread on an event loop of its own, so that its timing does not depend on how
+    many jobs the run's loop is juggling: an observation window stamps each message when it
+    arrives, and a loop busy with thousands of calls would stamp late, making heartbeats look
+    missed. Cancelling the caller cancels the work."""
+    started = threading.Event()
+    inner: dict[str, Any] = {}
+
+    def body() -> T:
+        loop = asyncio.new_event_loop()
+        try:
+            inner["loop"], inner["task"] = loop, loop.create_task(_awaited(work))
+            started.set()
+            result: T = loop.run_until_complete(inner["task"])
+            return result
+        finally:
+            started.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = asyncio.ensure_future(asyncio.to_thread(body))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        await asyncio.to_thread(started.wait)
+        if "task" in inner and not inner["loop"].is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                inner["loop"].call_soon_threadsafe(inner["task"].cancel)
+        with contextlib.suppress(BaseException):
+            await thread
+        raise
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+class DeviceClient(Protocol):
+    """A collector's client of one device: built from a Connection, opened and closed as a context."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+C = TypeVar("C", bound=DeviceClient)
 
 
 class Sample(BaseModel):
@@ -56,6 +108,10 @@ class ProbeSpec:
     # A homogeneous set inside each target that 7.4 samples on inspections (a panel's zones): the
     # probe works through the members one after another and gets the run's pick as params.sample.
     members: Callable[[SiteView, Target], Sequence[str]] | None = None
+    # The probe judges its device from a window it shares with others (one MQTT subscription per
+    # broker): it waits rather than calls, so it starts at once and takes no slot of the call-bound
+    # jobs (limits.concurrency).
+    window: bool = False
 
 
 @dataclass
@@ -67,6 +123,7 @@ class ProbeContext:
     trust: ssl.SSLContext | None = None  # verifying context with the site's CA; None = system store
     call_timeout_s: float = 10.0
     per_host: int = 2
+    connections: asyncio.Semaphore | None = None  # the run's connections open at once, all devices
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     active: frozenset[str] = frozenset()
     operator: Operator | None = None
@@ -74,16 +131,18 @@ class ProbeContext:
     platform_feed: AlertFeed | None = None  # alerts the platform pushed to zhian's receiver
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
+    _clients: dict[tuple[Callable[..., Any], str], asyncio.Task[Any]] = field(default_factory=dict)
 
     def gate(self, host: str, size: int | None = None) -> asyncio.Semaphore:
         if host not in self._gates:
             self._gates[host] = asyncio.Semaphore(size or self.per_host)
         return self._gates[host]
 
-    def host_gate(self, target: Target) -> asyncio.Semaphore:
+    def host_gate(self, target: Target) -> asyncio.Semaphore | Gate:
         """The target host's connection slots: a fire panel often serves one Modbus client at a
         time, so zhian never opens two to it."""
-        return self.gate(target.host, 1 if target.kind == "panel" else None)
+        host = self.gate(target.host, 1 if target.kind == "panel" else None)
+        return host if self.connections is None else Gate(host, self.connections)
 
     def tls_context(self, target: Target) -> ssl.SSLContext | None:
         if not target.tls:
@@ -105,6 +164,24 @@ class ProbeContext:
             max_reply_bytes=self.max_reply_bytes,
         )
 
+    @contextlib.asynccontextmanager
+    async def client(self, kind: Callable[[Connection], C], target: Target) -> AsyncIterator[C]:
+        """The run's one client of this kind for the device, shared by every probe that reads it:
+        one connection pool, services discovered once, the clock offset learnt once. Opened on
+        first use; close() closes it at the end of the run, not the probe that leaves the block."""
+        key = (kind, target.id)
+        task = self._clients.get(key)
+        if task is None:
+
+            async def open_client() -> C:
+                client = kind(self.connection(target))
+                return await client.__aenter__()
+
+            task = asyncio.ensure_future(open_client())
+            self._clients[key] = task
+        client: C = await asyncio.shield(task)
+        yield client
+
     def allowed(self, test: str) -> bool:
         return test in self.active
 
@@ -117,7 +194,14 @@ class ProbeContext:
         return await asyncio.shield(task)
 
     async def close(self) -> None:
-        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted)."""
+        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
+        close every device's client."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)
+        opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
+        self._clients.clear()
+        await asyncio.gather(
+            *(c.__aexit__(None, None, None) for c in opened if not isinstance(c, BaseException)),
+            return_exceptions=True,
+        )

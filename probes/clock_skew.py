@@ -12,7 +12,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectors.connection import Connection
 from collectors.errors import CollectorError
 from collectors.isapi import IsapiClient
 from collectors.modbus import ModbusClient
@@ -31,15 +30,15 @@ class Params(BaseModel):
     clock_skew_max_s: float = Field(default=10.0, ge=0)
 
 
-async def device_time(conn: Connection, target: Target) -> tuple[datetime, str]:
+async def device_time(ctx: ProbeContext, target: Target) -> tuple[datetime, str]:
     if target.protocol == "onvif":
-        async with OnvifClient(conn) as onvif:
+        async with ctx.client(OnvifClient, target) as onvif:
             return await onvif.device_time()
     if target.protocol == "isapi":
-        async with IsapiClient(conn) as isapi:
+        async with ctx.client(IsapiClient, target) as isapi:
             return await isapi.device_time()
     site = panel_site(target)
-    async with ModbusClient(conn) as modbus:
+    async with ModbusClient(ctx.connection(target)) as modbus:
         return await modbus.device_time(site.profile, site.unit_id)
 
 
@@ -77,7 +76,7 @@ def judge(
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     before = ctx.clock()
     try:
-        device, exchange = await device_time(ctx.connection(target), target)
+        device, exchange = await device_time(ctx, target)
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=before, finished_at=ctx.clock())
     except ValueError as exc:  # the panel's inventory entry cannot be used

@@ -132,7 +132,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         )
     evidence: tuple[str, ...] = ()
     try:
-        async with OnvifClient(ctx.connection(target)) as client:
+        async with ctx.client(OnvifClient, target) as client:
             services = await client.services()
             evidence = services.evidence
             if not services.has("events"):

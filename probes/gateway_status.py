@@ -101,4 +101,5 @@ SPEC = ProbeSpec(
     params=Params,
     timeout_s=300.0,
     run=run,
+    window=True,
 )

@@ -124,7 +124,7 @@ async def channel_view(ctx: ProbeContext, nvr: Target, channel: int, required: f
     """One search per NVR channel and window per run, whichever target asks first."""
 
     async def fetch() -> ChannelView:
-        async with IsapiClient(ctx.connection(nvr)) as client:
+        async with ctx.client(IsapiClient, nvr) as client:
             device_now, clock_id = await client.device_time()
             start = device_now - timedelta(days=required) - SEARCH_MARGIN
             found = await client.recordings(channel, start, device_now)

@@ -10,6 +10,7 @@ an outage, so one lost QoS 0 heartbeat never fails a device.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from collectors.mqtt import MqttClient, Observation, Received, TopicSummary
-from probes.base import ProbeContext
+from probes.base import ProbeContext, apart
 from probes.finding import Status
 from probes.targets import Target
 
@@ -91,8 +92,15 @@ async def shared_observation(
     """One subscription window per broker, topic tree and length, shared by every MQTT probe of the run."""
 
     async def fetch() -> Observation:
-        async with MqttClient(ctx.connection(broker)) as client:
-            return await client.observe(tree.filters, observe_s)
+        # the broker's connection slot is taken here; the window itself runs apart (see apart)
+        conn = dataclasses.replace(ctx.connection(broker), gate=None)
+
+        async def observe() -> Observation:
+            async with MqttClient(conn) as client:
+                return await client.observe(tree.filters, observe_s)
+
+        async with ctx.host_gate(broker):
+            return await apart(observe)
 
     key = ("mqtt.observe", broker.id, " ".join(tree.filters), f"{observe_s:g}")
     observation: Observation = await ctx.shared(key, fetch)

@@ -143,4 +143,5 @@ SPEC = ProbeSpec(
     params=Params,
     timeout_s=600,
     run=run,
+    window=True,
 )

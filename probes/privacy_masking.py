@@ -117,7 +117,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             finished_at=ctx.clock(),
         )
     try:
-        async with PlatformClient(ctx.connection(target)) as platform:
+        async with ctx.client(PlatformClient, target) as platform:
             residents = await platform.residents()
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())

@@ -36,6 +36,8 @@ DAY_S = 86_400.0
 # seconds, and a start state read just before the first frame would look like missing data.
 HISTORY_MARGIN = timedelta(minutes=1)
 # Among failing recordings of one finding, the reason reported first.
+# Pages of history results allowed per recording (of 100 events each) in the recorder's one search.
+PAGES_PER_RECORDING = 50
 SEVERITY = ("no_recording", "retention_short", "data_deleted", "recording_gap", "recording_stale")
 
 
@@ -100,7 +102,7 @@ async def recorder_view(ctx: ProbeContext, recorder: Target) -> RecorderView:
     """The recorder read once per run, whichever camera or probe asks first."""
 
     async def fetch() -> RecorderView:
-        async with OnvifClient(ctx.connection(recorder)) as client:
+        async with ctx.client(OnvifClient, recorder) as client:
             device_now, clock_id = await client.device_time()
             measured = ctx.clock()
             services = await client.services()
@@ -128,6 +130,36 @@ async def recorder_view(ctx: ProbeContext, recorder: Target) -> RecorderView:
 
     view: RecorderView = await ctx.shared(("onvif.recorder", recorder.id), fetch)
     return view
+
+
+async def recorder_history(
+    ctx: ProbeContext, recorder: Target, view: RecorderView, params: Params
+) -> dict[str, RecordingHistory]:
+    """The history of every recording on the recorder, read once per run: one search over the
+    longest window any camera needs for all recordings at least that old, each camera judged on
+    its own share (judge_retention). A younger recording gets a search from its first data on, as
+    a search from before it would show its start state as missing data."""
+    assert view.recordings is not None
+    days = max(params.retention_days, params.retention_days_key)
+    oldest = view.device_now - timedelta(days=days)
+    groups: dict[datetime, list[str]] = {}
+    for r in view.recordings.items:
+        if r.earliest is not None and r.earliest + HISTORY_MARGIN < view.device_now:
+            groups.setdefault(max(oldest, r.earliest + HISTORY_MARGIN), []).append(r.token)
+
+    async def fetch() -> dict[str, RecordingHistory]:
+        found: dict[str, RecordingHistory] = {}
+        async with ctx.client(OnvifClient, recorder) as client:
+            for start, tokens in sorted(groups.items()):
+                pages = PAGES_PER_RECORDING * len(tokens)
+                history = await client.recording_history(start, view.device_now, tokens, max_pages=pages)
+                found |= dict.fromkeys(tokens, history)
+        return found
+
+    histories: dict[str, RecordingHistory] = await ctx.shared(
+        ("onvif.history", recorder.id, f"{days:g}"), fetch
+    )
+    return histories
 
 
 def _hosts(recording: Recording) -> set[str]:
@@ -311,9 +343,11 @@ def judge_retention(
 ) -> Verdict:
     observed = observed_days(recording.earliest, device_now)
     window_start = device_now - timedelta(days=required)
+    # before its first data a recording has nothing to lose: holes count from then on
+    since = max(window_start, recording.earliest + HISTORY_MARGIN) if recording.earliest else window_start
     holes = spans_in_window(
         (s for s in (history.spans if history else ()) if s.recording == recording.token),
-        window_start,
+        since,
         device_now,
         tolerance_s,
     )
@@ -421,24 +455,18 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         chosen = wanted(ctx.site, sc, view.recordings.items)
         if not chosen:
             return no_recording(PROBE, target, sc, view, started, ctx.clock())
+        histories = await recorder_history(ctx, sc.recorder, view, params)
         verdicts = []
-        async with OnvifClient(ctx.connection(sc.recorder)) as client:
-            for recording, camera in chosen:
-                required = required_days(camera or target, params)
-                history = None
-                if recording.earliest is not None:
-                    start = max(
-                        view.device_now - timedelta(days=required), recording.earliest + HISTORY_MARGIN
-                    )
-                    if start < view.device_now:
-                        history = await client.recording_history(start, view.device_now, [recording.token])
-                        evidence += history.evidence
-                configured = configured_days(view.configured, recording.token)
-                verdicts.append(
-                    judge_retention(
-                        recording, required, view.device_now, configured, history, params.gap_tolerance_s
-                    )
+        for recording, camera in chosen:
+            history = histories.get(recording.token)
+            evidence += history.evidence if history else ()
+            required = required_days(camera or target, params)
+            configured = configured_days(view.configured, recording.token)
+            verdicts.append(
+                judge_retention(
+                    recording, required, view.device_now, configured, history, params.gap_tolerance_s
                 )
+            )
     except CollectorError as exc:
         seen = (*(view.evidence if view else ()), *evidence)
         return collector_finding(

@@ -26,7 +26,7 @@ class SignalState:
 
 async def signal_state(ctx: ProbeContext, camera: Target, pull_s: float = 1.0) -> SignalState:
     async def fetch() -> SignalState:
-        async with OnvifClient(ctx.connection(camera)) as client:
+        async with ctx.client(OnvifClient, camera) as client:
             props = await client.event_properties()
             evidence = props.evidence
             advertised = SIGNAL_LOSS in props.topics

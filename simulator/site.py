@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import asdict
@@ -44,6 +45,29 @@ def device_password(seed: int, device_id: str) -> str:
 
 def _host(base: str, index: int) -> str:
     return f"{base}.{index // 250}.{index % 250 + 1}"
+
+
+def base_in_use(base: str) -> bool:
+    """Another site holds this base: its broker listens on the base's first address."""
+    for port in (PORTS["mqtts"], PORTS["mqtt"]):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((_host(base, 0), port))
+            except OSError:
+                return True
+    return False
+
+
+def free_address_base(preferred: str) -> str:
+    """The preferred base (127.N) when no other site holds it, else the next free one, so that two
+    sites of the same community can run side by side."""
+    first = int(preferred.split(".")[1])
+    for step in range(254):
+        base = f"127.{(first - 1 + step) % 254 + 1}"
+        if not base_in_use(base):
+            return base
+    raise OSError("every 127.N address base is taken by another site")
 
 
 class Site:

@@ -131,7 +131,7 @@ async def _port(user_data: Path, proc: subprocess.Popen[bytes], limit: float) ->
 
 
 async def _visit(
-    url: str, expression: str, user_data: Path, proc: subprocess.Popen[bytes], limit: float
+    url: str, expression: str, user_data: Path, proc: subprocess.Popen[bytes], limit: float, width: int
 ) -> Page:
     page = Page()
     port = await _port(user_data, proc, limit)
@@ -148,7 +148,7 @@ async def _visit(
                     cdp.session = (await cdp.send("Target.attachToTarget", **attach))["sessionId"]
                     for domain in ("Runtime", "Log", "Network", "Page"):
                         await cdp.send(f"{domain}.enable")
-                    size = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+                    size = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}
                     await cdp.send("Emulation.setDeviceMetricsOverride", **size)
                     cdp.loaded.clear()  # only the page's own load counts
                     await cdp.send("Page.navigate", url=url)
@@ -168,12 +168,17 @@ async def _evaluate(cdp: _Cdp, expression: str) -> Any:
     return result["result"].get("value")
 
 
-def open_page(path: Path, expression: str = "document.title", *, timeout: float = 20.0) -> Page:
-    """Load `path` in a fresh headless Chromium and return what it did (see Page)."""
-    return open_url(path.resolve().as_uri(), expression, timeout=timeout)
+def open_page(
+    path: Path, expression: str = "document.title", *, timeout: float = 20.0, width: int = 1280
+) -> Page:
+    """Load `path` in a fresh headless Chromium (a window `width` CSS pixels wide) and return what
+    it did (see Page)."""
+    return open_url(path.resolve().as_uri(), expression, timeout=timeout, width=width)
 
 
-def open_url(url: str, expression: str = "document.title", *, timeout: float = 20.0) -> Page:
+def open_url(
+    url: str, expression: str = "document.title", *, timeout: float = 20.0, width: int = 1280
+) -> Page:
     """Load `url` (a file, or a server on loopback) in a fresh headless Chromium (see Page)."""
     binary = chromium_or_skip()
     with tempfile.TemporaryDirectory(prefix="zhian-chromium-") as tmp:
@@ -187,7 +192,7 @@ def open_url(url: str, expression: str = "document.title", *, timeout: float = 2
                 start_new_session=True,
             )
             try:
-                return asyncio.run(_visit(url, expression, user_data, proc, timeout))
+                return asyncio.run(_visit(url, expression, user_data, proc, timeout, width))
             finally:
                 _stop(proc)
 

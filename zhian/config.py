@@ -210,7 +210,12 @@ class Active(_Strict):
 
 
 class Limits(_Strict):
-    concurrency: int = Field(default=32, ge=1)
+    # Limits guard resources, not the number of jobs: a device's connections (per_host), the
+    # inspector's open connections and handshakes (connections). `concurrency` optionally caps the
+    # call-bound jobs in flight as well (1 runs them one after another); observation windows never
+    # wait for it.
+    concurrency: int | None = Field(default=None, ge=1)
+    connections: int = Field(default=256, ge=1)
     per_host: int = Field(default=2, ge=1)
     call_timeout_s: float = Field(default=10, gt=0)
     probe_timeout_s: float = Field(default=300, gt=0)

@@ -5,6 +5,7 @@ draft passes `zhian config check`."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from conftest import _NETS, COMMUNITIES, fast
 from collectors.exchange import Exchange
 from collectors.wsdiscovery import probe
 from simulator.model import Credentials, load_community
-from simulator.site import Site
+from simulator.site import BROKER_ID, Site
 from zhian.cli.discover import scan
 from zhian.cli.main import main
 from zhian.config import load_config
@@ -38,14 +39,19 @@ async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.Cap
         onvif = {e.id for e in site.directory.values() if e.protocol == "onvif"}
         heard = await probe(hosts, window_s=1.0)
         assert {m.scope("name") for m in heard} == onvif  # every ONVIF device, nothing else
+        broker = site.directory[BROKER_ID]
+        os.environ["ZHIAN_TEST_MQTT_PW"] = broker.password
         args = argparse.Namespace(
-            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=3.0,
-            ca_file=site.tls.ca_file if site.tls else None,
+            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=10.0,
+            ca_file=site.tls.ca_file if site.tls else None, modbus_ports="5020", unit_ids="1",
+            mqtt=f"{broker.host}:{broker.port}", mqtt_login=f"{broker.username}:ZHIAN_TEST_MQTT_PW",
+            mqtt_tls=broker.tls, listen=3.0,
         )  # fmt: skip
         ledger: list[Exchange] = []
         wrong = Login("login1", "inspector", "not-this-one", "WRONG_PW")
         right = Login("login2", SHARED.username, SHARED.password, "ZHIAN_DISCOVER_PW")
-        found, count = await scan(args, [wrong, right], sink=ledger.append)
+        result = await scan(args, [wrong, right], sink=ledger.append)
+        found, count = result.found, result.exchanges
     by_id = {f.id: f for f in found}
     isapi = {e.id for e in site.directory.values() if e.protocol == "isapi"}
     assert set(by_id) == onvif | isapi and count == len(ledger)
@@ -61,16 +67,31 @@ async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.Cap
         elif f.kind == "camera":
             assert f.recorded_by is None
     assert by_id["door-b2-unit1"].protocol == "isapi" and by_id["cam-gate-01"].tags["model"]
+    panels = {p.host: p for p in result.panels}
+    for spec_panel in (d for d in community.devices if d.kind == "panel"):
+        panel = panels[site.directory[spec_panel.id].host]
+        assert panel.profile == (spec_panel.panel.profile if spec_panel.panel else "generic-fire-panel"), (
+            panel
+        )
+        assert panel.zones == len(spec_panel.panel.zones if spec_panel.panel else []) and not panel.todo
+    [gateway] = result.gateways
+    sim_gateway = next(d for d in community.devices if d.kind == "gateway")
+    assert gateway.id == sim_gateway.id and gateway.site == site.directory[sim_gateway.id].extra["site"]
+    assert sim_gateway.gateway is not None
+    assert set(gateway.devices) == {c.id for c in sim_gateway.gateway.devices}
     for exchange in ledger:
-        assert SHARED.password not in exchange.request + exchange.response + (exchange.error or "")
+        for secret in (SHARED.password, broker.password):
+            assert secret not in exchange.request + exchange.response + (exchange.error or "")
 
     draft = tmp_path / "site.yaml"
-    draft.write_text(
-        draft_config(found, [("login2", "inspector", "ZHIAN_DISCOVER_PW")], span), encoding="utf-8"
+    logins = [("login2", "inspector", "ZHIAN_DISCOVER_PW"), ("mqtt", broker.username, "ZHIAN_TEST_MQTT_PW")]
+    text = draft_config(
+        found, logins, span, broker=result.broker, gateways=result.gateways, panels=result.panels
     )
-    text = draft.read_text(encoding="utf-8")
-    assert "TODO" in text and SHARED.password not in text
+    draft.write_text(text, encoding="utf-8")
+    assert "TODO" in text and SHARED.password not in text and broker.password not in text
     config = load_config(draft)
     assert {a.id for a in config.areas} == {"todo"}
+    assert len(config.inventory.panels) == len(panels) and config.inventory.gateways[0].devices
     assert main(["config", "check", str(draft)]) == 0
     assert "valid" in capsys.readouterr().out

@@ -71,3 +71,35 @@ def test_the_printed_report_leaves_the_raw_evidence_to_the_pack(tmp_path: Path) 
     everything = tmp_path / "everything.html"  # the same report with the evidence appendix printed
     everything.write_text(text.replace("#a5 { display: none; }", ""), encoding="utf-8")
     assert 0 < _pdf_pages(chromium, printed, tmp_path) < _pdf_pages(chromium, everything, tmp_path)
+
+
+# Each chart's words: inside the chart's own box, and none over another.
+LABELS = """JSON.stringify([...document.querySelectorAll('svg.chart')].map(svg => {
+  const vb = svg.viewBox.baseVal;
+  const boxes = [...svg.querySelectorAll('text')].map(t => {
+    const b = t.getBBox(); return {s: t.textContent, x: b.x, y: b.y, w: b.width, h: b.height};
+  });
+  const out = boxes.filter(b => b.x < -0.5 || b.y < -0.5 || b.x + b.w > vb.width + 0.5
+    || b.y + b.h > vb.height + 0.5).map(b => b.s);
+  const over = [];
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+    if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1)
+      over.push(a.s + ' / ' + b.s);
+  }));
+  const r = svg.getBoundingClientRect();
+  return {title: svg.querySelector('title').textContent, out, over,
+          fits: r.right <= document.documentElement.clientWidth + 0.5};
+}))"""
+
+
+@pytest.mark.parametrize("width", [1280, 640])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_chart_labels_fit_in_both_languages(tmp_path: Path, lang: str, width: int) -> None:
+    run = write_run(tmp_path / "run")
+    path = write_report(run, "html", "zh" if lang == "zh" else "en", None, tmp_path / "r.html")
+    charts = json.loads(open_page(path, LABELS, width=width).value)
+    assert len(charts) >= 3
+    for chart in charts:
+        assert chart["out"] == [], (chart["title"], chart["out"])
+        assert chart["over"] == [], (chart["title"], chart["over"])
+        assert chart["fits"], chart["title"]

@@ -28,19 +28,47 @@ def svgs(html: str) -> list[ET.Element]:
     return [ET.fromstring(s) for s in re.findall(r"<svg .*?</svg>", html, re.S)]
 
 
-def test_retention_bars_against_the_30_and_90_day_lines(run: Path) -> None:
+def test_retention_timeline_per_camera(run: Path) -> None:
     report = build_report(run, "en", None)
     bars = {b.device: b for b in report.charts.retention}
-    assert (bars["cam-gate"].observed_days, bars["cam-gate"].required_days, bars["cam-gate"].status) == (
+    gate = bars["cam-gate"]
+    assert (gate.observed_days, gate.required_days, gate.status, gate.reason) == (
         12,
         90,
         "fail",
+        "retention_short",
     )
-    assert bars["cam-lobby"].configured_days == 60
+    assert bars["cam-lobby"].configured_days == 60 and gate.as_of and gate.as_of.endswith("+08:00")
     chart = svgs(render_html(report))[0]
     texts = [t.text or "" for t in chart.iter("text")]
-    assert chart.findtext("title") == "Days of video kept per camera (30 / 90 days required)"
-    assert "30 d" in texts and "90 d" in texts and "cam-gate" in texts and "12 / 90 d · fail" in texts
+    assert chart.findtext("title") == "Recording timeline per camera (back from the search)"
+    assert "30 days ago" in texts and "90 days ago" in texts and "cam-gate" in texts
+    assert "fail · retention too short; 12 days held, 90 required" in texts
+
+
+def test_the_timeline_marks_gaps_and_deleted_spans_with_their_dates() -> None:
+    from zhian.report.model import RetentionBar, Span
+    from zhian.report.svg_retention import LEFT, PLOT, retention
+
+    bar = RetentionBar(
+        device="cam-pump-01", probe="retention", status="fail", reason="data_deleted", observed_days=95,
+        configured_days=100, required_days=90, as_of="2026-12-07T21:43:39+08:00",
+        earliest="2026-09-03T21:43:35+08:00", gaps=[],
+        deletions=[Span(start="2026-11-17T21:43:03+08:00", end="2026-11-18T09:43:03+08:00", hours=12)],
+        finding=1,
+    )  # fmt: skip
+    for lang, words in (
+        ("en", "fail · recorded video deleted; 95 days held, 90 required; deleted from 11-17 21:43, 12 h"),
+        ("zh", "不符合 · 录像被删除；保存 95 天，要求 90 天；11-17 21:43 起 12 小时被删除"),
+    ):
+        drawn = ET.fromstring(retention([bar], messages(lang)))
+        assert words in [t.text for t in drawn.iter("text")], lang
+        deleted = [r for r in drawn.iter("rect") if r.get("fill") == "#000" and r.get("height") == "16"]
+        assert len(deleted) == 1  # 20 days before the search, on a 100-day axis
+        span = 100.0
+        assert abs(float(deleted[0].get("x", 0)) - (LEFT + PLOT * (1 - 20 / span))) < 1.5
+        window = [ln for ln in drawn.iter("line") if ln.get("stroke-width") == "2"]
+        assert any(abs(float(ln.get("x1", 0)) - (LEFT + PLOT * (1 - 90 / span))) < 1 for ln in window)
 
 
 def test_heartbeat_timeline_per_gateway_from_the_evidence(run: Path) -> None:

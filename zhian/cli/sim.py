@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from typing import get_args
 from aiohttp import web
 
 from simulator.model import Community, CommunityError, PlatformParams, load_community
-from simulator.site import Site
+from simulator.site import Site, free_address_base
 from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.cli.simconfig import write_site_config
 from zhian.config import ActiveTest
@@ -100,10 +101,23 @@ async def _serve(site: Site, args: argparse.Namespace) -> None:
     print("stopped", file=sys.stderr)
 
 
+def address_base(text: str) -> str:
+    if not re.fullmatch(r"127\.(25[0-4]|2[0-4]\d|1?\d?\d)", text) or text == "127.0":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 127.N with N from 1 to 254")
+    return text
+
+
 def cmd_sim_up(args: argparse.Namespace) -> int:
     community = read_community(args.community)
     if args.platform_profile:
         community = with_platform_profile(community, args.platform_profile)
+    try:
+        base = args.address_base or free_address_base(community.address_base)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    if base != community.address_base:
+        print(f"address base {base} (the community's {community.address_base} is taken or overridden)")
+    community = community.model_copy(update={"address_base": base})
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
         site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
@@ -134,6 +148,7 @@ def add_parser(sub: SubParsers) -> None:
         [
             ("zhian sim up faulty --write-config site.yaml --allow-tests all", "the demo's site"),
             ("zhian sim up large --latency-scale 0 --endpoints ep.json", "the benchmark's site"),
+            ("zhian sim up small --address-base 127.40", "a second small site beside the first"),
         ],
         (EXIT_OK, EXIT_USAGE),
     )
@@ -160,6 +175,12 @@ def add_parser(sub: SubParsers) -> None:
         choices=("auto", "mosquitto", "amqtt"),
         default="auto",
         help="MQTT broker: auto (mosquitto when installed, else amqtt), mosquitto or amqtt",
+    )
+    p.add_argument(
+        "--address-base",
+        type=address_base,
+        help="loopback addresses 127.N.x.y of the devices (default: the community's, or the next "
+        "free one when another site holds it)",
     )
     p.add_argument(
         "--platform-profile",

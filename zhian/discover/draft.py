@@ -9,12 +9,14 @@ to fill in before `zhian run`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from zhian.discover.found import Found
+from zhian.discover.iot import Gateway, Panel, child_type
 
 TODO_AREA = "todo"
 TODO_LOGIN = "todo"
@@ -34,7 +36,23 @@ def unique_ids(found: Iterable[Found]) -> list[Found]:
     return out
 
 
-def draft_config(found: Sequence[Found], logins: Sequence[tuple[str, str, str]], sources: str) -> str:
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    tls: bool
+    login: str | None  # the login's name, None: anonymous (a TODO)
+
+
+def draft_config(
+    found: Sequence[Found],
+    logins: Sequence[tuple[str, str, str]],
+    sources: str,
+    *,
+    broker: Broker | None = None,
+    gateways: Sequence[Gateway] = (),
+    panels: Sequence[Panel] = (),
+) -> str:
     """The YAML text. `logins`: (name, username, env variable) of the logins given."""
     found = unique_ids(found)
     ids = {f.id for f in found}
@@ -42,6 +60,7 @@ def draft_config(found: Sequence[Found], logins: Sequence[tuple[str, str, str]],
         name: {"username": user, "password": f"env:{env}"} for name, user, env in logins
     }
     inventory: dict[str, list[dict[str, Any]]] = {"cameras": [], "nvrs": [], "doors": []}
+    ids |= {p.id for p in panels}
     todo_login = False
     for f in sorted(found, key=lambda d: (d.kind, d.id)):
         login = f.login or TODO_LOGIN
@@ -60,6 +79,8 @@ def draft_config(found: Sequence[Found], logins: Sequence[tuple[str, str, str]],
         if tags:
             row["tags"] = tags
         inventory[KIND_LIST[f.kind]].append(row)
+    inventory |= _iot(broker, gateways, panels)
+    todo_login |= broker is not None and broker.login is None
     if todo_login:
         credentials[TODO_LOGIN] = {"username": "TODO", "password": "env:ZHIAN_TODO_PASSWORD"}
     doc = {
@@ -83,3 +104,41 @@ def draft_config(found: Sequence[Found], logins: Sequence[tuple[str, str, str]],
         "# Then: zhian config check <this file>",
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _iot(
+    broker: Broker | None, gateways: Sequence[Gateway], panels: Sequence[Panel]
+) -> dict[str, list[dict[str, Any]]]:
+    """The brokers, gateways (with their children) and fire panels of the draft."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if panels:
+        out["panels"] = [
+            {"id": p.id, "host": p.host, "port": p.port, "area": TODO_AREA, "unit_id": p.unit_id,
+             "profile": p.profile, "zones": [{"id": n, "area": TODO_AREA} for n in range(1, p.zones + 1)],
+             **({"tags": {"todo": p.todo}} if p.todo else {})}
+            for p in panels
+        ]  # fmt: skip
+    if broker is None:
+        return out
+    out["brokers"] = [
+        {"id": "broker", "host": broker.host, "port": broker.port, "area": TODO_AREA,
+         "credentials": broker.login or TODO_LOGIN, "tls": broker.tls}
+    ]  # fmt: skip
+    rows = []
+    for gw in gateways:
+        children = []
+        for child, fields in sorted(gw.devices.items()):
+            kind = child_type(fields)
+            row: dict[str, Any] = {"id": child, "type": kind or "intercom", "area": TODO_AREA}
+            if kind is None:
+                row["tags"] = {"todo": "type: nothing it sent told it (intercom drafted)"}
+            children.append(row)
+        gateway: dict[str, Any] = {
+            "id": gw.id, "broker": "broker", "area": TODO_AREA, "topic_root": gw.topic_root, "site": gw.site,
+        }  # fmt: skip
+        if gw.heartbeat_s:
+            gateway["heartbeat_s"] = gw.heartbeat_s
+        rows.append(gateway | {"devices": children})
+    if rows:
+        out["gateways"] = rows
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -60,3 +62,16 @@ def hosts_of(spec: str) -> list[str]:
         if len(out) > MAX_HOSTS:
             raise UsageError(f"--range {spec}: more than {MAX_HOSTS} addresses; scan in parts")
     return list(dict.fromkeys(out))
+
+
+async def port_open(host: str, port: int, timeout_s: float) -> bool:
+    """Something accepts TCP connections there (before any protocol is tried on it)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

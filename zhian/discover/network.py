@@ -17,7 +17,7 @@ from collectors.exchange import Sink
 from collectors.isapi import IsapiClient
 from collectors.onvif import OnvifClient
 from collectors.wsdiscovery import ProbeMatch
-from zhian.discover.found import Found, Kind, device_id
+from zhian.discover.found import Found, Kind, device_id, port_open
 
 PARALLEL = 8
 
@@ -133,7 +133,7 @@ async def isapi_devices(
 
     async def one(host: str, port: int) -> Found | None:
         async with gate:
-            if not await _open(host, port, reach.timeout_s):
+            if not await port_open(host, port, reach.timeout_s):
                 return None
             for tls in (port == 443, port != 443):
                 for login in reach.logins[:3]:
@@ -162,13 +162,3 @@ async def isapi_devices(
 
     jobs = [one(h, p) for h in hosts if h not in known for p in ports]
     return [f for f in await asyncio.gather(*jobs) if f is not None]
-
-
-async def _open(host: str, port: int, timeout_s: float) -> bool:
-    try:
-        async with asyncio.timeout(timeout_s):
-            _, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True

@@ -1,7 +1,10 @@
 """One evaluation run: plan probe jobs from the rules, run them concurrently, keep every finding.
 
-One TaskGroup for the passive probes under a global semaphore (collectors add a per-host limit),
-then the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
+One TaskGroup for the passive probes, all started at once: limits sit on the resources (a
+device's connections, the run's open connections; see ProbeContext), not on the number of jobs,
+so a probe that only waits on a shared window (one MQTT subscription per broker) never queues
+behind call-bound ones (an optional cap on those, limits.concurrency, leaves windows alone). Then
+the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
 fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
 last. Every job has a deadline; a job that fails for any reason becomes an `error`
 finding for its device, never the end of the run. Findings are appended to findings.jsonl as
@@ -11,6 +14,7 @@ they arrive, so an interrupt keeps everything already collected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -262,16 +266,18 @@ async def run_jobs(
     """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none).
 
     The passive probes side by side; then the permitted active tests phase by phase (ACTIVE_ORDER),
-    each phase's jobs one at a time or side by side in lanes, all under the global limit."""
+    each phase's jobs one at a time or side by side in lanes."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
-    gate = asyncio.Semaphore(config.limits.concurrency)
+    cap = config.limits.concurrency
+    calls = asyncio.Semaphore(cap) if cap else None
 
     def keep(finding: Finding) -> None:
         on_finding(finding)
         progress.step(f"{finding.probe} {finding.device}")
 
     async def one(job: Job) -> None:
-        async with gate:
+        slot = calls if calls is not None and not job.spec.window else contextlib.nullcontext()
+        async with slot:
             timed, params = prepared(job, ctx.site, config)
             keep(await execute(ctx, timed, params, max(1.0, deadline - time.monotonic())))
 
@@ -287,7 +293,9 @@ async def run_jobs(
     def allowed(job: Job) -> bool:
         return allow_active and job.spec.active_test in config.active.allow
 
-    await side_by_side([job] for job in jobs if job.spec.mode == "passive")
+    # windows first, so that they open at t = 0 even with a cap on the call-bound jobs
+    passive = sorted((j for j in jobs if j.spec.mode == "passive"), key=lambda j: not j.spec.window)
+    await side_by_side([job] for job in passive)
     active = [j for j in jobs if j.spec.mode == "active"]
     for job in active:
         if not allowed(job):
@@ -372,6 +380,7 @@ def make_context(
         trust=trust,
         call_timeout_s=config.limits.call_timeout_s,
         per_host=config.limits.per_host,
+        connections=asyncio.Semaphore(config.limits.connections),
         max_reply_bytes=config.limits.max_reply_bytes,
         active=active,
         operator=operator,

@@ -107,7 +107,8 @@ class Monitor:
         self.metrics.registry.register(
             LiveCollector(self.site.targets, self.tracker, self.devices_up, lambda: self.ledger.records_total)
         )
-        self.gate = asyncio.Semaphore(config.limits.concurrency)
+        # checks in flight: the config's cap on call-bound jobs, else as many as connections allowed
+        self.gate = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
         self.gap_started: dict[str, datetime] = {}
         self.console = Console(self)
         self.live = LiveSide(self, listen)

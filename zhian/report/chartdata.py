@@ -26,6 +26,7 @@ from zhian.report.model import (
     LinkageChart,
     LinkageStep,
     RetentionBar,
+    Span,
 )
 from zhian.report.rundir import FindingIn
 
@@ -42,6 +43,16 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _spans(raw: object) -> list[Span]:
+    if not isinstance(raw, list):
+        return []
+    return [
+        Span(start=str(s["start"]), end=_text(s.get("end")), hours=_num(s.get("hours")))
+        for s in raw
+        if isinstance(s, dict) and s.get("start")
+    ]
+
+
 def retention(findings: Sequence[FindingIn]) -> list[RetentionBar]:
     bars: list[RetentionBar] = []
     for n, f in enumerate(findings, 1):
@@ -56,9 +67,14 @@ def retention(findings: Sequence[FindingIn]) -> list[RetentionBar]:
                 device=f.device,
                 probe=f.probe,
                 status=f.status,
+                reason=f.reason,
                 observed_days=observed,
                 configured_days=configured,
                 required_days=required,
+                as_of=f.finished_at,
+                earliest=_text(f.facts.get("earliest")),
+                gaps=_spans(f.facts.get("gaps")),
+                deletions=_spans(f.facts.get("deletions")),
                 finding=n,
             )
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from zhian.report import svg
+from zhian.report import svg, svg_retention
 from zhian.report.escape import esc
 from zhian.report.html_first import first_screen, fixes_table
 from zhian.report.messages import Messages, messages
@@ -422,7 +422,9 @@ def _charts(r: Report, t: Messages) -> str:
     c = r.charts
     out = [f'<section id="a3" class="appendix"><h2>{esc(t("section.a3"))}</h2>']
     out.append(f"<h3>{esc(t('chart.retention.title'))}</h3>")
-    out.append(svg.retention(c.retention, t) if c.retention else f"<p>{esc(t('chart.no_data'))}</p>")
+    out.append(
+        svg_retention.retention(c.retention, t) if c.retention else f"<p>{esc(t('chart.no_data'))}</p>"
+    )
     out.append(f"<h3>{esc(t('chart.heartbeat.section'))}</h3>")
     for h in c.heartbeat:
         drawn = svg.heartbeat(h, t)

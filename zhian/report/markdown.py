@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from zhian.report.escape import clean
 from zhian.report.messages import Messages, messages
 from zhian.report.model import EvidenceView, IndicatorRow, Problem, Report, ResultView
+from zhian.report.svg_retention import explain
 from zhian.report.times import shown
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|])")
@@ -401,7 +402,7 @@ def _charts(r: Report, t: Messages) -> list[str]:
                 _dash(b.observed_days),
                 _dash(b.configured_days),
                 _dash(b.required_days),
-                f"{_status(t, b.status)} [F{b.finding}](#f-{b.finding})",
+                f"{md(explain(t, b))} [F{b.finding}](#f-{b.finding})",
             ]
             for b in c.retention
         ),

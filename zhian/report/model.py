@@ -322,13 +322,24 @@ class Label(_Model):
     number: str | None
 
 
+class Span(_Model):
+    start: str
+    end: str | None
+    hours: float | None
+
+
 class RetentionBar(_Model):
     device: str
     probe: str
     status: str
+    reason: str
     observed_days: float | None
     configured_days: float | None
     required_days: float | None
+    as_of: str | None = Field(description="when the recording was searched: the timeline's right end")
+    earliest: str | None = Field(description="the oldest video held")
+    gaps: list[Span] = Field(description="spans with no recording")
+    deletions: list[Span] = Field(description="spans whose recording was deleted")
     finding: int
 
 

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from zhian.report.escape import esc
 from zhian.report.messages import Messages
-from zhian.report.model import HeartbeatChart, LinkageChart, RetentionBar
+from zhian.report.model import HeartbeatChart, HeartbeatRow, LinkageChart, LinkageStep
+from zhian.report.textwidth import width
 
 WIDTH = 760
 ROW = 22
@@ -26,6 +27,14 @@ COLOURS = {
     "partial": "#ef6c00",
 }
 GREY = "#8a8a8a"
+CELL = 6.4  # px per display cell of text at font-size 11 (a CJK character is two cells)
+MIN_PLOT = 260
+
+
+def _room(labels: Sequence[str], left: int, least: int = 90) -> int:
+    """The right margin that holds the widest right-hand label (the plot keeps MIN_PLOT)."""
+    need = max([least, *(int(width(text) * CELL) + 14 for text in labels)])
+    return min(need, WIDTH - left - MIN_PLOT)
 
 
 def _el(tag: str, text: str | None = None, **attrs: object) -> str:
@@ -76,56 +85,6 @@ def _tick(x: float, y: float, height: float, colour: str = "#000", width: float 
     return _el("line", x1=x, y1=y, x2=x, y2=y + height, stroke=colour, stroke_width=width)
 
 
-def _diamond(x: float, y: float, half: float) -> str:
-    return _el("path", d=f"M{x:.1f} {y} l5 {half} l-5 {half} l-5 -{half} z", fill="#fff", stroke="#000")
-
-
-def retention(bars: Sequence[RetentionBar], t: Messages) -> str:
-    """Observed days per camera (bar), configured days (hollow diamond), required days (black tick),
-    against lines at 30 and 90 days."""
-    left, right, top = 160, 120, 34
-    plot = WIDTH - left - right
-    values = [v for b in bars for v in (b.observed_days, b.configured_days, b.required_days) if v is not None]
-    span = math.ceil(max([100.0, *values]) * 1.05 / 10) * 10
-    bottom = top + ROW * len(bars)
-    height = bottom + 58
-
-    def x(days: float) -> float:
-        return left + plot * min(days, span) / span
-
-    body: list[str] = []
-    for line in (30, 90):
-        body.append(
-            _el("line", x1=x(line), y1=top - 8, x2=x(line), y2=bottom, stroke="#555", stroke_dasharray="4 3")
-        )
-        body.append(_el("text", f"{line} {t('unit.days')}", x=x(line), y=top - 12, text_anchor="middle"))
-    for i, b in enumerate(bars):
-        y = top + i * ROW
-        body.append(_el("text", b.device, x=left - 6, y=y + 11, text_anchor="end"))
-        if b.observed_days is not None:
-            width = x(b.observed_days) - left
-            body.append(_el("rect", x=left, y=y + 2, width=width, height=12, fill=_colour(b.status)))
-        if b.configured_days is not None:
-            body.append(_diamond(x(b.configured_days), y + 1, 7))
-        if b.required_days is not None:
-            body.append(_tick(x(b.required_days), y, 16))
-        observed = "—" if b.observed_days is None else _fmt(b.observed_days)
-        required = "—" if b.required_days is None else _fmt(b.required_days)
-        label = f"{observed} / {required} {t('unit.days')} · {t('status.' + b.status)}"
-        body.append(_el("text", label, x=left + plot + 8, y=y + 11))
-    body += _axis(left, plot, bottom + 4, span, "")
-    legend = height - 10
-    body += [
-        _el("rect", x=left, y=legend - 9, width=14, height=9, fill=COLOURS["pass"]),
-        _el("text", t("chart.retention.observed"), x=left + 18, y=legend),
-        _diamond(left + 200, legend - 10, 6),
-        _el("text", t("chart.retention.configured"), x=left + 210, y=legend),
-        _tick(left + 380, legend - 10, 12),
-        _el("text", t("chart.retention.required"), x=left + 388, y=legend),
-    ]
-    return _frame(height, t("chart.retention.title"), body)
-
-
 def _at(text: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text) if text else None
@@ -140,7 +99,18 @@ def heartbeat(chart: HeartbeatChart, t: Messages) -> str | None:
     if start is None or end is None or end <= start:
         return None
     span = (end - start).total_seconds()
-    left, right, top = 170, 190, 14
+
+    def row_label(r: HeartbeatRow) -> str:
+        if r.heartbeat_count:
+            gap = "—" if r.max_gap_s is None else _fmt(r.max_gap_s)
+            label = t("chart.heartbeat.row", count=r.heartbeat_count, gap=gap)
+        else:
+            label = t("chart.heartbeat.none")
+        return f"{label} · {t('status.' + r.status)}"
+
+    labels = [row_label(r) for r in chart.rows]
+    left, top = 170, 14
+    right = _room(labels, left)
     plot = WIDTH - left - right
     height = top + ROW * len(chart.rows) + 30
 
@@ -166,12 +136,7 @@ def heartbeat(chart: HeartbeatChart, t: Messages) -> str | None:
             body.append(
                 _el("circle", cx=x(seen), cy=y + 8, r=4, fill="#fff", stroke="#000", stroke_width=1.5)
             )
-        if r.heartbeat_count:
-            gap = "—" if r.max_gap_s is None else _fmt(r.max_gap_s)
-            label = t("chart.heartbeat.row", count=r.heartbeat_count, gap=gap)
-        else:
-            label = t("chart.heartbeat.none")
-        body.append(_el("text", f"{label} · {t('status.' + r.status)}", x=left + plot + 8, y=y + 11))
+        body.append(_el("text", labels[i], x=left + plot + 8, y=y + 11))
     body += _axis(left, plot, top + ROW * len(chart.rows) + 2, span, " s")
     return _frame(height, t("chart.heartbeat.title", gateway=chart.gateway), body)
 
@@ -183,7 +148,15 @@ def _word(t: Messages, prefix: str, code: str) -> str:
 def linkage(chart: LinkageChart, t: Messages) -> str:
     """Seconds from the trigger: each effect's bar ends when zhian saw it; the black tick is its
     deadline; a missing effect is a dashed outline over the whole time watched."""
-    left, right, top = 230, 150, 22
+
+    def step_label(s: LinkageStep) -> str:
+        delay = "—" if s.delay_s is None else f"{_fmt(s.delay_s, 2)} s"
+        deadline = "—" if s.deadline_s is None else f"{_fmt(s.deadline_s)} s"
+        return f"{delay} / {deadline} · {_word(t, 'watch.', s.status)}"
+
+    labels = [step_label(s) for s in chart.steps]
+    left, top = 230, 22
+    right = _room(labels, left)
     plot = WIDTH - left - right
     values = [v for s in chart.steps for v in (s.delay_s, s.deadline_s) if v is not None]
     span = max([1.0, chart.observed_for_s or 0.0, *values]) * 1.1
@@ -216,9 +189,6 @@ def linkage(chart: LinkageChart, t: Messages) -> str:
             body.append(_el("rect", x=left, y=y + 3, width=watched, height=10, **dashed))
         if s.deadline_s is not None:
             body.append(_tick(x(s.deadline_s), y, 16))
-        delay = "—" if s.delay_s is None else f"{_fmt(s.delay_s, 2)} s"
-        deadline = "—" if s.deadline_s is None else f"{_fmt(s.deadline_s)} s"
-        label = f"{delay} / {deadline} · {_word(t, 'watch.', s.status)}"
-        body.append(_el("text", label, x=left + plot + 8, y=y + 11))
+        body.append(_el("text", labels[i], x=left + plot + 8, y=y + 11))
     body += _axis(left, plot, bottom + 2, span, " s")
     return _frame(bottom + 30, t("chart.linkage.title", test=chart.test, subject=chart.subject), body)

@@ -23,6 +23,10 @@ TIME_KEYS = frozenset(
         "window_end",
         "trigger_at",
         "beats",
+        "as_of",
+        "earliest",
+        "start",
+        "end",
     }
 )
 SKIP = frozenset({"facts"})  # a finding's facts are shown as measured
