@@ -21,8 +21,14 @@ from zhian.discover.iot import Gateway, Panel, modbus_panels, mqtt_gateways
 from zhian.discover.network import Login, Reach, isapi_devices, onvif_devices
 from zhian.errors import UsageError
 
+MAX_LOGINS = 3
+
 
 def _logins(specs: list[str], prefix: str = "login") -> list[Login]:
+    if len(specs) > MAX_LOGINS:
+        raise UsageError(
+            f"--login: at most {MAX_LOGINS} (each device is tried with each; lockouts start at 5)"
+        )
     out = []
     for n, spec in enumerate(specs, start=1):
         user, sep, env = spec.rpartition(":")

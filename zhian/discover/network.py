@@ -78,7 +78,7 @@ async def _inspect(match: ProbeMatch, where: tuple[str, int, bool, str], reach: 
     dev = Found(device_id(kind, match.scope("name"), host), kind, "onvif", host, port, tls, path)
     if hw := match.scope("hardware"):
         dev.tags["model"] = hw
-    for login in [*reach.logins, None][:4]:  # at most three logins a device: far from any lockout
+    for login in [*reach.logins, None]:  # at most three logins (the CLI's limit): far from any lockout
         conn = reach.connection(dev.id, host, port, tls, path, login)
         try:
             async with OnvifClient(conn) as onvif:
