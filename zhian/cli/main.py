@@ -28,6 +28,7 @@ from zhian.cli.failon import add_fail_on, fail_on
 from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, command
 from zhian.config import load_config
 from zhian.config import schema as config_schema
+from zhian.engine.inventory import load_platform_profile
 from zhian.errors import UsageError
 from zhian.report.tables import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
@@ -96,6 +97,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     inv = config.inventory
+    if inv.platform is not None:  # found and valid, as the run will load it
+        load_platform_profile(inv.platform, args.config.parent)
     counts = {k: len(v) for k, v in inv.model_dump().items() if isinstance(v, list)}
     print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
