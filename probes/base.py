@@ -129,6 +129,8 @@ class ProbeContext:
     operator: Operator | None = None
     clock: Callable[[], datetime] = now
     platform_feed: AlertFeed | None = None  # alerts the platform pushed to zhian's receiver
+    # what each active test put back, by the device it tested (see note_restore)
+    restores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
     _clients: dict[tuple[Callable[..., Any], str], asyncio.Task[Any]] = field(default_factory=dict)
@@ -163,6 +165,11 @@ class ProbeContext:
             gate=self.host_gate(target),
             max_reply_bytes=self.max_reply_bytes,
         )
+
+    def note_restore(self, device: str, steps: Sequence[Mapping[str, Any]]) -> None:
+        """An active test's restore steps and their outcome, kept as they are done: a test cut short
+        by an interrupt returns no finding, so the run's `interrupted` finding lists these."""
+        self.restores.setdefault(device, []).extend(dict(step) for step in steps)
 
     @contextlib.asynccontextmanager
     async def client(self, kind: Callable[[Connection], C], target: Target) -> AsyncIterator[C]:

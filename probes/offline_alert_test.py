@@ -60,7 +60,13 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         restore = operator.instruct(
             f"Reconnect {target.id}.", device=target.id, action="child_online", params={}
         )
-        await asyncio.shield(asyncio.wait_for(restore, RESTORE_TIMEOUT_S))
+        step = {"step": "operator_told_reconnect", "target": target.id, "operator_told": True}
+        try:
+            await asyncio.shield(asyncio.wait_for(restore, RESTORE_TIMEOUT_S))
+        except Exception as exc:  # noted, then raised: the probe's error finding says the rest
+            ctx.note_restore(target.id, [step | {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}])
+            raise
+        ctx.note_restore(target.id, [step | {"ok": True, "detail": "the operator was told to reconnect it"}])
     alert = waited.found.get(target.id)
     facts: dict[str, Any] = {
         "disconnected_at": cut.isoformat(),

@@ -8,7 +8,7 @@ from typing import Any
 
 from probes.finding import Finding, Status
 from probes.linkage.params import FIRE, LABELS, NOT_RUN, Effect
-from probes.linkage.watches import LinkageRun, PanelRun, seconds_between
+from probes.linkage.watches import LinkageRun, PanelRun, restore_rows, seconds_between
 
 
 def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
@@ -27,19 +27,7 @@ def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
         "deadline_s": max((w.deadline_s for w in own), default=None),
         "targets": {w.target: w.row() for w in own},
         "timeline": [w.row() for w in run.watches],
-        "restore": {
-            "complete": run.restored,
-            "steps": [
-                {
-                    "step": s.step,
-                    "target": s.target,
-                    "ok": s.ok,
-                    "detail": s.detail,
-                    "operator_told": s.operator_told,
-                }
-                for s in run.restore
-            ],
-        },
+        "restore": {"complete": run.restored, "steps": restore_rows(run.restore)},
         **run.facts,
     }
 

@@ -14,7 +14,7 @@ from probes.linkage.observe import Observing
 from probes.linkage.params import ALARM_TOPICS, INSIDE_TOPIC, RETAINED_S
 from probes.linkage.reading import current_state, relay_on
 from probes.linkage.state import Feed, RelayWatch, finish
-from probes.linkage.watches import RestoreStep
+from probes.linkage.watches import RestoreStep, restore_rows
 from probes.targets import Target
 
 Check = Callable[[], Awaitable[tuple[bool, str, tuple[str, ...]]]]  # (restored, detail, evidence)
@@ -99,6 +99,9 @@ class Restoring(Observing):
             self.restore_steps.append(RestoreStep("restore_timeout", self.subject.id, False, why))
         self.restore_steps += [item.step_done() for item in items]
         await self.close_feeds()
+        # kept on the context too: if the run is interrupted, this test's finding never comes, and
+        # the run's `interrupted` finding lists these steps instead
+        self.ctx.note_restore(self.subject.id, restore_rows(self.restore_steps))
 
     async def settle(self, items: list[Pending], tell_after: float) -> None:
         while True:

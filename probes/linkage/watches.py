@@ -89,6 +89,13 @@ class RestoreStep:
     operator_told: bool = False
 
 
+def restore_rows(steps: Iterable[RestoreStep]) -> list[dict[str, Any]]:
+    return [
+        {"step": s.step, "target": s.target, "ok": s.ok, "detail": s.detail, "operator_told": s.operator_told}
+        for s in steps
+    ]
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why a test could not run: the reason code, a sentence, and the exchanges that show it."""

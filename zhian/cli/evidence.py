@@ -4,6 +4,7 @@ offline, years later."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from zhian.cli.help import (
     SubParsers,
     command,
 )
+from zhian.engine.recover import REASON, recover
 from zhian.errors import UsageError
 from zhian.evidence.export import NOT_VERIFIED, export_pack
 from zhian.evidence.keys import read_public
@@ -60,6 +62,31 @@ def show(run_dir: Path, result: Verification, trust: Callable[[bytes], TrustDeci
         print("(add it with `zhian keys trust FILE.pub` once you know whose it is, or give --trust FILE.pub)")
         return EXIT_UNTRUSTED
     print("verified: chain, signature and every file hold; the signer is trusted")
+    return EXIT_OK
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    run_dir: Path = args.recover
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: not a run directory")
+    result = verify(run_dir)
+    if result.problems and not result.sealed:
+        for problem in result.problems:
+            print(f"BROKEN: {problem}")
+        print("NOT recovered: only a chain that holds is sealed")
+        return EXIT_BROKEN
+    done = recover(run_dir, key_dir=args.key_dir, reason=args.reason or REASON, lang=args.lang)
+    print(
+        f"{run_dir}: recovered {done.records} records ({done.findings} findings, {done.exchanges} "
+        f"exchanges), sealed by {done.signer}; the manifest says recovered: true"
+    )
+    if done.report:
+        print(f"report: {done.report}")
+    if done.report_problem:
+        print(
+            f"zhian: the report could not be written ({done.report_problem}); sealed without it",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -137,6 +164,24 @@ def add_parsers(sub: SubParsers) -> None:
     )
     p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
     p.set_defaults(func=cmd_verify)
+
+    p = command(
+        sub,
+        "seal",
+        "seal what a killed run kept (its chain must hold), marked recovered",
+        [
+            ("zhian seal --recover runs/2026-12", "after a kill, a power cut or a full disk"),
+            ("zhian seal --recover RUN --reason 'power cut at 14:02'", "say why in the manifest"),
+        ],
+        (EXIT_OK, EXIT_BROKEN, EXIT_USAGE),
+    )
+    p.add_argument(
+        "--recover", type=Path, required=True, metavar="RUN_DIR", help="the unsealed run directory"
+    )
+    p.add_argument("--reason", help="why the run was not sealed (kept in the manifest, run.json and report)")
+    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
+    p.set_defaults(func=cmd_seal)
 
     p = command(
         sub,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from zhian.cli import report as reportcmd
 from zhian.cli import run as runcmd
 from zhian.cli import sim as simcmd
 from zhian.cli.failon import add_fail_on, fail_on
-from zhian.cli.help import EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE, command
+from zhian.cli.help import EXIT_FAIL_ON, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, command
 from zhian.config import load_config
 from zhian.config import schema as config_schema
 from zhian.engine.inventory import load_platform_profile
@@ -216,7 +217,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("zhian: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug still ends in one line; ZHIAN_TRACEBACK=1 shows where
+        if os.environ.get("ZHIAN_TRACEBACK"):
+            raise
+        print(
+            f"zhian: internal error: {type(exc).__name__}: {exc} (ZHIAN_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -1,154 +1,94 @@
-"""`zhian run`: evaluate a live site from its config and write verdicts, score and findings."""
+"""`zhian run`: evaluate a live site from its config; the steps are zhian.engine.session's, this
+module parses the options and prints how the run ended."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from mapping.catalog import LEVELS, load_catalog
-from mapping.rules import load_rules
-from probes.finding import Finding
-from probes.registry import PROBES
-from scorer.results import merge_verdicts
-from scorer.score import score
+from mapping.catalog import LEVELS
 from zhian.cli.failon import add_fail_on, fail_on
-from zhian.cli.help import EXIT_FAIL_ON, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SubParsers, command
-from zhian.config import load_config
-from zhian.engine.alert_feed import alert_feed
-from zhian.engine.inventory import area_kinds, build_site, inventory_summary
-from zhian.engine.operator import ConsoleOperator, HookOperator
-from zhian.engine.run import (
-    FindingsLog,
-    Progress,
-    RunResult,
-    make_context,
-    new_run_id,
-    plan_jobs,
-    run_jobs,
-    run_metadata,
-    run_start_fields,
-    seed_for,
-    verdicts_for,
-    with_seed,
-    write_outputs,
+from zhian.cli.help import (
+    EXIT_FAIL_ON,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_SPACE,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    SubParsers,
+    command,
 )
-from zhian.errors import UsageError
-from zhian.evidence.keys import default_key_dir, load_or_create
-from zhian.evidence.ledger import ExchangeRecorder, finding_fields, open_ledger
-from zhian.evidence.manifest import seal
+from zhian.engine.session import Outcome, RunOptions, Session, run_session
+from zhian.engine.stops import Stopped, Stopper
 from zhian.report.tables import score_table
-from zhian.report.write import write_report
+
+EXITS = {
+    "interrupted": EXIT_INTERRUPTED,
+    "terminated": EXIT_TERMINATED,
+    "no_space": EXIT_NO_SPACE,
+    "failed": EXIT_FAILED,
+}
+
+
+def signal_exit(signum: int) -> int:
+    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+def announce(session: Session) -> None:
+    jobs, devices = len(session.jobs), len(session.site.targets)
+    print(
+        f"zhian run {session.result.run_id}: {jobs} probe jobs on {devices} devices -> {session.out}",
+        file=sys.stderr,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    site = build_site(config, args.config.parent)
-    catalog = load_catalog()
-    rules = load_rules()
-    levels = (args.level,) if args.level else LEVELS
-    indicators = [i.id for lv in levels for i in catalog.level(lv)]
-    seed = seed_for(config)
-    config = with_seed(config, seed)
-    jobs, samples = plan_jobs(rules, indicators, site, PROBES, area_kinds(config), config.sampling.mode, seed)
-    run_id = new_run_id()
-    out: Path = args.out or Path("runs") / run_id
-    try:
-        out.mkdir(parents=True, exist_ok=False)
-    except FileExistsError:
-        if any(out.iterdir()):
-            raise UsageError(f"{out}: the run directory exists and is not empty") from None
-    except OSError as exc:
-        raise UsageError(f"{out}: {exc.strerror}") from None
-
-    probe_indicators: dict[tuple[str, str], list[str]] = {}
-    for ind in indicators:
-        rule = rules.for_indicator(ind)
-        for job in jobs:
-            if rule and job.spec.id in rule.probes and rule.devices.matches(job.target, area_kinds(config)):
-                probe_indicators.setdefault((job.spec.id, job.target.id), []).append(ind)
-
-    def indicators_of(probe: str, device: str) -> list[str]:
-        return probe_indicators.get((probe, device), [])
-
-    key = load_or_create(args.key_dir or default_key_dir(), not_inside=out)
-    secrets = [s for t in site.targets for s in t.secrets()]
-    ledger = open_ledger(
-        out, secrets=secrets, run_id=run_id, max_artefact_bytes=config.limits.max_reply_bytes
+    options = RunOptions(
+        config=args.config,
+        out=args.out,
+        level=args.level,
+        allow_active=args.allow_active,
+        threshold=args.threshold,
+        key_dir=args.key_dir,
+        lang=args.lang,
     )
-    exchanges = ExchangeRecorder(ledger, run_id, indicators_of)
-    findings_log = FindingsLog(out / "findings.jsonl", lambda f: indicators_of(f.probe, f.device))
-    hook = config.active.operator_hook
-    operator = HookOperator(hook) if hook else ConsoleOperator()
-    ctx = make_context(site, config, exchanges, operator, args.allow_active)
-    result = RunResult(run_id, [], {}, samples)
-    ledger.append("run_start", run_start_fields(config, args.config, result, seed, levels, len(jobs)))
-    print(
-        f"zhian run {run_id}: {len(jobs)} probe jobs on {len(site.targets)} devices -> {out}", file=sys.stderr
-    )
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-
-        def keep(finding: Finding) -> None:
-            result.findings.append(finding)
-            findings_log.write(finding)
-            indicators = indicators_of(finding.probe, finding.device)
-            ledger.append("finding", finding_fields(finding, run_id, indicators))
-
-        try:
-            async with alert_feed(ctx, config):
-                await run_jobs(jobs, ctx, config, keep, args.allow_active, Progress(len(jobs), True))
-        except asyncio.CancelledError:
-            result.interrupted = True
-        finally:
-            await ctx.close()
-
+    stopper = Stopper()
+    stopper.install()  # before anything else: a signal at any moment has one known effect
     try:
-        asyncio.run(main())
+        outcome = run_session(options, stopper, announce)
+    except Stopped as stop:
+        print(f"zhian: {stop}: stopped before the run started; nothing was written", file=sys.stderr)
+        return signal_exit(stop.signum)
     finally:
-        findings_log.close()
-        ledger.append(
-            "run_end",
-            {
-                "run_id": run_id,
-                "finished_at": datetime.now(UTC).isoformat(),
-                "interrupted": result.interrupted,
-                "counts": dict(ledger.counts),
-            },
-        )
-        ledger.close()
-    result.verdicts = verdicts_for(rules, catalog, indicators, result.findings, jobs, area_kinds(config))
-    result.finished_at = datetime.now(UTC)
-    entries = {k: v.as_entry() for k, v in result.verdicts.items()}
-    report = score(catalog, merge_verdicts((i.id for i in catalog), [entries]), args.threshold)
-    write_outputs(out, config, result, report.as_dict())
-    meta = run_metadata(config, args.config, result, seed) | {
-        "exchanges": exchanges.count,
-        "levels": list(levels),
-        "threshold": args.threshold,
-        "inventory": inventory_summary(site),
-        "signed_by": key.describe(),
-    }
-    (out / "run.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    report_path = write_report(out, "html", args.lang, None, None)
-    seal(out, key, meta)
-    sys.stdout.write(score_table(report))
-    state = "interrupted; kept what was collected" if result.interrupted else "complete"
-    print(f"run {state}: {len(result.findings)} findings, {exchanges.count} exchanges in {out}")
-    print(f"report: {report_path}")
-    print(f"sealed: {out / 'manifest.json'} signed by {key.describe()['fingerprint']} (key in {key.folder})")
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    return fail_on(report, args.fail_on, config.community.target_level)
+        stopper.uninstall()
+    return finish(outcome, args)
+
+
+def finish(outcome: Outcome, args: argparse.Namespace) -> int:
+    """What the operator reads, and the exit code: one plain line on stderr when it did not complete."""
+    if outcome.report is not None:
+        sys.stdout.write(score_table(outcome.report))
+    states = {"complete": "complete", "failed": "complete, without its report"}
+    state = states.get(outcome.ending, "stopped; kept what was collected")
+    print(f"run {state}: {outcome.findings} findings, {outcome.exchanges} exchanges in {outcome.out}")
+    if outcome.report_path:
+        print(f"report: {outcome.report_path}")
+    if outcome.sealed:
+        manifest = outcome.out / "manifest.json"
+        print(f"sealed: {manifest} signed by {outcome.signer} (key in {outcome.key_folder})")
+    for note in outcome.notes:
+        print(f"note: {note}")
+    if outcome.problem:
+        print(f"zhian: error: {outcome.problem}", file=sys.stderr)
+    if outcome.ending in ("interrupted", "terminated") and not outcome.problem:
+        print(f"zhian: {outcome.ending}: the run stopped early; what it collected is sealed", file=sys.stderr)
+    if outcome.ending != "complete":
+        return EXITS[outcome.ending]
+    assert outcome.report is not None and outcome.config is not None
+    return fail_on(outcome.report, args.fail_on, outcome.config.community.target_level)
 
 
 KEY_DIR_HELP = "where the signing key lives (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
@@ -167,7 +107,15 @@ def add_parser(sub: SubParsers) -> None:
             ),
             ("zhian run --config site.yaml --fail-on gate", "for CI: exit 3 when a basic requirement failed"),
         ],
-        (EXIT_OK, EXIT_USAGE, EXIT_FAIL_ON, EXIT_INTERRUPTED),
+        (
+            EXIT_OK,
+            EXIT_USAGE,
+            EXIT_FAIL_ON,
+            EXIT_NO_SPACE,
+            EXIT_FAILED,
+            EXIT_INTERRUPTED,
+            EXIT_TERMINATED,
+        ),
     )
     p.add_argument(
         "--config", type=Path, required=True, help="the site's config (check it with `zhian config check`)"

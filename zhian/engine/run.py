@@ -200,6 +200,29 @@ async def execute(ctx: ProbeContext, job: Job, params: Any, budget_s: float) -> 
     return Finding(job.spec.id, job.target.id, "error", reason, detail, started_at=started)
 
 
+def interrupted(job: Job, restore: Sequence[Mapping[str, Any]], started: datetime) -> Finding:
+    """An active test cut short by a stop: `error`, with each restore step it took and its outcome
+    (its own finding never comes; the site must still be seen put back)."""
+    steps = [dict(step) for step in restore]
+    complete = bool(steps) and all(step.get("ok") for step in steps)
+    state = (
+        "every restore step succeeded"
+        if complete
+        else "NOT every restore step succeeded: check the site"
+        if steps
+        else "it had not moved anything yet, or left no restore record: check the site"
+    )
+    return Finding(
+        job.spec.id,
+        job.target.id,
+        "error",
+        "interrupted",
+        f"The active test was interrupted; {state}.",
+        {"restore": {"complete": complete, "steps": steps}},
+        started_at=started,
+    )
+
+
 def not_permitted(job: Job) -> Finding:
     test = job.spec.active_test or job.spec.id
     return Finding(
@@ -279,7 +302,15 @@ async def run_jobs(
         slot = calls if calls is not None and not job.spec.window else contextlib.nullcontext()
         async with slot:
             timed, params = prepared(job, ctx.site, config)
-            keep(await execute(ctx, timed, params, max(1.0, deadline - time.monotonic())))
+            started = datetime.now(UTC)
+            try:
+                finding = await execute(ctx, timed, params, max(1.0, deadline - time.monotonic()))
+            except asyncio.CancelledError:
+                if job.spec.mode == "active":
+                    keep(interrupted(job, ctx.restores.pop(job.target.id, ()), started))
+                raise
+            ctx.restores.pop(job.target.id, None)  # reported by the test's own finding
+            keep(finding)
 
     async def in_turn(lane: Sequence[Job]) -> None:
         for job in lane:

@@ -63,6 +63,8 @@ def build(run_dir: Path, key: SigningKey, run_meta: Mapping[str, Any]) -> dict[s
         "sealed_at": datetime.now(UTC).isoformat(),
         "config_sha256": run_meta.get("config_sha256"),
         "interrupted": run_meta.get("interrupted", False),
+        "recovered": run_meta.get("recovered", False),  # sealed after a kill by `zhian seal --recover`
+        "recovery_reason": run_meta.get("recovery_reason"),
         "ledger": ledger_summary(run_dir),
         "files": {p.relative_to(run_dir).as_posix(): file_sha256(p) for p in sealed_files(run_dir)},
         "signed_by": key.describe(),

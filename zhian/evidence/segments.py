@@ -214,7 +214,11 @@ class SegmentedLedger:
         if (segment / LEDGER_FILE).is_file():
             open_ledger(segment).close()  # folds a killed writer's WAL into the one file
         write_json(segment / STATE_FILE, self._snapshot())
-        meta = {"run_id": f"{self.monitor_id}/{segment.name}", "interrupted": recovered or interrupted}
+        meta = {
+            "run_id": f"{self.monitor_id}/{segment.name}",
+            "interrupted": recovered or interrupted,
+            "recovered": recovered,
+        }
         seal(segment, self.key, meta)
 
 

@@ -156,6 +156,8 @@ def _run_info(files: RunFiles, records: int, head: str) -> RunInfo:
         started_at=run.started_at,
         finished_at=run.finished_at,
         interrupted=run.interrupted,
+        recovered=run.recovered,
+        recovery_reason=run.recovery_reason,
         config_sha256=run.config_sha256,
         threshold=run.threshold,
         levels=run.levels,

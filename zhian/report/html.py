@@ -118,6 +118,8 @@ def _header(r: Report, t: Messages) -> str:
     c = r.overview.community
     warn = "" if r.summary.machine_score_matches_run else f'<p class="warn">{esc(t("summary.mismatch"))}</p>'
     interrupted = f'<p class="warn">{esc(t("run.interrupted"))}</p>' if r.run.interrupted else ""
+    if r.run.recovered:
+        interrupted += f'<p class="warn">{esc(t("run.recovered", reason=r.run.recovery_reason or "—"))}</p>'
     return (
         f"<header><h1>{esc(t('title'))}</h1>"
         f"<p class=sub>{esc(c.name)} · {esc(t('sign.date'))} {esc(r.report_date)} · "

@@ -148,6 +148,8 @@ def render_markdown(r: Report) -> str:
     out += [f"> {md(t('intro'))}", ""]
     if run.interrupted:
         out += [f"> **{md(t('run.interrupted'))}**", ""]
+    if run.recovered:
+        out += [f"> **{md(t('run.recovered', reason=run.recovery_reason or '—'))}**", ""]
     if not s.machine_score_matches_run:
         out += [f"> **{md(t('summary.mismatch'))}**", ""]
     lb = r.label

@@ -40,6 +40,8 @@ class RunInfo(_Model):
     started_at: str | None
     finished_at: str | None
     interrupted: bool = Field(description="the run was stopped early; what it collected is kept")
+    recovered: bool = Field(False, description="killed before its seal; sealed by `zhian seal --recover`")
+    recovery_reason: str | None = None
     config_sha256: str | None
     threshold: Literal["gt", "ge"] = Field(description="gt: a level passes above 80 (9.1); ge: from 80 (9.2)")
     levels: list[str] = Field(description="the levels the run evaluated")

@@ -81,6 +81,8 @@ class RunIn(_Lenient):
     started_at: str | None = None
     finished_at: str | None = None
     interrupted: bool = False
+    recovered: bool = False
+    recovery_reason: str | None = None
     sampling: SamplingIn = Field(default_factory=SamplingIn)
     exchanges: int = 0
     levels: list[str] = Field(default_factory=lambda: list(LEVELS))
