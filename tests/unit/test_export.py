@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from probes.finding import Finding
 from tests.browser import Page, open_page
@@ -122,8 +123,11 @@ def test_the_viewer_reverifies_a_good_pack_in_the_browser(tmp_path: Path) -> Non
     result: dict[str, Any] = page.value
     assert result["verified"] and result["signature"] == "ok" and result["problems"] == []
     assert result["records"] == result["checked"] == 8  # run_start, 5 exchanges, 2 findings: each re-hashed
-    assert result["banner"].startswith("✔ 链已验证 / 签名已验证：8 条记录")
-    assert result["english"].startswith("✔ chain verified / signature verified: 8 records re-hashed")
+    assert result["banner"].startswith("✔ 链已验证 / 签名有效（8 条记录逐条重算）：签名者 sha256:")
+    assert result["banner"].endswith("请与评价机构公布的公钥指纹核对")  # a valid signature, not a trusted one
+    assert result["english"].startswith(
+        "✔ chain verified / signature valid (8 records re-hashed): signed by sha256:"
+    )
     assert page.screenshot.startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -166,3 +170,36 @@ def test_the_viewer_rejects_a_manifest_edited_after_signing(tmp_path: Path) -> N
     assert not result["verified"] and result["signature"] == "bad" and result["broken"] is None
     assert result["banner"] == "✘ 未通过验证：manifest.sig 与 manifest.json 不符（签名无效）"
     assert "verdicts.yaml：封存后被改动（sha256 不符）" in result["problems"]
+
+
+VIEWER_PAGE = f"""{RESULT}.then(r => ({{
+  banner: document.getElementById('banner').textContent,
+  groups: [...document.querySelectorAll('#groups h3')].map(h => [h.firstChild.textContent, h.textContent]),
+  reports: [...document.querySelectorAll('#summary a')].map(a => a.getAttribute('href')),
+  compare: document.querySelector('#summary .compare')?.textContent,
+  summary: document.getElementById('summary').textContent,
+  badges: [...document.querySelectorAll('#groups .badge')].map(b => b.textContent),
+}}))"""
+
+
+def test_the_viewer_speaks_the_reports_words_problems_first(tmp_path: Path) -> None:
+    from mapping.catalog import load_catalog
+    from zhian.report.messages import load_table
+
+    from .fixtures.report.runs import write_run
+
+    run = write_run(tmp_path / "run")
+    assert main(["report", str(run), "--into-run", "--key-dir", str(tmp_path / "keys")]) == 0
+    export_pack(run, tmp_path / "pack.zip")
+    shown: dict[str, Any] = view(tmp_path / "pack.zip", tmp_path, VIEWER_PAGE).value
+    assert shown["reports"] == ["run/reports/report.zh.html"]  # the report in the pack, one click away
+    assert "评价机构公布的公钥指纹" in shown["compare"]
+    assert "检测范围：清单中的全部设备（未抽样）" in shown["summary"]  # says whether a sample was taken
+    table = load_table()
+    statuses = {table[f"status.{s}"]["zh"] for s in ("pass", "fail", "partial", "error", "not_assessed")}
+    assert shown["badges"] and set(shown["badges"]) <= statuses  # 不符合, never 不通过
+    verdicts = yaml.safe_load((run / "verdicts.yaml").read_text("utf-8"))["verdicts"]
+    first, heading = shown["groups"][0]
+    assert verdicts[first]["status"] == "fail"  # problems first
+    assert load_catalog().get(first).text_zh in heading  # the indicator's text beside its id
+    assert "1 fail" not in heading  # the verdict line in the report's words

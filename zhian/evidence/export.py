@@ -23,14 +23,28 @@ from typing import Any
 
 import yaml
 
+from mapping.catalog import load_catalog
 from zhian.errors import UsageError
 from zhian.evidence.keys import PRIVATE_FILE, default_key_dir
 from zhian.evidence.ledger import LedgerError, LedgerReader, Row
 from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
 from zhian.evidence.verify import Verification, verify
+from zhian.report.messages import LANGS, load_table
+from zhian.report.write import REPORTS_DIR
 
 RUN_PREFIX = "run/"
 VIEWER = "viewer.html"
+VIEWER_WORDS = (
+    "status.",
+    "reason.",
+    "detail.",
+    "effect.",
+    "verdict.",
+    "viewer.",
+    "screen.sampling.",
+    "kind.",
+    "run.",
+)
 NOT_VERIFIED = "NOT-VERIFIED.txt"
 # The small sealed files the viewer shows, embedded byte for byte so it can check them against the manifest.
 SHOWN_FILES = ("run.json", "score.json", "verdicts.yaml")
@@ -159,6 +173,23 @@ def viewer_data(run_dir: Path, result: Verification) -> dict[str, Any]:
         "files_b64": {n: b for n in SHOWN_FILES if (b := _b64_file(run_dir / n)) is not None},
         "verdicts": _verdicts(run_dir / "verdicts.yaml"),
         "export": {"verified": result.ok, "problems": result.listed()},
+        "words": viewer_words(),
+        "titles": indicator_titles(),
+        "reports": sorted(p.name for p in (run_dir / REPORTS_DIR).glob("report.*.html")),
+    }
+
+
+def viewer_words() -> dict[str, dict[str, str]]:
+    """The report's own words (statuses, reason phrases, finding sentences, effects) from its
+    catalogues, so the viewer says what the report says."""
+    table = load_table()
+    keys = [k for k in table if k.startswith(VIEWER_WORDS)]
+    return {lang: {k: table[k][lang] for k in keys} for lang in LANGS}
+
+
+def indicator_titles() -> dict[str, dict[str, str]]:
+    return {
+        i.id: {"zh": i.text_zh or i.text_en or "", "en": i.text_en or i.text_zh or ""} for i in load_catalog()
     }
 
 

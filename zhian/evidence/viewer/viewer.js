@@ -12,7 +12,6 @@
       community: "小区", run_id: "运行编号", sealed: "封存", signer: "签名者指纹", claimed: "（清单声称 {0}）",
       chain_head: "链头", counts: "记录数", interrupted: "中断", score: "得分", grade: "等级 {0}", yes: "是", no: "否",
       banner_pending: "正在复核…",
-      banner_ok: "✔ 链已验证 / 签名已验证：{0} 条记录逐条重算 sha256，链头与清单一致，Ed25519 签名有效",
       banner_bad: "✘ 未通过验证：{0}",
       banner_unsupported: "⚠ 链已验证，但此浏览器无法检查 Ed25519 签名：请用 zhian verify 复核",
       banner_nocrypto: "⚠ 此浏览器无法复核（没有 WebCrypto）：{0}",
@@ -40,8 +39,6 @@
       library: "库", artefact: "原始回复", hash: "记录哈希", request: "请求摘录", response: "回复摘录",
       ok: "成功", error: "错误：{0}", verified: "✔ 已验证", unverified: "✘ 未验证",
       truncated: "…（已截断，共 {0} 字符）",
-      status_pass: "通过", status_fail: "不通过", status_partial: "部分", status_error: "错误",
-      status_not_assessed: "未评估",
     },
     en: {
       title: "zhian evidence pack", other_lang: "中文", summary: "Run summary", checks: "Re-checked in this browser",
@@ -50,7 +47,6 @@
       claimed: " (the manifest claims {0})", chain_head: "Chain head", counts: "Records", interrupted: "Interrupted",
       score: "Score", grade: "grade {0}", yes: "yes", no: "no",
       banner_pending: "Checking…",
-      banner_ok: "✔ chain verified / signature verified: {0} records re-hashed, chain head matches the manifest, Ed25519 signature valid",
       banner_bad: "✘ NOT verified: {0}",
       banner_unsupported: "⚠ chain verified, but this browser cannot check Ed25519 signatures: re-check with zhian verify",
       banner_nocrypto: "⚠ this browser cannot re-check the pack (no WebCrypto): {0}",
@@ -83,8 +79,6 @@
       result: "Result", library: "Library", artefact: "Raw reply", hash: "Record hash", request: "Request excerpt",
       response: "Response excerpt", ok: "ok", error: "error: {0}", verified: "✔ verified", unverified: "✘ not verified",
       truncated: "… (truncated, {0} characters in all)",
-      status_pass: "pass", status_fail: "fail", status_partial: "partial", status_error: "error",
-      status_not_assessed: "not assessed",
     },
   };
 
@@ -97,6 +91,33 @@
     const text = MSG[state.lang][key] ?? MSG.en[key] ?? key;
     return text.replace(/\{(\d+)\}/g, (_, i) => String(args[Number(i)]));
   }
+
+  // The report's own words (its gettext catalogues, embedded at export): {name} placeholders.
+  const words = data.words ?? { zh: {}, en: {} };
+  const has = (key) => Object.prototype.hasOwnProperty.call(words[state.lang] ?? {}, key);
+  function w(key, vars = {}, fallback = key) {
+    const text = has(key) ? words[state.lang][key] : fallback;
+    return text.replace(/\{(\w+)\}/g, (_, name) => (vars[name] === undefined || vars[name] === null ? "—" : String(vars[name])));
+  }
+  const reasonText = (code) => (code ? w("reason." + code, {}, code) : "");
+  function shownValue(key, value) {
+    if (key === "effect" && typeof value === "string" && has("effect." + value)) return w("effect." + value);
+    if (typeof value === "number" && !Number.isInteger(value)) return String(Math.round(value * 10) / 10);
+    if (Array.isArray(value)) return value.join(", ");
+    return value;
+  }
+  function detailText(f) {
+    // As the report: Chinese from the catalogue's sentence; English the probe's own, but a check
+    // that could not be completed in the catalogue's plain sentence.
+    const key = "detail." + f.reason;
+    if (has(key) && (state.lang === "zh" || f.status === "error" || !f.detail)) {
+      const vars = { device: f.device };
+      for (const [k, v] of Object.entries(f.facts ?? {})) vars[k] = shownValue(k, v);
+      return w(key, vars);
+    }
+    return state.lang === "en" ? (f.detail || reasonText(f.reason)) : reasonText(f.reason) + "。";
+  }
+  const titleOf = (id) => (data.titles?.[id]?.[state.lang] ?? "");
 
   function el(tag, className, ...children) {
     const node = document.createElement(tag);
@@ -202,7 +223,9 @@
     if (!result) return [t("banner_pending"), "pending"];
     if (result.error) return [t("banner_nocrypto", result.error), "warn"];
     const { chain, seal } = result;
-    if (result.verified) return [t("banner_ok", chain.checked), "ok"];
+    if (result.verified) {
+      return [w("viewer.banner_ok", { records: chain.checked, fingerprint: seal.fingerprint }), "signed"];
+    }
     if (!chain.ok) return [t("banner_bad", chain.broken.text()), "bad"];
     if (seal.problems.length) return [t("banner_bad", seal.problems[0]()), "bad"];
     if (!result.exported) return [t("banner_bad", t("p_export", data.export.problems[0])), "bad"];
@@ -245,6 +268,16 @@
     row(dl, t("counts"), Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(" · ") || String(records.length));
     row(dl, t("interrupted"), manifest.interrupted === undefined ? null : t(manifest.interrupted ? "yes" : "no"));
     row(dl, t("score"), scoreText(shownFile("score.json")));
+    row(dl, w("run.sampling"), samplingText(run.sampling));
+    const reports = data.reports ?? [];
+    const links = reports.map((name) => {
+      const a = el("a", null, w("viewer.open_report", { name }));
+      a.href = "run/reports/" + name;
+      return a;
+    });
+    dl.append(el("dt", null, w("viewer.report")),
+      el("dd", null, ...(links.length ? links.flatMap((a, i) => (i ? [" · ", a] : [a])) : [w("viewer.no_report")])));
+    if (seal?.fingerprint) dl.append(el("dt", null, ""), el("dd", "compare", w("viewer.compare")));
   }
 
   function check(ul, kind, text, details = []) {
@@ -276,7 +309,7 @@
     check(ul, "info", t("c_artefacts"));
   }
 
-  const statusBadge = (status) => el("span", "badge s-" + (STATUSES.includes(status) ? status : "none"), status ? t("status_" + status) : "—");
+  const statusBadge = (status) => el("span", "badge s-" + (STATUSES.includes(status) ? status : "none"), status ? w("status." + status, {}, status) : "—");
   const indicatorsOf = (f) => (f.indicators && f.indicators.length ? f.indicators : [""]);
   const naturally = (a, b) => a.localeCompare(b, "en", { numeric: true });
 
@@ -285,7 +318,8 @@
     if (state.device && f.device !== state.device) return false;
     if (state.status && f.status !== state.status) return false;
     if (!state.q) return true;
-    const hay = [...indicatorsOf(f), f.device, f.probe, f.status, t("status_" + f.status), f.reason, f.detail];
+    const hay = [...indicatorsOf(f), ...indicatorsOf(f).map(titleOf), f.device, f.probe, f.status,
+      w("status." + f.status), f.reason, reasonText(f.reason), detailText(f)];
     return hay.join("\n").toLowerCase().includes(state.q.toLowerCase());
   }
 
@@ -304,9 +338,10 @@
     const indicators = [...new Set(findings.flatMap(indicatorsOf))].filter(Boolean).sort(naturally);
     const devices = [...new Set(findings.map((f) => f.device).filter(Boolean))].sort(naturally);
     const statuses = STATUSES.filter((s) => findings.some((f) => f.status === s));
-    options($("f-indicator"), t("f_all_indicators"), indicators, state.indicator);
     options($("f-device"), t("f_all_devices"), devices, state.device);
-    options($("f-status"), t("f_all_status"), statuses, state.status, (s) => t("status_" + s));
+    options($("f-indicator"), t("f_all_indicators"), indicators, state.indicator,
+      (id) => (titleOf(id) ? `${id} ${titleOf(id)}` : id));
+    options($("f-status"), t("f_all_status"), statuses, state.status, (s) => w("status." + s, {}, s));
     $("q").placeholder = t("f_search");
     $("q").value = state.q;
   }
@@ -356,7 +391,7 @@
       extra.hidden = !extra.hidden;
       button.setAttribute("aria-expanded", String(!extra.hidden));
     });
-    const cells = [f.device, f.probe, statusBadge(f.status), f.reason, f.detail, button];
+    const cells = [f.device, f.probe, statusBadge(f.status), reasonText(f.reason), detailText(f), button];
     return [el("tr", null, ...cells.map((c) => el("td", null, c ?? ""))), extra];
   }
 
@@ -372,16 +407,41 @@
     }
     const container = $("groups");
     container.replaceChildren();
-    for (const ind of [...groups.keys()].sort(naturally)) {
+    // Problems first: failed, then partial, could-not-judge, waiting, passed; then by id.
+    const rank = (ind) => {
+      const order = ["fail", "partial", "error", "not_assessed", "pass"].indexOf(data.verdicts[ind]?.status);
+      return order < 0 ? 5 : order;
+    };
+    const ordered = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || naturally(a, b));
+    for (const ind of ordered) {
       const verdict = data.verdicts[ind];
-      const title = el("h3", null, ind || t("no_indicator"));
-      if (verdict) title.append(el("span", "note", t("verdict")), statusBadge(verdict.status), el("span", "note", verdict.note ?? ""));
+      const title = el("h3", null, ind || t("no_indicator"), ind ? el("span", "ind-title", titleOf(ind)) : null);
+      if (verdict) title.append(el("span", "note", t("verdict")), statusBadge(verdict.status), el("span", "note", verdictLine(groups.get(ind))));
       const heads = ["col_device", "col_probe", "col_status", "col_reason", "col_detail", "col_evidence"];
       const table = el("table", null, el("thead", null, el("tr", null, ...heads.map((h) => el("th", null, t(h))))),
         el("tbody", null, ...groups.get(ind).flatMap(findingRows)));
       container.append(el("div", "group", title, table));
     }
     $("shown").textContent = t("shown", shown.length, findings.length);
+  }
+
+  function samplingText(sampling) {
+    // As the report's summary: whether a 7.4 sample was taken, of how many, with which seed.
+    if (!sampling) return null;
+    const drawn = Object.entries(sampling.groups ?? {}).filter(([, g]) => g.size < g.population);
+    if (sampling.mode !== "inspection" || !drawn.length) return w("screen.sampling.every");
+    const groups = drawn.map(([name, g]) => w("screen.sampling.group", {
+      size: g.size, population: g.population, group: w("kind." + name, {}, name), rule: String(g.rule ?? "").split(":")[0],
+    }));
+    return w("screen.sampling.sampled", { seed: sampling.seed, groups: groups.join("; ") });
+  }
+
+  function verdictLine(found) {
+    const counts = {};
+    for (const f of found) counts[f.status] = (counts[f.status] ?? 0) + 1;
+    const parts = ["fail", "partial", "error", "not_assessed", "pass"].filter((s) => counts[s])
+      .map((s) => w("verdict.count", { n: counts[s], status: w("status." + s, {}, s) }));
+    return w("verdict.counts", { counts: parts.join(", ") });
   }
 
   function renderRecords() {
