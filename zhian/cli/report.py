@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import cast
 
@@ -13,7 +14,9 @@ from zhian.cli.help import SubParsers, command
 from zhian.cli.run import KEY_DIR_HELP
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_existing
+from zhian.evidence.segments import SEGMENTS_DIR
 from zhian.evidence.verify import resealing
+from zhian.monitor.period import markdown, period_report
 from zhian.report.build import build_report
 from zhian.report.model import report_schema
 from zhian.report.rundir import EVALUATOR_DIR
@@ -30,6 +33,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: not a run directory")
+    if (run_dir / SEGMENTS_DIR).is_dir():
+        return cmd_period(args)
+    if args.period_from or args.period_to or args.baseline:
+        raise UsageError("report: --from, --to and --baseline are for a monitor's state directory")
     fmt: str = args.format or ("text" if args.summary else "html")
     if fmt == "text" and not args.summary:
         raise UsageError("report: --format text is the one-screen summary's: add --summary")
@@ -47,6 +54,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     report = build_report(run_dir, args.lang, args.evaluator)
     text = SUMMARY_RENDERERS[fmt](report) if args.summary else RENDERERS[cast(Format, fmt)](report)
+    if str(out) == "-":
+        sys.stdout.write(text)
+    else:
+        print(write_text(text, out))
+    return 0
+
+
+def cmd_period(args: argparse.Namespace) -> int:
+    """A monitor's state directory: compliance over --from .. --to (md by default, or json)."""
+    if args.period_from is None or args.period_to is None:
+        raise UsageError(f"{args.run_dir}: a monitor's state: give the period (--from DATE --to DATE)")
+    fmt = args.format or "md"
+    if fmt not in ("md", "json") or args.summary or args.into_run:
+        raise UsageError("report: a period report is md or json, without --summary or --into-run")
+    doc = period_report(args.run_dir, args.period_from, args.period_to, args.baseline)
+    text = markdown(doc) if fmt == "md" else json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    out = args.out or Path("-")
     if str(out) == "-":
         sys.stdout.write(text)
     else:
@@ -99,6 +123,7 @@ def add_parser(sub: SubParsers) -> None:
             ("zhian report RUN --evaluator ev.yaml --into-run", "add the report to the sealed run"),
             ("zhian report RUN --summary", "one screen: grade, levels, sample, problems"),
             ("zhian report RUN --summary --format json", "the same as data (zhian.summary/1)"),
+            ("zhian report STATE --from 2026-11-01 --to 2026-11-30", "a monitor's month, in Markdown"),
         ],
         description="Render the report of a run directory. It reads the run and writes only where --out "
         "says (stdout by default); --into-run adds the report to the sealed run and re-seals it.",
@@ -142,4 +167,16 @@ def add_parser(sub: SubParsers) -> None:
     p.add_argument(
         "--schema", action="store_true", help="print the JSON schema of --format json (zhian.report/1)"
     )
+    p.add_argument(
+        "--from", dest="period_from", type=date.fromisoformat, metavar="DATE",
+        help="a monitor's state directory: the period's first day (YYYY-MM-DD, UTC)",
+    )  # fmt: skip
+    p.add_argument(
+        "--to", dest="period_to", type=date.fromisoformat, metavar="DATE",
+        help="a monitor's state directory: the period's last day, included",
+    )  # fmt: skip
+    p.add_argument(
+        "--baseline", type=Path, metavar="RUN_DIR",
+        help="with --from/--to: the sealed run the grade was given on; lists what degraded since (4.10)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_report)

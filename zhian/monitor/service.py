@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mapping.catalog import load_catalog
-from mapping.rules import load_rules
+from mapping.rules import Rule, load_rules
 from probes.base import ProbeContext
 from probes.finding import Finding
 from probes.mqtt_common import tree_of
@@ -76,14 +76,17 @@ class Monitor:
         indicators = [i.id for i in self.catalog]
         jobs, _ = plan_jobs(self.rules, indicators, self.site, PROBES, kinds, "monitoring", 0)
         scope: dict[str, set[tuple[str, str]]] = {}
+        wanted_by: dict[str, list[Rule]] = {}  # probe -> the rules that read it
         for indicator in indicators:
             rule = self.rules.for_indicator(indicator)
             if rule is not None:
-                scope[indicator] = {
-                    (j.spec.id, j.target.id)
-                    for j in jobs
-                    if j.spec.id in rule.probes and rule.devices.matches(j.target, kinds)
-                }
+                scope[indicator] = set()
+                for probe in rule.probes:
+                    wanted_by.setdefault(probe, []).append(rule)
+        for job in jobs:
+            for rule in wanted_by.get(job.spec.id, ()):
+                if rule.devices.matches(job.target, kinds):
+                    scope[rule.indicator].add((job.spec.id, job.target.id))
         self.scheduled = [j for j in jobs if j.spec.mode == "passive" and j.spec.id not in LIVE_PROBES]
         t = config.thresholds
         devices, self.inventory_problems = expectations(self.site, t.heartbeat_interval_s, t.heartbeat_misses)
@@ -120,6 +123,13 @@ class Monitor:
         """Every finding updates the board and the metrics; a change of status is recorded."""
         if finding.probe in RETENTION_PROBES:
             self.metrics.retention_facts(finding.device, finding.facts)
+            # every check's days, changed or not: the period report charts retention over time
+            days = {k: finding.facts.get(k) for k in ("observed_days", "required_days", "configured_days")}
+            self.ledger.append(
+                "measure",
+                {"run_id": self.monitor_id, "probe": finding.probe, "device": finding.device,
+                 "at": finding.finished_at.isoformat(), "status": finding.status, **days},
+            )  # fmt: skip
         if finding.probe not in LIVE_PROBES:
             reached = self.reachable.setdefault(finding.device, {})
             reached[finding.probe] = finding.reason != "unreachable"

@@ -1,0 +1,242 @@
+"""`zhian monitor` on a large MQTT site: how late a silent device is flagged, memory over a soak, and
+CPU per 1,000 heartbeats.
+
+Three processes: the simulator (`zhian sim up` on a generated community: --gateways gateways with
+--devices MQTT devices between them, heartbeats every --heartbeat-s, on mosquitto), the monitor
+(`zhian monitor` on the config the simulator writes) and this script, which drives and measures:
+
+- lag: after the warm-up, --quiet devices go quiet (their gateway stops their heartbeats, their
+  status stays "online"). Each is flagged by a `stale_online` finding whose facts hold its last
+  heartbeat and threshold; the lag is the finding's time minus (last heartbeat + threshold), the
+  moment `zhian_device_up` turns 0 (the metric reads the same state at scrape time). Target: p99
+  at most 1 s.
+- RSS: the monitor's resident memory every 10 s over the --soak-s soak after the warm-up; target:
+  the last sample within 10 % of the first.
+- CPU per 1,000 heartbeats: the monitor's user+system CPU over the soak divided by the heartbeats
+  the site sent in it (devices x soak / interval), in thousands.
+
+Prints one JSON line; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ZHIAN = [sys.executable, "-m", "zhian.cli"]
+
+
+def community(gateways: int, devices: int, heartbeat_s: float) -> dict[str, Any]:
+    per = devices // gateways
+    return {
+        "name": "bench-monitor",
+        "address_base": "127.41",
+        "tls": False,
+        "areas": [{"id": "homes", "kind": "residence"}, {"id": "control-room", "kind": "monitoring_center"}],
+        "devices": [
+            {"id": "platform", "kind": "platform", "protocol": "http", "area": "control-room",
+             "platform": {"offline_after_s": heartbeat_s * 3, "poll_interval_s": 60}},
+            {"repeat": gateways, "template": {
+                "id": "gw-{n:03d}", "kind": "gateway", "protocol": "mqtt", "area": "control-room",
+                "gateway": {"heartbeat_s": heartbeat_s, "keepalive_s": 60, "devices": [
+                    {"repeat": per, "template": {"id": "d-{parent_n:03d}-{n:04d}", "type": "smoke_detector",
+                                                 "area": "homes"}},
+                ]},
+            }},
+        ],
+    }  # fmt: skip
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(path: Path, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    end = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > end:
+            raise SystemExit(f"{path} did not appear (process exit {proc.poll()})")
+        time.sleep(0.5)
+
+
+def get(url: str, body: dict[str, Any] | None = None) -> bytes:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as reply:
+        return bytes(reply.read())
+
+
+def findings(state: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ledger in sorted(state.glob("segments/*/ledger.sqlite")):
+        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+        out += [json.loads(b) for (b,) in db.execute("SELECT body FROM records WHERE kind = 'finding'")]
+        db.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=50_000)
+    parser.add_argument("--gateways", type=int, default=100)
+    parser.add_argument("--heartbeat-s", type=float, default=30.0)
+    parser.add_argument("--quiet", type=int, default=100, help="devices made quiet for the lag figure")
+    parser.add_argument("--warmup-s", type=float, default=120.0)
+    parser.add_argument("--soak-s", type=float, default=600.0)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/zhian-bench-monitor"))
+    args = parser.parse_args()
+
+    work = args.workdir
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    site_file = work / "community.yaml"
+    site_file.write_text(yaml.safe_dump(community(args.gateways, args.devices, args.heartbeat_s)))
+    config = work / "site.yaml"
+    env = {
+        **os.environ,
+        "PATH": os.environ.get("PATH", "") + ":/usr/sbin",
+        "ZHIAN_KEY_DIR": str(work / "keys"),
+    }
+    sim_out = (work / "sim.log").open("wb")
+    sim = subprocess.Popen(
+        [*ZHIAN, "sim", "up", str(site_file), "--write-config", str(config), "--latency-scale", "0",
+         "--broker", "mosquitto", "--workdir", str(work / "site")],
+        cwd=ROOT, env=env, stdout=sim_out, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    monitor: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(config.with_name("site.yaml.env"), 900, sim)
+        hook = next(
+            line.split()[-1]
+            for line in (work / "sim.log").read_text().splitlines()
+            if line.startswith("operator hook:")
+        )
+        for line in config.with_name("site.yaml.env").read_text().splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = value.strip("'")
+        doc = yaml.safe_load(config.read_text())
+        doc["monitor"] = {"default_interval_s": 3600}
+        config.write_text(yaml.safe_dump(doc, allow_unicode=True))
+        port = 19300 + os.getpid() % 500
+        mon_err = (work / "monitor.log").open("wb")
+        monitor = subprocess.Popen(
+            [*ZHIAN, "monitor", "--config", str(config), "--state", str(work / "state"),
+             "--listen", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=mon_err,
+        )  # fmt: skip
+        started = time.monotonic()
+        while True:  # listening once it has planned, resumed and subscribed
+            try:
+                get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                if monitor.poll() is not None or time.monotonic() - started > 1800:
+                    raise SystemExit(f"the monitor did not come up: see {work / 'monitor.log'}") from None
+                time.sleep(1)
+        start_s = time.monotonic() - started
+        time.sleep(args.warmup_s)
+        if monitor.poll() is not None:
+            raise SystemExit(f"the monitor exited ({monitor.returncode}): see {work / 'monitor.log'}")
+        scrape_t0 = time.monotonic()
+        metrics = get(f"http://127.0.0.1:{port}/metrics").decode()
+        scrape_s = time.monotonic() - scrape_t0
+        up = sum(
+            1
+            for line in metrics.splitlines()
+            if line.startswith("zhian_device_up{") and line.endswith(" 1.0")
+        )
+
+        rss: list[float] = []
+        cpu0, soak0 = cpu_s(monitor.pid), time.monotonic()
+        quiet_ids = [f"d-{g % args.gateways + 1:03d}-{g // args.gateways + 1:04d}" for g in range(args.quiet)]
+        quiet_at = soak0 + 10
+        quieted = False
+        while time.monotonic() - soak0 < args.soak_s:
+            rss.append(rss_mb(monitor.pid))
+            if not quieted and time.monotonic() >= quiet_at:
+                for device in quiet_ids:
+                    get(hook, {"device": device, "action": "child_quiet", "params": {}})
+                quieted = True
+            time.sleep(10)
+        soak_s = time.monotonic() - soak0
+        cpu = cpu_s(monitor.pid) - cpu0
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=300)
+        heartbeats = args.devices * soak_s / args.heartbeat_s
+        lags = []
+        for f in findings(work / "state"):
+            if f["device"] in quiet_ids and f.get("reason") == "stale_online" and f["facts"].get("last_seen"):
+                due = datetime.fromisoformat(f["facts"]["last_seen"]) + timedelta(
+                    seconds=f["facts"]["threshold_s"]
+                )
+                lags.append((datetime.fromisoformat(f["finished_at"]) - due).total_seconds())
+        lags.sort()
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else None
+        steady = rss[len(rss) // 5 :] or rss  # after the first fifth of the soak
+        growth = (steady[-1] - steady[0]) / steady[0] if steady and steady[0] else None
+        figures = {
+            "devices": args.devices,
+            "gateways": args.gateways,
+            "heartbeat_s": args.heartbeat_s,
+            "warmup_s": args.warmup_s,
+            "monitor_start_s": round(start_s, 1),
+            "soak_s": round(soak_s, 1),
+            "devices_up_after_warmup": up,
+            "metrics_scrape_s": round(scrape_s, 3),
+            "metrics_bytes": len(metrics),
+            "quiet_devices": args.quiet,
+            "flagged": len(lags),
+            "lag_p50_s": round(statistics.median(lags), 3) if lags else None,
+            "lag_p99_s": round(p99, 3) if p99 is not None else None,
+            "lag_max_s": round(lags[-1], 3) if lags else None,
+            "rss_first_mb": round(steady[0], 1) if steady else None,
+            "rss_last_mb": round(steady[-1], 1) if steady else None,
+            "rss_max_mb": round(max(rss), 1) if rss else None,
+            "rss_growth": round(growth, 4) if growth is not None else None,
+            "cpu_s": round(cpu, 2),
+            "cpu_ms_per_1000_heartbeats": round(cpu * 1000 / (heartbeats / 1000), 2),
+            "monitor_uptime_s": round(time.monotonic() - started, 1),
+        }
+        print(json.dumps(figures))
+        ok = (
+            p99 is not None
+            and p99 <= 1.0
+            and len(lags) == args.quiet
+            and growth is not None
+            and abs(growth) <= 0.10
+        )
+        return 0 if ok else 1
+    finally:
+        if monitor is not None and monitor.poll() is None:
+            monitor.kill()
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

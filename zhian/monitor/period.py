@@ -1,0 +1,225 @@
+"""Compliance over a period, from a monitor's segments: `zhian report STATE --from D --to D`.
+
+Per indicator, the share of the period spent in each status, from the indicator records (a change,
+or the daily still-holds); the time the monitor was not running is `not_monitored`, never a status.
+Retention per camera at every check (the `measure` records), outages per device (a heartbeat,
+gateway or reachability finding turning fail, until it turns pass again), the broker gaps, and
+with --baseline the indicators that passed in the graded run and do not now: the 4.10 downgrade
+risk. Linkage events observed from real alarms are not recorded by the monitor yet, so the report
+has none to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zhian.errors import UsageError
+from zhian.evidence.ledger import LedgerError
+from zhian.evidence.segments import records_of, segment_dirs
+
+NOT_MONITORED = "not_monitored"
+OUTAGE_PROBES = frozenset({"heartbeat", "gateway_status"})
+
+
+def records(state: Path) -> Iterator[dict[str, Any]]:
+    for segment in segment_dirs(state):
+        try:
+            yield from records_of(segment)
+        except LedgerError as exc:
+            raise UsageError(f"{segment}: {exc}") from None
+
+
+def stamp(body: Mapping[str, Any]) -> datetime | None:
+    for key in ("at", "finished_at", "started_at"):
+        value = body.get(key)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+    return None
+
+
+@dataclass
+class Timeline:
+    """A status that holds from each point on, with the times the monitor was not running."""
+
+    points: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def shares(
+        self, start: datetime, end: datetime, down: list[tuple[datetime, datetime]]
+    ) -> dict[str, float]:
+        """Each status's share of [start, end); the monitor's downtime is not_monitored."""
+        spent: dict[str, float] = {}
+
+        def add(status: str, a: datetime, b: datetime) -> None:
+            off = sum(overlap(x, y, a, b) for x, y in down)
+            spent[status] = spent.get(status, 0.0) + (b - a).total_seconds() - off
+            spent[NOT_MONITORED] = spent.get(NOT_MONITORED, 0.0) + off
+
+        status, cursor = NOT_MONITORED, start
+        for at, new in sorted(self.points):
+            if at <= start:
+                status = new
+                continue
+            if at >= end:
+                break
+            add(status, cursor, at)
+            status, cursor = new, at
+        add(status, cursor, end)
+        total = (end - start).total_seconds()
+        return {k: round(v / total, 4) for k, v in sorted(spent.items()) if v > 0}
+
+
+def overlap(a: datetime, b: datetime, start: datetime, end: datetime) -> float:
+    return max(0.0, (min(b, end) - max(a, start)).total_seconds())
+
+
+def period_report(state: Path, first: date, last: date, baseline: Path | None) -> dict[str, Any]:
+    start = datetime.combine(first, time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), UTC)
+    if end <= start:
+        raise UsageError(f"--from {first} is after --to {last}")
+    indicators: dict[str, Timeline] = {}
+    retention: dict[str, list[dict[str, Any]]] = {}
+    outages: dict[str, list[dict[str, Any]]] = {}
+    gaps: dict[tuple[str, str], dict[str, Any]] = {}
+    running: list[tuple[datetime, datetime]] = []
+    up_since: datetime | None = None
+    last_seen: datetime | None = None
+    for body in records(state):
+        at = stamp(body)
+        kind = body.get("kind")
+        if kind == "monitor_start" and at is not None:
+            if up_since is not None:  # the service before was killed: it ran until its last record
+                running.append((up_since, last_seen or up_since))
+            up_since = at
+        elif kind == "monitor_stop" and at is not None and up_since is not None:
+            running.append((up_since, at))
+            up_since = None
+        elif kind == "indicator" and at is not None:
+            indicators.setdefault(str(body["indicator"]), Timeline()).points.append((at, str(body["status"])))
+        elif kind == "measure" and at is not None and start <= at < end:
+            row = {k: body.get(k) for k in ("at", "observed_days", "required_days", "status")}
+            retention.setdefault(str(body["device"]), []).append(row)
+        elif kind == "finding" and at is not None:
+            track_outage(outages, body, at)
+        elif kind in ("gap", "gap_end"):
+            row = gaps.setdefault((str(body.get("device")), str(body.get("started_at"))), {})
+            row |= {
+                k: body[k] for k in ("device", "started_at", "ended_at", "duration_s", "error") if k in body
+            }
+        if at is not None:
+            last_seen = at
+    if up_since is not None and last_seen is not None:
+        running.append((up_since, max(last_seen, up_since)))
+    down = not_running(running, start, end)
+    doc: dict[str, Any] = {
+        "schema": "zhian.period/1",
+        "state": str(state),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "monitored_share": round(
+            1 - sum(overlap(a, b, start, end) for a, b in down) / (end - start).total_seconds(), 4
+        ),
+        "indicators": {i: t.shares(start, end, down) for i, t in sorted(indicators.items())},
+        "retention": retention,
+        "outages": [o for rows in outages.values() for o in rows if in_period(o, start, end)],
+        "broker_gaps": list(gaps.values()),
+        "linkage_events": [],
+    }
+    if baseline is not None:
+        doc["degraded_since_baseline"] = degraded(baseline, indicators, end)
+    return doc
+
+
+def track_outage(outages: dict[str, list[dict[str, Any]]], body: Mapping[str, Any], at: datetime) -> None:
+    probe, device = str(body.get("probe")), str(body.get("device"))
+    if probe not in OUTAGE_PROBES and body.get("reason") != "unreachable":
+        return
+    rows = outages.setdefault(device, [])
+    open_row = rows[-1] if rows and rows[-1]["end"] is None else None
+    if body.get("status") in ("fail", "error") and open_row is None:
+        rows.append({"device": device, "probe": probe, "reason": body.get("reason"), "start": at.isoformat(),
+                     "end": None, "platform_alert": None})  # fmt: skip
+    elif body.get("status") == "pass" and open_row is not None:
+        open_row["end"] = at.isoformat()
+        open_row["duration_s"] = round((at - datetime.fromisoformat(open_row["start"])).total_seconds(), 3)
+
+
+def in_period(outage: Mapping[str, Any], start: datetime, end: datetime) -> bool:
+    began = datetime.fromisoformat(outage["start"])
+    ended = datetime.fromisoformat(outage["end"]) if outage["end"] else end
+    return began < end and ended > start
+
+
+def not_running(
+    running: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for a, b in sorted(running):
+        if a > cursor:
+            out.append((cursor, min(a, end)))
+        cursor = max(cursor, b)
+    if cursor < end:
+        out.append((cursor, end))
+    return [(a, b) for a, b in out if b > a]
+
+
+def degraded(baseline: Path, indicators: Mapping[str, Timeline], end: datetime) -> list[dict[str, Any]]:
+    """Indicators the graded run passed that do not pass at the period's end."""
+    try:
+        doc = yaml.safe_load((baseline / "verdicts.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"--baseline {baseline}: no readable verdicts.yaml ({exc})") from None
+    out: list[dict[str, Any]] = []
+    for indicator, entry in sorted((doc.get("verdicts") or {}).items()):
+        was = entry.get("status") if isinstance(entry, Mapping) else None
+        points = [(at, s) for at, s in indicators.get(indicator, Timeline()).points if at < end]
+        now = max(points)[1] if points else None
+        if was == "pass" and now is not None and now != "pass":
+            out.append({"indicator": indicator, "baseline": was, "now": now})
+    return out
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    lines = [
+        f"# Compliance from {doc['from']} to {doc['to']}",
+        "",
+        f"Monitored: {doc['monitored_share']:.1%} of the period.",
+        "",
+    ]
+    lines += ["## Indicators (share of the period per status)", "", "| indicator | shares |", "|---|---|"]
+    for indicator, shares in doc["indicators"].items():
+        lines.append(f"| {indicator} | " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()) + " |")
+    lines += [
+        "",
+        "## Retention per camera (days, at each check)",
+        "",
+        "| camera | min | last | required | checks |",
+        "|---|---|---|---|---|",
+    ]
+    for device, rows in sorted(doc["retention"].items()):
+        days = [r["observed_days"] for r in rows if isinstance(r["observed_days"], int | float)]
+        if days:
+            lines.append(
+                f"| {device} | {min(days):g} | {days[-1]:g} | {rows[-1]['required_days']} | {len(rows)} |"
+            )
+    lines += ["", "## Outages", "", "| device | reason | start | end |", "|---|---|---|---|"]
+    lines += [
+        f"| {o['device']} | {o['reason']} | {o['start']} | {o['end'] or 'open'} |" for o in doc["outages"]
+    ]
+    lines += ["", "## Broker gaps", ""] + [
+        f"- {g['device']}: {g.get('started_at')} to {g.get('ended_at') or '…'}" for g in doc["broker_gaps"]
+    ]
+    if "degraded_since_baseline" in doc:
+        lines += ["", "## Degraded since the graded run (4.10)", ""]
+        lines += [
+            f"- {d['indicator']}: {d['baseline']} then, {d['now']} now"
+            for d in doc["degraded_since_baseline"]
+        ] or ["- none"]
+    return "\n".join(lines) + "\n"
