@@ -3,7 +3,7 @@ started on a free loopback port, trust authentication on loopback only, removed 
 
 PostgreSQL refuses to run as root, so as root (CI) the cluster belongs to the unprivileged user
 `nobody`; as anyone else it belongs to that user. Skips (with the reason) only where no server is
-installed.
+installed (the archive tests' fixture turns `NoPostgres` into a skip with the reason).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 SUPERUSER = "zhian"
 
@@ -51,11 +49,15 @@ def _as_owner() -> dict[str, str]:
     return {"user": "nobody", "group": "nogroup"} if os.geteuid() == 0 else {}
 
 
+class NoPostgres(RuntimeError):
+    """No PostgreSQL server binaries on this machine."""
+
+
 @contextlib.contextmanager
 def cluster() -> Iterator[Cluster]:
     bin_dir = server_bin()
     if bin_dir is None:
-        pytest.skip(
+        raise NoPostgres(
             "PostgreSQL is not installed (Debian: apt-get install postgresql; `make test` installs it)"
         )
     top = Path(tempfile.mkdtemp(prefix="zhian-pg-"))

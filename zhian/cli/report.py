@@ -40,6 +40,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     fmt: str = args.format or ("text" if args.summary else "html")
     if fmt == "text" and not args.summary:
         raise UsageError("report: --format text is the one-screen summary's: add --summary")
+    if args.summary and fmt not in SUMMARY_RENDERERS:
+        raise UsageError(f"report: --summary has no --format {fmt} (text, json, md, html or junit)")
     if args.into_run:
         if args.summary or args.out is not None:
             raise UsageError(
@@ -116,10 +118,11 @@ def add_parser(sub: SubParsers) -> None:
     p = command(
         sub,
         "report",
-        "the evaluation report of a run (9.5): html, md, json, junit; reading never changes the run",
+        "the evaluation report of a run (9.5): html, md, json, junit, oscal; reading never changes the run",
         [
             ("zhian report runs/demo/run --out report.html", "the Chinese HTML report, beside the run"),
             ("zhian report RUN --lang en --format md", "English Markdown on stdout"),
+            ("zhian report RUN --format oscal --out ar.json", "OSCAL assessment-results"),
             ("zhian report RUN --evaluator ev.yaml --into-run", "add the report to the sealed run"),
             ("zhian report RUN --summary", "one screen: grade, levels, sample, problems"),
             ("zhian report RUN --summary --format json", "the same as data (zhian.summary/1)"),
@@ -134,7 +137,8 @@ def add_parser(sub: SubParsers) -> None:
     p.add_argument(
         "--format",
         choices=(*EXTENSIONS, "text"),
-        help="html (default), md, json (zhian.report/1), junit (one test case per indicator); "
+        help="html (default), md, json (zhian.report/1), junit (one test case per indicator), "
+        "oscal (OSCAL 1.2 assessment-results); "
         "with --summary also text (its default)",
     )
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="zh (default) or en")

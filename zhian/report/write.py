@@ -18,10 +18,17 @@ from zhian.report.html import render_html
 from zhian.report.junit import render_junit
 from zhian.report.markdown import render_markdown
 from zhian.report.model import Lang, Report
+from zhian.report.oscal import render_oscal
 
-Format = Literal["html", "md", "json", "junit"]
+Format = Literal["html", "md", "json", "junit", "oscal"]
 REPORTS_DIR = "reports"
-EXTENSIONS: dict[Format, str] = {"html": "html", "md": "md", "json": "json", "junit": "junit.xml"}
+EXTENSIONS: dict[Format, str] = {
+    "html": "html",
+    "md": "md",
+    "json": "json",
+    "junit": "junit.xml",
+    "oscal": "oscal.json",
+}
 
 
 def render_json(report: Report) -> str:
@@ -33,6 +40,7 @@ RENDERERS: dict[Format, Callable[[Report], str]] = {
     "md": render_markdown,
     "json": render_json,
     "junit": render_junit,
+    "oscal": render_oscal,
 }
 
 
