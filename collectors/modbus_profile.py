@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from collectors.profile_file import parse_profile_text, read_profile_text
 
 Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 BIT_TABLES: frozenset[Table] = frozenset({"coil", "discrete_input"})
@@ -194,15 +195,7 @@ class ProfileError(ValueError):
 
 
 def parse_profile(text: str, source: str = "<profile>") -> PanelProfile:
-    try:
-        raw = yaml.safe_load(text)
-        return PanelProfile.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise ProfileError(f"{source}: {where}: {first['msg']}") from exc
+    return parse_profile_text(text, source, PanelProfile, ProfileError)
 
 
 def load_profile(name: str) -> PanelProfile:
@@ -212,9 +205,22 @@ def load_profile(name: str) -> PanelProfile:
     path = PROFILE_DIR / f"{name}.yaml"
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"no profile {name!r}: {exc}") from exc
+    except OSError:
+        shipped = ", ".join(shipped_profiles())
+        raise ProfileError(
+            f"no profile {name!r} shipped (shipped: {shipped}); a site's own map goes in profile_file:"
+        ) from None
     profile = parse_profile(text, str(path))
     if profile.name != name:
         raise ProfileError(f"{path}: names itself {profile.name!r}")
     return profile
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile_file(path: Path) -> PanelProfile:
+    """A site's own register map, for a panel model zhian does not ship."""
+    text = read_profile_text(path, "a register map", ProfileError)
+    return parse_profile(text, str(path))

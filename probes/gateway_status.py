@@ -17,14 +17,14 @@ from collectors.mqtt import Observation
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding, inventory_finding
 from probes.mqtt_common import (
+    DeviceIndex,
     InventoryError,
-    TopicTree,
     broker_of,
     child_ids,
     device_liveness,
     interval_of,
-    shared_observation,
-    tree_of,
+    matcher_of,
+    shared_index,
 )
 from probes.targets import Target
 
@@ -42,8 +42,7 @@ class Params(BaseModel):
 
 def children_facts(
     observation: Observation,
-    tree: TopicTree,
-    gateway: str,
+    index: DeviceIndex,
     children: list[str],
     interval_s: float,
     misses: int,
@@ -51,7 +50,7 @@ def children_facts(
     """How many children are alive, stale, offline, silent... (by heartbeat reason), and which."""
     by_reason: dict[str, list[str]] = {}
     for child in children:
-        live = device_liveness("", observation, tree, gateway, child, interval_s, misses)
+        live = device_liveness("", observation, index, child, interval_s, misses)
         by_reason.setdefault(live.reason, []).append(child)
     alive = {"alive", "alive_no_status"}
     return {
@@ -66,27 +65,27 @@ def children_facts(
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
     try:
-        tree = tree_of(target)
+        m = matcher_of(target)
         broker = broker_of(ctx, target)
     except InventoryError as exc:
         return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     try:
-        observation = await shared_observation(ctx, broker, tree, params.observe_s)
+        observation, index = await shared_index(ctx, broker, m, params.observe_s)
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     interval, source = interval_of(target, params.heartbeat_interval_s)
     misses = params.heartbeat_misses
-    live = device_liveness("The gateway", observation, tree, target.id, target.id, interval, misses)
-    children = children_facts(
-        observation, tree, target.id, child_ids(target.params.get("children")), interval, misses
-    )
+    live = device_liveness("The gateway", observation, index, target.id, interval, misses)
+    children = children_facts(observation, index, child_ids(target.params.get("children")), interval, misses)
     return Finding(
         probe=PROBE,
         device=target.id,
         status=live.status,
         reason=live.reason,
         detail=live.detail,
-        facts=live.facts | {"interval_from": source, "broker": broker.id} | children,
+        facts=live.facts
+        | {"interval_from": source, "broker": broker.id, "profile": m.profile.name}
+        | children,
         evidence=(observation.exchange_id,),
         started_at=started,
         finished_at=ctx.clock(),

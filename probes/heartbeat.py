@@ -18,8 +18,8 @@ from probes.mqtt_common import (
     broker_of,
     device_liveness,
     interval_of,
-    shared_observation,
-    tree_of,
+    matcher_of,
+    shared_index,
 )
 from probes.targets import Target
 
@@ -38,28 +38,25 @@ class Params(BaseModel):
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     started = ctx.clock()
     try:
-        tree = tree_of(target)
+        m = matcher_of(target)
         broker = broker_of(ctx, target)
-        gateway = target.params.get("gateway")
-        if not isinstance(gateway, str) or not gateway:
-            raise InventoryError(f"{target.id}: no gateway named (params.gateway)")
     except InventoryError as exc:
         return inventory_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
+    gateway = m.gateway
     try:
-        observation = await shared_observation(ctx, broker, tree, params.observe_s)
+        observation, index = await shared_index(ctx, broker, m, params.observe_s)
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     interval, source = interval_of(target, params.heartbeat_interval_s)
-    live = device_liveness(
-        "The device", observation, tree, gateway, target.id, interval, params.heartbeat_misses
-    )
+    live = device_liveness("The device", observation, index, target.id, interval, params.heartbeat_misses)
     return Finding(
         probe=PROBE,
         device=target.id,
         status=live.status,
         reason=live.reason,
         detail=live.detail,
-        facts=live.facts | {"interval_from": source, "gateway": gateway, "broker": broker.id},
+        facts=live.facts
+        | {"interval_from": source, "gateway": gateway, "broker": broker.id, "profile": m.profile.name},
         evidence=(observation.exchange_id,),
         started_at=started,
         finished_at=ctx.clock(),

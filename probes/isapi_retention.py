@@ -27,7 +27,7 @@ from collectors.errors import CollectorError
 from collectors.isapi import ChannelRecordings, IsapiClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.retention import Verdict, combine
+from probes.recorder_common import Verdict, combine
 from probes.targets import Target
 
 PROBE = "isapi_retention"

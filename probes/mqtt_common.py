@@ -1,6 +1,7 @@
-"""What the MQTT probes share: where a device's topics are, one observation window per broker and
-run (fetch once, judge many: 5,000 devices share one subscription), and liveness judged from a
-retained status and live heartbeats (docs/mqtt-topics.md).
+"""What the MQTT probes share: where a device's topics are (its gateway's profile, shipped in
+collectors/mqtt_profiles/ or the site's own file), one observation window per broker and run
+(fetch once, judge many: 5,000 devices share one subscription), and liveness judged from a
+retained status and live signs of life (docs/mqtt-topics.md for zhian's own tree).
 
 A retained "online" can outlive its device: the broker keeps replaying it after the gateway lost
 the child, or after the gateway itself died (its Will covers only its own status). Only heartbeats
@@ -15,43 +16,55 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from collectors.mqtt import MqttClient, Observation, Received, TopicSummary
+from collectors.mqtt_profile import (
+    Matcher,
+    MqttProfile,
+    ProfileError,
+    load_profile,
+    load_profile_file,
+    matcher,
+)
 from probes.base import ProbeContext, apart
 from probes.finding import Status
 from probes.targets import Target
 
 ONLINE, OFFLINE = "online", "offline"
-STATUS, HEARTBEAT = "status", "heartbeat"  # the leaves liveness is read from
 
 
 class InventoryError(ValueError):
-    """The inventory's entry for an MQTT device cannot be used (no broker, topic root or site)."""
+    """The inventory's entry for an MQTT device cannot be used (no broker, profile, root or site)."""
 
 
-@dataclass(frozen=True)
-class TopicTree:
-    """`{root}/{site}/{gateway}/{device}/{leaf}`: the site's topic tree on one broker."""
-
-    root: str
-    site: str
-
-    @property
-    def filters(self) -> tuple[str, str]:
-        """Every status and every heartbeat of the site, gateways and children alike."""
-        return f"{self.root}/{self.site}/+/+/{STATUS}", f"{self.root}/{self.site}/+/+/{HEARTBEAT}"
-
-    def topic(self, gateway: str, device: str, leaf: str) -> str:
-        return f"{self.root}/{self.site}/{gateway}/{device}/{leaf}"
+@lru_cache(maxsize=64)
+def _profile(name: str, file: str | None) -> MqttProfile:
+    return load_profile_file(Path(file)) if file else load_profile(name)
 
 
-def tree_of(target: Target) -> TopicTree:
-    root, site = target.params.get("topic_root"), target.params.get("site")
-    if not isinstance(root, str) or not root or not isinstance(site, str) or not site:
+def matcher_of(target: Target) -> Matcher:
+    """The gateway's topic profile (params.profile or .profile_file) compiled for its root and site."""
+    p = target.params
+    gateway = target.id if target.kind == "gateway" else p.get("gateway")
+    if not isinstance(gateway, str) or not gateway:
+        raise InventoryError(f"{target.id}: no gateway named (params.gateway)")
+    file = p.get("profile_file")
+    try:
+        profile = _profile(str(p.get("profile") or "zhian"), str(file) if file else None)
+    except ProfileError as exc:
+        raise InventoryError(f"{target.id}: {exc}") from None
+    root, site = p.get("topic_root"), p.get("site")
+    if profile.needs_site and (
+        not isinstance(root, str) or not root or not isinstance(site, str) or not site
+    ):
         raise InventoryError(f"{target.id}: no topic root or site level (params.topic_root, params.site)")
-    return TopicTree(root.strip("/"), site)
+    return matcher(
+        profile, root if isinstance(root, str) else None, site if isinstance(site, str) else None, gateway
+    )
 
 
 def broker_of(ctx: ProbeContext, target: Target) -> Target:
@@ -86,10 +99,8 @@ def child_ids(children: Any) -> list[str]:
     return out
 
 
-async def shared_observation(
-    ctx: ProbeContext, broker: Target, tree: TopicTree, observe_s: float
-) -> Observation:
-    """One subscription window per broker, topic tree and length, shared by every MQTT probe of the run."""
+async def shared_observation(ctx: ProbeContext, broker: Target, m: Matcher, observe_s: float) -> Observation:
+    """One subscription window per broker, filters and length, shared by every MQTT probe of the run."""
 
     async def fetch() -> Observation:
         # the broker's connection slot is taken here; the window itself runs apart (see apart)
@@ -97,14 +108,85 @@ async def shared_observation(
 
         async def observe() -> Observation:
             async with MqttClient(conn) as client:
-                return await client.observe(tree.filters, observe_s)
+                return await client.observe(m.filters, observe_s)
 
         async with ctx.host_gate(broker):
             return await apart(observe)
 
-    key = ("mqtt.observe", broker.id, " ".join(tree.filters), f"{observe_s:g}")
+    key = ("mqtt.observe", broker.id, " ".join(m.filters), f"{observe_s:g}")
     observation: Observation = await ctx.shared(key, fetch)
     return observation
+
+
+@dataclass(frozen=True)
+class DeviceIndex:
+    """An observation sorted by the profile: each device's status and sign-of-life topics."""
+
+    matcher: Matcher
+    topics: dict[tuple[str, str], list[TopicSummary]]
+
+    def status(self, device: str) -> tuple[TopicSummary | None, StatusWord]:
+        """The device's newest status among its status topics, read by the profile."""
+        summaries = [s for s in self.topics.get((device, "status"), ()) if s.latest is not None]
+        if not summaries:
+            return None, StatusWord(None, None, False)
+        newest = max(summaries, key=lambda s: s.latest.at if s.latest else started_never())
+        latest = newest.latest
+        assert latest is not None
+        if latest.truncated:
+            return newest, StatusWord(None, None, latest.retain)
+        word = self.matcher.status_word(newest.topic, latest.payload)
+        return newest, StatusWord(word.state, word.reason, latest.retain)
+
+    def heartbeat(self, device: str) -> TopicSummary | None:
+        return merged(self.topics.get((device, "heartbeat"), []))
+
+
+def started_never() -> datetime:
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def merged(summaries: list[TopicSummary]) -> TopicSummary | None:
+    """Signs of life spread over several topics as one: counts added, the first and last live
+    message across all; the longest silence is at most the shortest topic's longest silence (each
+    topic alone was never quiet longer), which is what is reported."""
+    if len(summaries) <= 1:
+        return summaries[0] if summaries else None
+    lives = [s for s in summaries if s.first_live is not None]
+    gaps = [s.max_live_gap_s for s in lives if s.max_live_gap_s is not None]
+    return TopicSummary(
+        topic=" + ".join(s.topic for s in summaries[:5]) + (" ..." if len(summaries) > 5 else ""),
+        messages=sum(s.messages for s in summaries),
+        live=sum(s.live for s in summaries),
+        retained=None,
+        first_live=min((s.first_live for s in lives if s.first_live), key=lambda r: r.at, default=None),
+        last_live=max((s.last_live for s in lives if s.last_live), key=lambda r: r.at, default=None),
+        max_live_gap_s=min(gaps) if gaps else None,
+    )
+
+
+def index_of(observation: Observation, m: Matcher) -> DeviceIndex:
+    """Every topic of the window run through the profile once: (device, role) -> its topics."""
+    m.learn({t: s.latest.payload for t, s in observation.topics.items() if m.is_config(t) and s.latest})
+    topics: dict[tuple[str, str], list[TopicSummary]] = {}
+    for name, summary in observation.topics.items():
+        for signal in m.signals(name):
+            topics.setdefault((signal.device, signal.role), []).append(summary)
+    return DeviceIndex(m, topics)
+
+
+async def shared_index(
+    ctx: ProbeContext, broker: Target, m: Matcher, observe_s: float
+) -> tuple[Observation, DeviceIndex]:
+    """The shared window, and its topics sorted once per gateway (5,000 devices, one pass)."""
+    observation = await shared_observation(ctx, broker, m, observe_s)
+
+    async def build() -> DeviceIndex:
+        return index_of(observation, m)
+
+    key = ("mqtt.index", observation.exchange_id, m.gateway, m.profile.name)
+    index: DeviceIndex = await ctx.shared(key, build)
+    return observation, index
 
 
 # -- payloads -------------------------------------------------------------------------------------------
@@ -173,6 +255,7 @@ def judge_liveness(
     window: tuple[datetime, datetime],
     interval_s: float,
     misses: int,
+    word: StatusWord | None = None,
 ) -> Liveness:
     """Is the device alive, from its last status and the heartbeats seen in the window?
 
@@ -183,7 +266,7 @@ def judge_liveness(
     """
     start, end = window
     window_s = (end - start).total_seconds()
-    word = status_word(status)
+    word = word if word is not None else status_word(status)
     beats = heartbeat.live if heartbeat is not None else 0
     first = heartbeat.first_live if heartbeat is not None else None
     last = heartbeat.last_live if heartbeat is not None else None
@@ -254,18 +337,19 @@ def judge_liveness(
 def device_liveness(
     name: str,
     observation: Observation,
-    tree: TopicTree,
-    gateway: str,
+    index: DeviceIndex,
     device: str,
     interval_s: float,
     misses: int,
 ) -> Liveness:
-    """judge_liveness on one device's status and heartbeat topics of a shared window."""
+    """judge_liveness on a device's status and signs of life in a shared window, read by its profile."""
+    status, word = index.status(device)
     return judge_liveness(
         name,
-        observation.topic(tree.topic(gateway, device, STATUS)),
-        observation.topic(tree.topic(gateway, device, HEARTBEAT)),
+        status,
+        index.heartbeat(device),
         (observation.started_at, observation.ended_at),
         interval_s,
         misses,
+        word=word,
     )

@@ -25,8 +25,8 @@ from probes.mqtt_common import (
     broker_of,
     device_liveness,
     interval_of,
-    shared_observation,
-    tree_of,
+    matcher_of,
+    shared_index,
 )
 from probes.offline_common import tcp_down, wait_for_alerts
 from probes.targets import Target
@@ -56,21 +56,13 @@ async def devices_down(ctx: ProbeContext, params: Params) -> tuple[dict[str, str
     down |= {t.id: "port_unreachable" for t, is_down in zip(hosts, results, strict=True) if is_down}
     for device in ctx.site.of_kind("mqtt_device"):
         try:
-            tree, broker = tree_of(device), broker_of(ctx, device)
+            m, broker = matcher_of(device), broker_of(ctx, device)
         except InventoryError:
             continue
-        observation = await shared_observation(ctx, broker, tree, params.observe_s)
+        observation, index = await shared_index(ctx, broker, m, params.observe_s)
         evidence.append(observation.exchange_id)
         interval, _ = interval_of(device, params.heartbeat_interval_s)
-        live = device_liveness(
-            PROBE,
-            observation,
-            tree,
-            str(device.params.get("gateway")),
-            device.id,
-            interval,
-            params.heartbeat_misses,
-        )
+        live = device_liveness(PROBE, observation, index, device.id, interval, params.heartbeat_misses)
         if live.reason in DOWN:
             down[device.id] = live.reason
             # silent all through the window, or reported offline at some time in it

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from collectors.errors import CollectorError
 from collectors.modbus import ModbusClient, PanelReading
-from collectors.modbus_profile import PanelProfile, load_profile
+from collectors.modbus_profile import PanelProfile, load_profile, load_profile_file
 from probes.base import ProbeContext
 from probes.finding import Finding, collector_finding, inventory_finding
 from probes.targets import Target
@@ -31,9 +32,12 @@ class InventoryError(ValueError):
 
 def panel_site(target: Target) -> PanelSite:
     params = target.params
-    if "profile" not in params:
+    if params.get("profile_file"):
+        profile = load_profile_file(Path(str(params["profile_file"])))
+    elif "profile" in params:
+        profile = load_profile(str(params["profile"]))
+    else:
         raise InventoryError(f"{target.id}: no register profile named (params.profile)")
-    profile = load_profile(str(params["profile"]))
     zones: list[int] = []
     chargers: set[int] = set()
     for entry in params.get("zones", ()):

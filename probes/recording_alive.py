@@ -17,7 +17,7 @@ from collectors.errors import CollectorError
 from collectors.onvif_recording import Recording
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding, inventory_finding
-from probes.retention import (
+from probes.recorder_common import (
     InventoryError,
     Verdict,
     combine,

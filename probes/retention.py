@@ -7,38 +7,47 @@ decides: a recorder set for 90 days that holds 20 fails, whether it lost data or
 younger than the window.
 
 A camera recorded by an NVR (`params.recorded_by`) is judged on the NVR's recording of it; an
-NVR on all its recordings (partial when some pass). Also home of what the ONVIF probes share: the
-recorder a target's video lives on, one read of that recorder per run, and findings from errors.
+NVR on all its recordings (partial when some pass). A recorder without the history search
+(FindEvents answered ActionNotSupported) is judged on the span alone, and the finding says that
+gaps were not checked; one without the recording search at all is `not_assessed`, saying why.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectors.errors import CollectorError, DeviceRejected, Unsupported
-from collectors.onvif import OnvifClient, Services
-from collectors.onvif_recording import HistorySpan, Recording, RecordingHistory, Recordings, RetentionConfig
+from collectors.errors import CollectorError, Unsupported
+from collectors.onvif import OnvifClient
+from collectors.onvif_recording import HistorySpan, Recording, RecordingHistory, RetentionConfig
 from probes.base import ProbeContext, ProbeSpec
-from probes.finding import Finding, Status, collector_finding, inventory_finding
-from probes.targets import SiteView, Target
+from probes.finding import Finding, collector_finding, inventory_finding
+from probes.recorder_common import (
+    InventoryError,
+    RecorderView,
+    Verdict,
+    combine,
+    no_profile_g,
+    no_recording,
+    not_onvif,
+    recorder_view,
+    scope,
+    search_unsupported,
+    wanted,
+)
+from probes.targets import Target
 
 PROBE = "retention"
 DAY_S = 86_400.0
 # The history search starts this long after the earliest data: EarliestRecording comes in whole
 # seconds, and a start state read just before the first frame would look like missing data.
 HISTORY_MARGIN = timedelta(minutes=1)
-# Among failing recordings of one finding, the reason reported first.
 # Pages of history results allowed per recording (of 100 events each) in the recorder's one search.
 PAGES_PER_RECORDING = 50
-SEVERITY = ("no_recording", "retention_short", "data_deleted", "recording_gap", "recording_stale")
 
 
 class Params(BaseModel):
@@ -49,92 +58,18 @@ class Params(BaseModel):
     gap_tolerance_s: float = Field(default=60, ge=0)  # shorter holes (a reboot) are not counted
 
 
-# -- shared by the ONVIF probes -----------------------------------------------------------------
-
-
-class InventoryError(ValueError):
-    """The inventory does not say where a target's recordings are."""
-
-
 @dataclass(frozen=True)
-class Scope:
-    """The device holding a target's recordings, and the camera whose recording is wanted."""
+class Histories:
+    """The recorder's history search, per recording; or, when it answered that it does not
+    support FindEvents, none and the refusal's exchange."""
 
-    recorder: Target
-    camera: Target | None  # None: every recording on the recorder (an NVR target)
-    on_nvr: bool
-
-
-def scope(site: SiteView, target: Target) -> Scope:
-    if target.kind == "nvr":
-        return Scope(target, None, False)
-    if target.kind != "camera":
-        raise InventoryError(f"{target.id} is a {target.kind}, which records nothing")
-    recorded_by = target.params.get("recorded_by")
-    if not recorded_by:
-        return Scope(target, target, False)
-    try:
-        return Scope(site.get(str(recorded_by)), target, True)
-    except KeyError:
-        raise InventoryError(
-            f"{target.id} is recorded by {recorded_by!r}, which is not in the inventory"
-        ) from None
-
-
-@dataclass(frozen=True)
-class RecorderView:
-    """One read of a recorder: its clock, services, recordings and configured retention."""
-
-    device_now: datetime  # the recorder's clock when read
-    measured_at: datetime  # ours at that moment
-    services: Services
-    recordings: Recordings | None  # None: no search service (no Profile G)
-    configured: RetentionConfig | None  # None: not offered or refused (see config_evidence)
-    evidence: tuple[str, ...]
-    config_evidence: tuple[str, ...] = ()
-
-    @property
-    def clock_skew_s(self) -> float:
-        return round((self.device_now - self.measured_at).total_seconds(), 1)
-
-
-async def recorder_view(ctx: ProbeContext, recorder: Target) -> RecorderView:
-    """The recorder read once per run, whichever camera or probe asks first."""
-
-    async def fetch() -> RecorderView:
-        async with ctx.client(OnvifClient, recorder) as client:
-            device_now, clock_id = await client.device_time()
-            measured = ctx.clock()
-            services = await client.services()
-            evidence = (clock_id, *services.evidence)
-            if not services.has("search"):
-                return RecorderView(device_now, measured, services, None, None, evidence)
-            recordings = await client.recordings()
-            configured: RetentionConfig | None = None
-            refused: tuple[str, ...] = ()
-            if services.has("recording"):
-                try:
-                    configured = await client.retention_config(device_now)
-                except (DeviceRejected, Unsupported) as exc:  # configuration is context, not the verdict
-                    refused = (exc.exchange_id,) if exc.exchange_id else ()
-            more = configured.evidence if configured else ()
-            return RecorderView(
-                device_now,
-                measured,
-                services,
-                recordings,
-                configured,
-                (*evidence, *recordings.evidence, *more),
-                refused,
-            )
-
-    view: RecorderView = await ctx.shared(("onvif.recorder", recorder.id), fetch)
-    return view
+    by_recording: dict[str, RecordingHistory]
+    unsupported: str | None = None  # the refusal's exchange id ("" when it left none)
 
 
 async def recorder_history(
     ctx: ProbeContext, recorder: Target, view: RecorderView, params: Params
-) -> dict[str, RecordingHistory]:
+) -> Histories:
     """The history of every recording on the recorder, read once per run: one search over the
     longest window any camera needs for all recordings at least that old, each camera judged on
     its own share (judge_retention). A younger recording gets a search from its first data on, as
@@ -147,143 +82,20 @@ async def recorder_history(
         if r.earliest is not None and r.earliest + HISTORY_MARGIN < view.device_now:
             groups.setdefault(max(oldest, r.earliest + HISTORY_MARGIN), []).append(r.token)
 
-    async def fetch() -> dict[str, RecordingHistory]:
+    async def fetch() -> Histories:
         found: dict[str, RecordingHistory] = {}
         async with ctx.client(OnvifClient, recorder) as client:
             for start, tokens in sorted(groups.items()):
                 pages = PAGES_PER_RECORDING * len(tokens)
-                history = await client.recording_history(start, view.device_now, tokens, max_pages=pages)
+                try:
+                    history = await client.recording_history(start, view.device_now, tokens, max_pages=pages)
+                except Unsupported as exc:  # no FindEvents: the span alone can be judged
+                    return Histories({}, exc.exchange_id or "")
                 found |= dict.fromkeys(tokens, history)
-        return found
+        return Histories(found)
 
-    histories: dict[str, RecordingHistory] = await ctx.shared(
-        ("onvif.history", recorder.id, f"{days:g}"), fetch
-    )
+    histories: Histories = await ctx.shared(("onvif.history", recorder.id, f"{days:g}"), fetch)
     return histories
-
-
-def _hosts(recording: Recording) -> set[str]:
-    return {h for h in (urlsplit(recording.source_id).hostname, urlsplit(recording.address).hostname) if h}
-
-
-def _numbers(recording: Recording) -> set[int]:
-    """Numbers standing alone in a recording's names; 101 also reads as channel 1 (channel x 100 + stream)."""
-    found: set[int] = set()
-    for text in (recording.token, recording.source_id, recording.source_name):
-        for digits in re.findall(r"\d+", text):
-            n = int(digits)
-            found |= {n, n // 100} if n >= 100 else {n}
-    return found
-
-
-def match_camera(recordings: Sequence[Recording], camera: Target) -> Recording | None:
-    """The recording of a camera on an NVR: by the camera's address in the source, else by name,
-    else by channel number; each rule counts only when it picks exactly one recording."""
-    names = {camera.id, str(camera.params.get("name", camera.id))}
-    channel = camera.params.get("channel")
-    channel = channel if isinstance(channel, int) else None
-
-    def by_host(r: Recording) -> bool:
-        return camera.host in _hosts(r)
-
-    def by_name(r: Recording) -> bool:
-        return r.source_name in names or r.token in names
-
-    def by_channel(r: Recording) -> bool:
-        return channel is not None and channel in _numbers(r)
-
-    rules = (by_host, by_name, by_channel)
-    for rule in rules:
-        hits = [r for r in recordings if rule(r)]
-        if len(hits) == 1:
-            return hits[0]
-    return None
-
-
-def not_assessed(
-    probe: str, target: Target, reason: str, detail: str, started: datetime, finished: datetime, **kw: Any
-) -> Finding:
-    return Finding(
-        probe, target.id, "not_assessed", reason, detail, started_at=started, finished_at=finished, **kw
-    )
-
-
-def no_profile_g(
-    probe: str, target: Target, sc: Scope, view: RecorderView, started: datetime, now: datetime
-) -> Finding:
-    return not_assessed(
-        probe,
-        target,
-        "no_profile_g",
-        f"{sc.recorder.id} offers no ONVIF search service (no Profile G); its recordings are read over "
-        "its vendor API, if at all.",
-        started,
-        now,
-        facts={"recorder": sc.recorder.id, "services": sorted(view.services.names)},
-        evidence=view.evidence,
-    )
-
-
-def not_onvif(probe: str, target: Target, sc: Scope, started: datetime, now: datetime) -> Finding:
-    return not_assessed(
-        probe,
-        target,
-        "not_onvif",
-        f"{sc.recorder.id} speaks {sc.recorder.protocol}, not ONVIF; its recordings are judged by the "
-        f"{sc.recorder.protocol} probes.",
-        started,
-        now,
-        facts={"recorder": sc.recorder.id, "protocol": sc.recorder.protocol},
-    )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The judgement of one recording."""
-
-    token: str
-    status: Status
-    reason: str
-    detail: str
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-def combine(
-    probe: str,
-    device: str,
-    verdicts: Sequence[Verdict],
-    evidence: Iterable[str],
-    facts: dict[str, Any],
-    started: datetime,
-    finished: datetime,
-) -> Finding:
-    """One recording: its verdict. Several (an NVR): pass when all pass, fail when none, else partial."""
-    cited = tuple(dict.fromkeys(e for e in evidence if e))
-    if len(verdicts) == 1:
-        v = verdicts[0]
-        return Finding(
-            probe, device, v.status, v.reason, v.detail, {**facts, **v.facts}, cited, None, started, finished
-        )
-    failing = [v for v in verdicts if v.status != "pass"]
-    summary = {
-        **facts,
-        "recordings": [{"recording": v.token, "reason": v.reason, **v.facts} for v in verdicts],
-    }
-    summary["failing"] = [v.token for v in failing]
-    if not failing:
-        detail = f"All {len(verdicts)} recordings pass."
-        return Finding(
-            probe, device, "pass", verdicts[0].reason, detail, summary, cited, None, started, finished
-        )
-    counts = Counter(v.reason for v in failing)
-    reason = min(counts, key=lambda r: (SEVERITY.index(r) if r in SEVERITY else len(SEVERITY), r))
-    detail = f"{len(failing)} of {len(verdicts)} recordings fail ({', '.join(sorted(counts))}): " + "; ".join(
-        v.detail for v in failing[:3]
-    )
-    if len(failing) == len(verdicts):
-        return Finding(probe, device, "fail", reason, detail, summary, cited, None, started, finished)
-    ratio = round(1 - len(failing) / len(verdicts), 4)
-    return Finding(probe, device, "partial", reason, detail, summary, cited, ratio, started, finished)
 
 
 # -- judging ------------------------------------------------------------------------------------
@@ -340,7 +152,10 @@ def judge_retention(
     configured: float | str | None,
     history: RecordingHistory | None,
     tolerance_s: float,
+    gaps_checked: bool = True,
 ) -> Verdict:
+    """Judge the span held, then the holes in the window; without a history search (FindEvents not
+    supported, `gaps_checked` False) the span alone, saying that holes were not looked for."""
     observed = observed_days(recording.earliest, device_now)
     window_start = device_now - timedelta(days=required)
     # before its first data a recording has nothing to lose: holes count from then on
@@ -363,6 +178,7 @@ def judge_retention(
         "window_start": window_start.isoformat(),
         "gaps": _span_facts(gaps),
         "deletions": _span_facts(deleted),
+        "gaps_checked": gaps_checked,
     }
     name = recording.source_name or recording.token
     if observed < required:
@@ -376,6 +192,12 @@ def judge_retention(
             "a recorder younger than the window cannot show it yet."
         )
         return Verdict(recording.token, "fail", "retention_short", detail, facts)
+    if not gaps_checked:
+        detail = (
+            f"{name}: {observed:.1f} days of video held ({required:g} required); gaps and deletions "
+            "were not checked: the recorder does not support the history search (FindEvents)."
+        )
+        return Verdict(recording.token, "pass", "retained_span_only", detail, facts)
     if deleted:
         hours = sum(s.seconds for s in deleted) / 3600
         detail = f"{name}: {hours:.1f} h of recorded video were deleted within the last {required:g} days."
@@ -392,50 +214,6 @@ def judge_retention(
 
 
 # -- the probe ----------------------------------------------------------------------------------
-
-
-def cameras_of(site: SiteView, nvr: Target) -> list[Target]:
-    return [t for t in site.of_kind("camera") if t.params.get("recorded_by") == nvr.id]
-
-
-def wanted(
-    site: SiteView, sc: Scope, recordings: Sequence[Recording]
-) -> list[tuple[Recording, Target | None]]:
-    """The recordings to judge, each with the camera it records (when the inventory tells)."""
-    if sc.camera is not None and not sc.on_nvr:
-        return [(r, sc.camera) for r in recordings]
-    if sc.camera is not None:
-        found = match_camera(recordings, sc.camera)
-        return [(found, sc.camera)] if found else []
-    by_token = {}
-    for camera in cameras_of(site, sc.recorder):
-        hit = match_camera(recordings, camera)
-        if hit is not None:
-            by_token[hit.token] = camera
-    return [(r, by_token.get(r.token)) for r in recordings]
-
-
-def no_recording(
-    probe: str, target: Target, sc: Scope, view: RecorderView, started: datetime, now: datetime
-) -> Finding:
-    held = view.recordings.items if view.recordings else ()
-    seen = [f"{r.token} ({r.source_name or r.source_id})" for r in held]
-    where = (
-        f"{sc.recorder.id} holds no recording of {target.id}"
-        if sc.on_nvr
-        else f"{target.id} holds no recording"
-    )
-    return Finding(
-        probe,
-        target.id,
-        "fail",
-        "no_recording",
-        f"{where}.",
-        facts={"recorder": sc.recorder.id, "recordings_seen": seen},
-        evidence=view.evidence,
-        started_at=started,
-        finished_at=now,
-    )
 
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
@@ -456,17 +234,27 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
         if not chosen:
             return no_recording(PROBE, target, sc, view, started, ctx.clock())
         histories = await recorder_history(ctx, sc.recorder, view, params)
+        searchable = histories.unsupported is None
+        evidence += [histories.unsupported] if histories.unsupported else []
         verdicts = []
         for recording, camera in chosen:
-            history = histories.get(recording.token)
+            history = histories.by_recording.get(recording.token)
             evidence += history.evidence if history else ()
             required = required_days(camera or target, params)
             configured = configured_days(view.configured, recording.token)
             verdicts.append(
                 judge_retention(
-                    recording, required, view.device_now, configured, history, params.gap_tolerance_s
+                    recording,
+                    required,
+                    view.device_now,
+                    configured,
+                    history,
+                    params.gap_tolerance_s,
+                    gaps_checked=searchable,
                 )
             )
+    except Unsupported as exc:
+        return search_unsupported(PROBE, target, sc, exc, view, started, ctx.clock())
     except CollectorError as exc:
         seen = (*(view.evidence if view else ()), *evidence)
         return collector_finding(

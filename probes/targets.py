@@ -33,6 +33,7 @@ class Target:
     area: str
     tags: Mapping[str, str | bool | int] = field(default_factory=dict)
     tls: bool = False
+    tls_auto: bool = False  # the inventory said `tls: auto`: `tls` is what the device answered
     path: str = ""
     username: str | None = None
     password: Secret | None = None

@@ -51,7 +51,7 @@ def judge(
 ) -> Finding:
     """Fail, by precedence, plaintext > tls_too_old > certificate_invalid; pass when none applies."""
     facts: dict[str, Any] = {
-        "inventory_tls": target.tls,
+        "inventory_tls": "auto" if target.tls_auto else target.tls,
         "tls": report.spoken,
         "version": report.version,
         "cipher": report.cipher,

@@ -64,10 +64,12 @@ class MalformedXml(FaultBase):
 
 
 class SoapFault(FaultBase):
-    """The named operations (all when empty) answer with a SOAP fault."""
+    """The named operations (all when empty) answer with a SOAP fault: an internal error, or
+    ActionNotSupported as a device lacking the operation answers."""
 
     type: Literal["soap_fault"] = "soap_fault"
     operations: list[str] = Field(default_factory=list)
+    not_supported: bool = False
 
 
 class VideoLoss(FaultBase):

@@ -135,6 +135,9 @@ class GatewayParams(_Strict):
     heartbeat_s: float = Field(default=30, gt=0)
     keepalive_s: int = Field(default=60, gt=0)
     topic_root: str = "zhian-sim"
+    # the topic shape it speaks (simulator/mqtt/dialect.py): zhian's tree, zigbee2mqtt's, or Home
+    # Assistant discovery; only zhian's tree takes relay commands and is read by the platform
+    mqtt_profile: Literal["zhian", "zigbee2mqtt", "homeassistant"] = "zhian"
     devices: list[MqttDevice] = Field(default_factory=list)
 
 

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from zhian.errors import UsageError
+from zhian.yamlsource import Loc, Problem
 
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")]
 ActiveTest = Literal["fire_linkage", "intrusion_linkage", "offline_alert", "credentials", "lockout"]
@@ -82,8 +82,11 @@ class Device(_Strict):
         return self.tags.get("key_location") is True
 
 
+TlsMode = bool | Literal["auto"]  # auto: TLS when the device speaks it, else plain HTTP (once a run)
+
+
 class HttpDevice(Device):
-    tls: bool = True
+    tls: TlsMode = "auto"
     path: str = "/onvif/device_service"
 
 
@@ -112,7 +115,8 @@ class PanelZone(_Strict):
 class Panel(Device):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=0, le=247)
-    profile: str = "generic-fire-panel"
+    profile: str = "generic-fire-panel"  # a register map shipped in collectors/modbus_profiles/
+    profile_file: Path | None = None  # the site's own register map (relative to the config)
     zones: list[PanelZone] = Field(default_factory=list)
 
 
@@ -138,8 +142,12 @@ class Gateway(_Strict):
     id: str
     broker: str
     area: str
-    topic_root: str
-    site: str  # the community's level in the topic tree
+    # the topic shape: a profile shipped in collectors/mqtt_profiles/ (zhian, zigbee2mqtt,
+    # homeassistant), or the site's own (profile_file, relative to the config)
+    profile: str = "zhian"
+    profile_file: Path | None = None
+    topic_root: str | None = None  # the base topic; the profile's default when absent
+    site: str | None = None  # the community's level in the topic tree (profiles with {site})
     heartbeat_s: float = Field(default=30, gt=0)
     devices: list[GatewayChild] = Field(default_factory=list)
 
@@ -155,7 +163,7 @@ class AlertReceiver(_Strict):
 
 
 class Platform(Device):
-    tls: bool = True
+    tls: TlsMode = "auto"
     path: str = "/api/v1"  # the zhian profile's base path
     profile: str = "zhian"  # zhian | hikvision-artemis | the name inside profile_file
     profile_file: str | None = None  # a site's own platform profile, relative to the config
@@ -273,39 +281,61 @@ class Config(_Strict):
     monitor: Monitor = Field(default_factory=Monitor)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Config:
-        inv = self.inventory
-        ids: set[str] = set()
-        devices: list[Any] = [*inv.cameras, *inv.nvrs, *inv.doors, *inv.panels, *inv.brokers, *inv.gateways]
-        if inv.platform:
-            devices.append(inv.platform)
-        for d in devices:
-            if d.id in ids:
-                raise ValueError(f"device id {d.id!r} is used twice")
-            ids.add(d.id)
-            cred = getattr(d, "credentials", None)
-            if cred is not None and cred not in self.credentials:
-                raise ValueError(f"device {d.id!r}: credentials {cred!r} are not defined")
-        area_ids = {a.id for a in self.areas}
-        children = [c for gw in inv.gateways for c in gw.devices]
-        for child in children:
-            if child.id in ids:
-                raise ValueError(f"device id {child.id!r} is used twice")
-            ids.add(child.id)
-        for d in [*devices, *children]:
-            if d.area not in area_ids:
-                raise ValueError(f"device {d.id!r}: area {d.area!r} is not in areas")
-        nvr_ids = {n.id for n in inv.nvrs}
-        for cam in inv.cameras:
-            if cam.recorded_by is not None and cam.recorded_by not in nvr_ids:
-                raise ValueError(f"camera {cam.id!r}: recorded_by {cam.recorded_by!r} is no NVR")
-        broker_ids = {b.id for b in inv.brokers}
-        for gw in inv.gateways:
-            if gw.broker not in broker_ids:
-                raise ValueError(f"gateway {gw.id!r}: broker {gw.broker!r} is not in inventory.brokers")
-        if inv.platform and inv.platform.broker and inv.platform.broker not in broker_ids:
-            raise ValueError(f"platform: broker {inv.platform.broker!r} is not in inventory.brokers")
+    def _references_resolve(self, info: ValidationInfo) -> Config:
+        """Refuse a dangling reference; the config check lists them all itself, with their lines."""
+        if not (info.context or {}).get(ALL_PROBLEMS):
+            problems = reference_problems(self)
+            if problems:
+                raise ValueError(problems[0].message)
         return self
+
+
+ALL_PROBLEMS = "all_problems"  # validation context: leave cross-item checks to reference_problems
+
+
+def devices_of(inv: Inventory) -> list[tuple[Loc, Any]]:
+    """Every device of the inventory with where it sits in the file."""
+    out: list[tuple[Loc, Any]] = []
+    for kind in ("cameras", "nvrs", "doors", "panels", "brokers", "gateways"):
+        out += [(("inventory", kind, i), d) for i, d in enumerate(getattr(inv, kind))]
+    if inv.platform is not None:
+        out.append((("inventory", "platform"), inv.platform))
+    return out
+
+
+def reference_problems(config: Config) -> list[Problem]:
+    """Ids used twice and references to what is not there, each at the entry that holds it."""
+    problems: list[Problem] = []
+    inv = config.inventory
+    devices = devices_of(inv)
+    children = [
+        ((*loc, "devices", j), child)
+        for loc, gw in devices
+        if isinstance(gw, Gateway)
+        for j, child in enumerate(gw.devices)
+    ]
+    first: dict[str, Loc] = {}
+    for loc, d in [*devices, *children]:
+        if d.id in first:
+            problems.append(Problem((*loc, "id"), f"device id {d.id!r} is used twice", other=first[d.id]))
+        else:
+            first[d.id] = loc
+        cred = getattr(d, "credentials", None)
+        if cred is not None and cred not in config.credentials:
+            problems.append(Problem((*loc, "credentials"), f"credentials {cred!r} are not defined"))
+    area_ids = {a.id for a in config.areas}
+    for loc, d in [*devices, *children]:
+        if d.area not in area_ids:
+            problems.append(Problem((*loc, "area"), f"area {d.area!r} is not in areas"))
+    nvr_ids = {n.id for n in inv.nvrs}
+    broker_ids = {b.id for b in inv.brokers}
+    for loc, d in devices:
+        if isinstance(d, Camera) and d.recorded_by is not None and d.recorded_by not in nvr_ids:
+            problems.append(Problem((*loc, "recorded_by"), f"recorded_by {d.recorded_by!r} is no NVR"))
+        broker = getattr(d, "broker", None)
+        if isinstance(d, Gateway | Platform) and broker is not None and broker not in broker_ids:
+            problems.append(Problem((*loc, "broker"), f"broker {broker!r} is not in inventory.brokers"))
+    return problems
 
 
 def resolve_secret(ref: str, base: Path) -> str:
@@ -321,45 +351,6 @@ def resolve_secret(ref: str, base: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UsageError(f"secret {ref}: {exc.strerror}") from None
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest YAML node on a pydantic error path."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def load_config(path: Path) -> Config:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        key = ".".join(str(p) for p in loc) or "(top)"
-        line = _line_of(node, loc)
-        where = f":{line}" if line else ""
-        raise UsageError(f"{path}{where}: {key}: {err['msg']}") from None
 
 
 def schema() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from simulator.faults import WeakCredentials
 from simulator.model import Credentials
+from simulator.mqtt.dialect import Speaker
 from simulator.mqtt.topics import GatewayTopics
 from simulator.runtime import PORTS, DeviceContext, Endpoint
 from simulator.tls import SiteTls
@@ -76,8 +77,9 @@ def site_accounts(
     for ctx in gateways:
         if ctx.spec.gateway is None:
             raise ValueError(f"device {ctx.spec.id!r} is not a gateway")
-        subtree = GatewayTopics.of(ctx.spec.gateway.topic_root, ctx.community.name, ctx.spec.id).subtree
-        accounts.append(Account(ctx.credentials.username, ctx.credentials.password, (subtree,), (subtree,)))
+        topics = GatewayTopics.of(ctx.spec.gateway.topic_root, ctx.community.name, ctx.spec.id)
+        subtrees = Speaker(ctx.spec.gateway.mqtt_profile, topics).subtrees
+        accounts.append(Account(ctx.credentials.username, ctx.credentials.password, subtrees, subtrees))
         weak = ctx.spec.fault(WeakCredentials)
         if weak is not None:
             accounts.append(Account(weak.username, weak.password))

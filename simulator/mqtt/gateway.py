@@ -32,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from simulator.bus import CommandHandler, EventType, SiteEvent
 from simulator.faults import ClockSkew, HeartbeatMissing, Offline
 from simulator.model import GatewayParams, MqttDevice
+from simulator.mqtt.dialect import Speaker
 from simulator.mqtt.topics import QOS, RETAINED, GatewayTopics, Leaf
 from simulator.runtime import DeviceContext, Endpoint
 
@@ -141,10 +142,13 @@ class _Link:
     def usable(self) -> bool:
         return self.connected and not self.frozen and not self._closing
 
-    def publish(self, topic: str, payload: bytes, leaf: Leaf) -> asyncio.Future[None] | None:
+    def publish(
+        self, topic: str, payload: bytes, leaf: Leaf, retain: bool | None = None
+    ) -> asyncio.Future[None] | None:
         """Queue a message; for QoS 1 the future completes on PUBACK."""
         qos = QOS[leaf]
-        info = self._client.publish(topic, payload, qos=qos, retain=leaf in RETAINED)
+        keep = leaf in RETAINED if retain is None else retain
+        info = self._client.publish(topic, payload, qos=qos, retain=keep)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("publish %s failed: %s", topic, info.rc)
             return None
@@ -355,6 +359,7 @@ class MqttGateway:
         self.params: GatewayParams = ctx.spec.gateway
         self.id = ctx.spec.id
         self.topics = GatewayTopics.of(self.params.topic_root, ctx.community.name, self.id)
+        self.speaker = Speaker(self.params.mqtt_profile, self.topics)
         self.children = {d.id: _Child.of(d) for d in self.params.devices}
         self._silent = ctx.spec.fault(HeartbeatMissing) is not None
         self._link: _Link | None = None
@@ -429,7 +434,7 @@ class MqttGateway:
             username=self.ctx.credentials.username,
             password=self.ctx.credentials.password,
             keepalive=self.params.keepalive_s,
-            will=(self.topics.topic(self.id, "status"), _json({"state": "offline", "reason": "lwt"})),
+            will=self.speaker.will(),
             tls=self.ctx.client_tls if broker.tls else None,
             on_message=self._on_message,
             on_lost=self._lost,
@@ -444,7 +449,8 @@ class MqttGateway:
                 self._link = link
                 return
             self._link = link
-            await link.subscribe(self.topics.commands, QOS["cmd"])
+            if self.speaker.dialect == "zhian":  # relays take commands in zhian's tree only
+                await link.subscribe(self.topics.commands, QOS["cmd"])
         except BaseException:
             link.abort()
             if self._link is link:
@@ -453,7 +459,9 @@ class MqttGateway:
 
     def _announce(self, link: _Link) -> list[asyncio.Future[None] | None]:
         """Everything a gateway says on (re)connecting: statuses, relay states, a round of reports."""
-        acks = [self._publish(link, self.id, "status", self._status("online"))]
+        configs = self.speaker.announce([self.id, *self.children])
+        acks = [link.publish(topic, payload, "status", retain) for topic, payload, retain in configs]
+        acks.append(self._publish(link, self.id, "status", self._status("online")))
         for child in self.children.values():
             ts = self._child_ms(child)
             if child.reachable:
@@ -495,7 +503,13 @@ class MqttGateway:
     def _publish(
         self, link: _Link, device: str, leaf: Leaf, body: dict[str, Any]
     ) -> asyncio.Future[None] | None:
-        return link.publish(self.topics.topic(device, leaf), _json(body), leaf)
+        if self.speaker.dialect == "zhian":
+            return link.publish(self.topics.topic(device, leaf), _json(body), leaf)
+        acks = [
+            link.publish(topic, payload, leaf, retain)
+            for topic, payload, retain in self.speaker.render(device, leaf, body)
+        ]
+        return acks[-1] if acks else None
 
     def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"state": state, "ts": _ms(self.ctx.now())}

@@ -7,7 +7,8 @@ machinery shared by all.  Transport faults are applied here, below the SOAP laye
 * hung: a raw TCP listener that accepts and holds connections without a byte of reply;
 * slow: the correct reply dripped at bytes_per_second;
 * malformed_xml: the reply cut in the middle of the document;
-* soap_fault: the listed operations (all when empty) answer env:Receiver;
+* soap_fault: the listed operations (all when empty) answer env:Receiver (ter:Action, or
+  ter:ActionNotSupported with not_supported);
 * plain_http: nothing to do here, the site gives such a device no TLS context, and XAddrs follow
   the scheme actually served.
 """
@@ -231,6 +232,8 @@ class OnvifDevice(ABC):
             soap.authenticate(req.security, self.ctx.guard, peer)
         injected = self.ctx.spec.fault(faults.SoapFault)
         if injected is not None and (not injected.operations or op.name in injected.operations):
+            if injected.not_supported:
+                raise soap.action_not_supported(op.name)
             raise soap.SoapFault("Receiver", ("ter:Action",), f"{op.name} failed: internal error")
         handler = service.handlers.get(op.name)
         if handler is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 
@@ -18,7 +19,11 @@ def site_view(site: Site) -> SiteView:
     """The site's inventory through zhian's own path: sim config -> Config -> targets."""
     config, secrets = site_config(site, None)
     os.environ.update(secrets)  # the config references them as env:NAME, as a real run would
-    return build_site(Config.model_validate(config), site.workdir)
+    view = build_site(Config.model_validate(config), site.workdir)
+    # tls: auto as the run decides it (tests/peers/test_probes_onvif.py checks the deciding): what
+    # each simulated device serves
+    served = {t.id: dataclasses.replace(t, tls=site.directory[t.id].tls) for t in view.targets if t.tls_auto}
+    return dataclasses.replace(view, targets=tuple(served.get(t.id, t) for t in view.targets))
 
 
 def site_context(

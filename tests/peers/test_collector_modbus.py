@@ -469,13 +469,13 @@ word_order: high_first
         ),
         ("values: {}\ncommands: {reset: {table: discrete_input, address: 0}}", "commands.reset.table"),
         ("values: {}\nsurprise: 1", "surprise: Extra inputs are not permitted"),
-        ("values: [", "<test>: while parsing"),
+        ("values: [", "<test>:9: not valid YAML (expected the node content, but found '<stream end>')"),
     ],
 )
 def test_invalid_profiles_are_refused_with_the_place_named(body: str, message: str) -> None:
     with pytest.raises(ProfileError) as exc:
         parse_profile(_HEAD + body, "<test>")
-    assert str(exc.value).startswith("<test>: ") and message in str(exc.value)
+    assert str(exc.value).startswith("<test>:") and message in str(exc.value)
 
 
 # -- probes ---------------------------------------------------------------------------------------------

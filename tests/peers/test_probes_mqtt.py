@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
-from conftest import SiteFactory
+import yaml
+from conftest import COMMUNITIES, SiteFactory
 from exchange_sink import Ledger
 from site_probe import site_view
 
@@ -120,6 +122,37 @@ async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_
         stale = found["heartbeat:gas-b1-0101"]
         assert (stale.status, stale.reason) == ("fail", "stale_online")
         assert stale.facts["heartbeat_count"] == 0 and stale.facts["status_retained"] is True
+
+
+@pytest.mark.parametrize("profile", ["zigbee2mqtt", "homeassistant"])
+async def test_a_gateway_speaking_another_profile(
+    community_site: SiteFactory, tmp_path: Path, profile: str
+) -> None:
+    """The small site with its gateway speaking zigbee2mqtt or Home Assistant discovery: the written
+    config names the profile, every device is judged alive through it, and a child the gateway
+    loses is found offline by its availability; then the gateway's Last Will."""
+    doc = yaml.safe_load((COMMUNITIES / "small.yaml").read_text(encoding="utf-8"))
+    for device in doc["devices"]:
+        if device["id"] == "gw-01":
+            device["gateway"]["mqtt_profile"] = profile
+    community = tmp_path / f"small-{profile}.yaml"
+    community.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    async with community_site(str(community.with_suffix(""))) as site:
+        ctx = context(site, Ledger())
+        assert ctx.site.get("gw-01").params["profile"] == profile
+        found = await run_all(ctx)
+        assert {k: (f.status, f.reason) for k, f in found.items() if f.status != "pass"} == {}
+        gw = found["gateway_status:gw-01"].facts
+        assert gw["profile"] == profile and gw["children_by_reason"] == {"alive": 20}
+        await site.operator("gw-01", "child_offline", device="smoke-b1-0101")
+        await asyncio.sleep(0.5)
+        await site.operator("gw-01", "unplug")
+        found = await run_all(context(site, Ledger()))
+        assert (found["heartbeat:smoke-b1-0101"].reason, found["gateway_status:gw-01"].reason) == (
+            "offline",
+            "offline",
+        )
+        assert found["heartbeat:gas-b1-0101"].reason == "stale_online"
 
 
 @pytest.mark.parametrize("impl", ["auto", "amqtt"])
@@ -237,3 +270,92 @@ async def test_broker_auth_fails_a_broker_open_to_anonymous(tmp_path: Path, pass
     assert auth.facts["wrong_password_accepted"] is (not password_file)
     assert auth.facts["tls_offered"] is False and auth.facts["plain_listener_open"] is True
     assert len(auth.evidence) == 3 and account["inspector"] not in ledger.dumped()
+
+
+# -- other gateway profiles on a real broker -------------------------------------------------------
+async def publish_like(
+    port: int, retained: dict[str, bytes], beats: dict[str, bytes], seconds: float
+) -> None:
+    """A gateway of another shape: its retained statuses once, then its devices' states every 0.3 s."""
+    async with aiomqtt.Client(HOST, port) as client:
+        for topic, payload in retained.items():
+            await client.publish(topic, payload, qos=1, retain=True)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            for topic, payload in beats.items():
+                await client.publish(topic, payload, qos=0)
+            await asyncio.sleep(0.3)
+
+
+def profiled(gateway: str, profile: str, root: str, children: list[str], port: int) -> list[Target]:
+    common = {"broker": "broker", "profile": profile, "topic_root": root, "heartbeat_s": 0.3}
+    gw = Target(gateway, "gateway", "mqtt", HOST, port, "mc", params=common | {"children": children})
+    kids = [
+        Target(c, "mqtt_device", "mqtt", HOST, port, "mc", params=common | {"gateway": gateway})
+        for c in children
+    ]
+    return [gw, *kids]
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="no mosquitto")
+async def test_zigbee2mqtt_and_home_assistant_gateways_on_one_broker(tmp_path: Path) -> None:
+    """Two gateways of other shapes side by side: a zigbee2mqtt bridge and a Home Assistant
+    discovery hub; a live device passes, a retained "online" with no state fails as stale, an
+    "offline" availability fails as offline."""
+    async with open_mosquitto(tmp_path, passwords=None) as port:
+        broker = Target(
+            "broker", "broker", "mqtt", HOST, port, "mc", username="inspector", password=Secret("x")
+        )
+        targets = [
+            broker,
+            *profiled("z2m", "zigbee2mqtt", "zigbee2mqtt", ["smoke-1", "smoke-2", "gas-1"], port),
+            *profiled("hub", "homeassistant", "homeassistant", ["sos-1", "sos-2"], port),
+        ]
+        online = b'{"state":"online"}'
+        z2m_retained = {
+            "zigbee2mqtt/bridge/state": online,
+            "zigbee2mqtt/smoke-1/availability": online,
+            "zigbee2mqtt/smoke-2/availability": online,
+            "zigbee2mqtt/gas-1/availability": b'{"state":"offline"}',
+        }
+        z2m_beats = {
+            "zigbee2mqtt/smoke-1": b'{"smoke":false,"battery":97,"last_seen":"2026-12-07T10:00:00Z"}'
+        }
+
+        def config(node: str) -> bytes:
+            return json.dumps({"~": f"site/{node}", "stat_t": "~/state", "avty_t": "~/availability"}).encode()
+
+        ha_retained = {
+            "homeassistant/binary_sensor/sos-1/button/config": config("sos-1"),
+            "homeassistant/binary_sensor/sos-2/button/config": config("sos-2"),
+            "site/sos-1/availability": b"online",
+            "site/sos-2/availability": b"online",
+        }
+        ha_beats = {"site/sos-1/state": b"OFF"}
+        ledger = Ledger()
+        ctx = ProbeContext(site=SiteView("t", tuple(targets)), sink=ledger, call_timeout_s=3.0)
+        gateways = asyncio.gather(
+            publish_like(port, z2m_retained, z2m_beats, OBSERVE_S + 2),
+            publish_like(port, ha_retained, ha_beats, OBSERVE_S + 2),
+        )
+        await asyncio.sleep(0.5)  # the retained statuses are in before the window opens
+        found = await run_all(ctx)
+        await gateways
+    reasons = {k: f.reason for k, f in found.items() if not k.startswith("broker_auth")}
+    assert reasons == {
+        "gateway_status:z2m": "alive",
+        "heartbeat:smoke-1": "alive",
+        "heartbeat:smoke-2": "stale_online",
+        "heartbeat:gas-1": "offline",
+        "gateway_status:hub": "silent",  # the hub announces no entity of its own (node_id hub)
+        "heartbeat:sos-1": "alive",
+        "heartbeat:sos-2": "stale_online",
+    }
+    z2m = found["gateway_status:z2m"]
+    assert z2m.facts["profile"] == "zigbee2mqtt" and z2m.facts["children_by_reason"] == {
+        "alive": 1,
+        "offline": 1,
+        "stale_online": 1,
+    }
+    assert len(observations(ledger)) == 2  # zigbee2mqtt/# and #: one subscription each, shared by all

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from onvif_helpers import Starter, camera, door, free_port, nvr, start
 from probes import door_alarms, event_service, recording_alive, retention
 from probes.finding import Finding
 from probes.targets import Target
+from probes.transport_common import settle_transports
 from simulator.onvif import OnvifCamera, OnvifDoorController, OnvifNvr
 from simulator.onvif.events import DOOR_MODE, DOOR_PHYSICAL, Topic
 from simulator.tls import make_site_tls
@@ -134,6 +136,35 @@ async def test_retention_over_verified_tls_and_plain_http(start: Starter, tmp_pa
     assert_redacted(ledger)
 
 
+async def test_tls_auto_speaks_what_each_device_answers(start: Starter, tmp_path: Path) -> None:
+    """tls: auto: TLS where the handshake completes, plain HTTP where only plain HTTP answers, TLS
+    kept where nothing answers; decided once, then every probe of the device uses it."""
+    site = make_site_tls(tmp_path, "site", ["127.0.0.1"])
+    secure = await start(OnvifCamera, [camera()], tls=site.server_context())
+    plain = await start(OnvifCamera, [camera(id="cam2", faults=[{"type": "plain_http"}])])
+    targets = [
+        dataclasses.replace(target(secure, "camera", tls=True), tls_auto=True),
+        dataclasses.replace(target(plain, "camera", tls=True), tls_auto=True),
+        dataclasses.replace(target(None, "camera", id="cam3", port=free_port(), tls=True), tls_auto=True),
+    ]
+    ledger = Ledger()
+    ctx = context(targets, ledger, trust=site.client_context())
+    ctx.site = await settle_transports(ctx, asyncio.Semaphore(4))
+    chosen = {t.id: (t.tls, t.params["transport"]["chosen"]) for t in ctx.site.targets}
+    assert chosen == {"cam1": (True, "tls"), "cam2": (False, "plain_http"), "cam3": (True, "tls")}
+    why = ctx.site.get("cam2").params["transport"]
+    assert why["reason"].startswith("no TLS (") and "plain HTTP answered" in why["reason"]
+    assert [ledger.get(e).operation for e in why["evidence"]] == [
+        "TLS handshake (tls: auto)",
+        "plain HTTP GET",
+    ]
+    assert "no answer" in ctx.site.get("cam3").params["transport"]["reason"]
+    for t in ctx.site.targets[:2]:
+        found = await retention.run(ctx, t, retention.Params())
+        assert found.status == "pass", found.detail
+    assert await settle_transports(ctx, asyncio.Semaphore(4)) == ctx.site  # decided once per run
+
+
 async def test_retention_device_faults_are_errors(start: Starter) -> None:
     offline = await start(OnvifCamera, [camera(faults=[{"type": "offline"}])], port=free_port())
     hung = await start(OnvifCamera, [camera(faults=[{"type": "hung"}])])
@@ -159,6 +190,30 @@ async def test_retention_device_faults_are_errors(start: Starter) -> None:
     assert "FindEvents" in cited(rejected, ledger)  # the refusal is cited beside what was read before it
     for finding in (down, silent, cut, rejected):
         assert not ledger.get(finding.evidence[-1]).ok
+
+
+async def test_retention_without_find_events_is_judged_on_the_span(start: Starter) -> None:
+    """FindEvents answered ActionNotSupported: the span decides, the finding says gaps went unchecked;
+    without the recording search too, nothing can be judged and the finding says why."""
+
+    def unsupported(*operations: str, **kw: Any) -> dict[str, Any]:
+        return camera(
+            faults=[{"type": "soap_fault", "operations": list(operations), "not_supported": True}], **kw
+        )
+
+    spans = await start(OnvifCamera, [unsupported("FindEvents")])
+    short = await start(OnvifCamera, [unsupported("FindEvents", camera={"retention_days": 12})])
+    blind = await start(OnvifCamera, [unsupported("FindEvents", "FindRecordings")])
+    ledger = Ledger()
+    held = await run_retention(target(spans, "camera"), ledger)
+    assert (held.status, held.reason, held.facts["gaps_checked"]) == ("pass", "retained_span_only", False)
+    assert "gaps and deletions were not checked" in held.detail
+    assert "FindEvents" in cited(held, ledger)
+    few = await run_retention(target(short, "camera"), ledger)
+    assert (few.status, few.reason, few.facts["observed_days"]) == ("fail", "retention_short", 12.0)
+    none = await run_retention(target(blind, "camera"), ledger)
+    assert (none.status, none.reason) == ("not_assessed", "search_unsupported")
+    assert "FindRecordings" in cited(none, ledger) and "ActionNotSupported" in none.detail
 
 
 async def test_retention_judged_when_configuration_is_refused(start: Starter) -> None:

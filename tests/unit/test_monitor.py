@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from mapping.catalog import load_catalog
 from mapping.rules import load_rules
 from probes.finding import Finding
+from probes.mqtt_common import matcher_of
 from probes.targets import Target
 from zhian.monitor.board import UNKNOWN, Board
 from zhian.monitor.heartbeats import Device, HeartbeatTracker
@@ -60,8 +61,9 @@ def test_replayed_records_of_a_killed_segment_count_as_seen() -> None:
 
 
 def device(threshold_s: float) -> Device:
-    target = Target("d1", "mqtt_device", "mqtt", "127.0.0.1", 1883, "a1")
-    return Device(target, "heartbeat", "broker", threshold_s, threshold_s / 3)
+    tree = {"topic_root": "root", "site": "site", "gateway": "gw"}
+    target = Target("d1", "mqtt_device", "mqtt", "127.0.0.1", 1883, "a1", params=tree)
+    return Device(target, "heartbeat", "broker", threshold_s, threshold_s / 3, matcher_of(target))
 
 
 def test_tracker_flags_silence_stale_online_offline_and_holds_judgement_through_a_gap() -> None:

@@ -3,9 +3,11 @@ windows too short to judge, stale retained statuses, and the broker-auth verdict
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,25 +17,26 @@ from pydantic import ValidationError
 
 from collectors.errors import ProtocolViolation, Unreachable
 from collectors.mqtt import LoginResult, Observation, Received, TopicSummary
+from collectors.mqtt_profile import ProfileError, load_profile_file
 from probes import broker_auth, gateway_status, heartbeat
 from probes.base import ProbeContext
 from probes.mqtt_common import (
     InventoryError,
-    TopicTree,
     broker_of,
     child_ids,
     clock_skew_s,
+    device_liveness,
+    index_of,
     interval_of,
     judge_liveness,
+    matcher_of,
     status_word,
-    tree_of,
 )
 from probes.targets import SiteView, Target
 from zhian.config import Thresholds
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 I = 30.0  # heartbeat interval  # noqa: E741
-TREE = TopicTree("zhian-sim", "site")
 
 
 def at(seconds: float) -> datetime:
@@ -211,10 +214,15 @@ def device(**params: Any) -> Target:
 
 
 def test_inventory_helpers() -> None:
-    assert tree_of(device()) == TopicTree("zhian-sim", "site")
-    assert TREE.filters == ("zhian-sim/site/+/+/status", "zhian-sim/site/+/+/heartbeat")
-    with pytest.raises(InventoryError):
-        tree_of(device(site=""))
+    m = matcher_of(device())
+    assert (m.root, m.site, m.gateway, m.profile.name) == ("zhian-sim", "site", "gw", "zhian")
+    assert m.filters == ("zhian-sim/site/+/+/status", "zhian-sim/site/+/+/heartbeat")
+    with pytest.raises(InventoryError, match="no topic root or site level"):
+        matcher_of(device(site=""))
+    with pytest.raises(InventoryError, match="no MQTT profile 'acme' shipped"):
+        matcher_of(device(profile="acme"))
+    z2m = matcher_of(device(profile="zigbee2mqtt", topic_root=None, site=None))
+    assert (z2m.root, z2m.filters) == ("zigbee2mqtt", ("zigbee2mqtt/#",))
     assert interval_of(device(), 30) == (0.5, "inventory")
     assert interval_of(device(heartbeat_s=None), 30) == (30, "threshold")
     assert child_ids([{"id": "a"}, "b", {"x": 1}, 3]) == ["a", "b"]
@@ -250,7 +258,7 @@ def test_params_take_the_config_thresholds() -> None:
 # -- gateway children ------------------------------------------------------------------------------
 def test_gateway_counts_its_children_by_reason() -> None:
     def topic(device: str, leaf: str) -> str:
-        return TREE.topic("gw", device, leaf)
+        return f"zhian-sim/site/gw/{device}/{leaf}"
 
     alive = beats(10, 40, 70, 100)
     assert alive is not None
@@ -260,8 +268,9 @@ def test_gateway_counts_its_children_by_reason() -> None:
         topic("c2", "status"): status(),  # stale
         topic("c3", "status"): status("offline", "no_response"),
     }
-    obs = Observation("b:8883", TREE.filters, T0, at(120), topics, 5, 0, "ex-1")
-    facts = gateway_status.children_facts(obs, TREE, "gw", ["c1", "c2", "c3", "c4"], I, 3)
+    m = matcher_of(device())
+    obs = Observation("b:8883", m.filters, T0, at(120), topics, 5, 0, "ex-1")
+    facts = gateway_status.children_facts(obs, index_of(obs, m), ["c1", "c2", "c3", "c4"], I, 3)
     assert facts["children"] == 4
     assert facts["children_by_reason"] == {"alive": 1, "offline": 1, "silent": 1, "stale_online": 1}
     assert facts["children_not_alive"] == {"offline": ["c3"], "silent": ["c4"], "stale_online": ["c2"]}
@@ -342,3 +351,84 @@ def test_without_tls_the_only_listener_is_plain() -> None:
     assert (
         reason == "auth_enforced" and facts["tls_offered"] is False and facts["plain_listener_open"] is True
     )
+
+
+# -- profiles: zigbee2mqtt, Home Assistant discovery, a site's own -----------------------------------
+def window(topics: dict[str, TopicSummary], m: Any) -> Observation:
+    named = {name: dataclasses.replace(s, topic=name) for name, s in topics.items()}
+    return Observation("b:1883", m.filters, T0, at(120), named, len(topics), 0, "ex-1")
+
+
+def live(*times: float, body: Any = None) -> TopicSummary:
+    """A topic with live messages at these seconds (a device's state, each a sign of life)."""
+    sent = [msg(t, body if body is not None else {"last_seen": int(at(t).timestamp() * 1000)}) for t in times]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(sent)]
+    return TopicSummary("t", len(sent), len(sent), None, sent[0], sent[-1], max(gaps) if gaps else None)
+
+
+def retained(payload: bytes) -> TopicSummary:
+    return TopicSummary("t", 1, 0, msg(0, None, retain=True, raw=payload), None, None, None)
+
+
+def test_zigbee2mqtt_devices_and_bridge() -> None:
+    m = matcher_of(device(profile="zigbee2mqtt", topic_root="z2m", site=None, gateway="bridge-1"))
+    topics = {
+        "z2m/bridge/state": retained(b'{"state":"online"}'),
+        "z2m/bridge/info": retained(b"{}"),  # not a device
+        "z2m/smoke-1": live(10, 40, 70, 100),
+        "z2m/smoke-1/availability": retained(b'{"state":"online"}'),
+        "z2m/smoke-2/availability": retained(b'{"state":"online"}'),  # stale: no state in the window
+        "z2m/gas-1/availability": retained(b"offline"),  # the legacy bare payload
+    }
+    obs = window(topics, m)
+    index = index_of(obs, m)
+    judged = {
+        d: device_liveness("", obs, index, d, I, 3).reason
+        for d in ("smoke-1", "smoke-2", "gas-1", "bridge-1")
+    }
+    assert judged == {"smoke-1": "alive", "smoke-2": "stale_online", "gas-1": "offline", "bridge-1": "alive"}
+    assert m.alarm(b'{"smoke": true, "battery": 90}') == "smoke"
+    assert m.alarm(b'{"action": "emergency"}') == "action:emergency"
+    assert m.alarm(b'{"smoke": false}') is None
+
+
+def test_home_assistant_discovery_gives_each_entitys_topics() -> None:
+    m = matcher_of(device(profile="homeassistant", topic_root="homeassistant", site=None, gateway="hub"))
+    smoke = {
+        "~": "site/hub/smoke-1",
+        "stat_t": "~/state",
+        "avty_t": "~/avail",
+        "pl_avail": "up",
+        "pl_not_avail": "down",
+    }
+    gas = {"state_topic": "site/hub/gas-1/state", "availability": [{"topic": "site/hub/gas-1/availability"}]}
+    topics = {
+        "homeassistant/binary_sensor/smoke-1/alarm/config": retained(json.dumps(smoke).encode()),
+        "homeassistant/binary_sensor/gas-1/alarm/config": retained(json.dumps(gas).encode()),
+        "site/hub/smoke-1/state": live(5, 35, 65, 95, body="OFF"),
+        "site/hub/smoke-1/avail": retained(b"up"),
+        "site/hub/gas-1/availability": retained(b"offline"),
+    }
+    obs = window(topics, m)
+    index = index_of(obs, m)
+    reasons = {d: device_liveness("", obs, index, d, I, 3).reason for d in ("smoke-1", "gas-1")}
+    assert reasons == {"smoke-1": "alive", "gas-1": "offline"}
+    assert m.filters == ("#",)
+
+
+def test_a_sites_own_profile_is_validated_at_load(tmp_path: Path) -> None:
+    own = tmp_path / "vendor.yaml"
+    own.write_text(
+        "name: acme\ndocument: the vendor's manual\ntopic_root: acme\nsubscribe: ['{root}/#']\n"
+        "topics:\n  - {pattern: '{root}/dev/{device}/online', role: status}\n"
+        "  - {pattern: '{root}/dev/{device}/beat', role: heartbeat}\n"
+        "status: {fields: [v], online: ['1'], offline: ['0']}\n",
+        encoding="utf-8",
+    )
+    m = matcher_of(device(profile_file=str(own), topic_root=None, site=None))
+    topics = {"acme/dev/d1/online": retained(b'{"v": "0"}'), "acme/dev/d1/beat": live(1)}
+    obs = window(topics, m)
+    assert device_liveness("", obs, index_of(obs, m), "d1", I, 3).reason == "offline"
+    own.write_text(own.read_text().replace("role: heartbeat", "role: pulse"), encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"vendor.yaml: topics.1.role: Input should be"):
+        load_profile_file(own)

@@ -8,17 +8,13 @@ from typing import Any
 import pytest
 
 from collectors.onvif_recording import HistorySpan, Recording, RecordingHistory, RetentionConfig
+from probes.recorder_common import InventoryError, Verdict, combine, match_camera, scope
 from probes.retention import (
-    InventoryError,
     Params,
-    Verdict,
-    combine,
     configured_days,
     judge_retention,
-    match_camera,
     observed_days,
     required_days,
-    scope,
     spans_in_window,
 )
 from probes.targets import SiteView, Target, TargetKind

@@ -110,10 +110,10 @@ def test_times_are_the_sites_to_the_second(run: Path) -> None:
 
 
 def test_an_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:
-    from zhian.config import load_config
+    from zhian.configcheck import check_config
     from zhian.errors import UsageError
 
     config = tmp_path / "site.yaml"
     config.write_text("community: {name: t, timezone: Mars/Olympus}\ninventory: {}\n", encoding="utf-8")
     with pytest.raises(UsageError, match="not an IANA time zone"):
-        load_config(config)
+        check_config(config)

@@ -33,8 +33,14 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "credentials": {"cameras": {"username": "inspector", "password": "env:ZHIAN_TEST_PASSWORD"}},
         "inventory": {
             "cameras": [
-                {"id": f"cam-{n}", "host": "127.0.0.1", "port": 9, "area": "gate", "credentials": "cameras"}
-                for n in (1, 2)
+                {
+                    "id": f"cam-{n}",
+                    "host": f"127.0.0.{n}",
+                    "port": 9,
+                    "area": "gate",
+                    "credentials": "cameras",
+                }
+                for n in (1, 2)  # two addresses: config check refuses two devices on one
             ]
         },
         "limits": {"call_timeout_s": 1, "probe_timeout_s": 5},

@@ -19,7 +19,7 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 CODES: dict[int, str] = {
     EXIT_OK: "done",
     EXIT_BROKEN: "the evidence does not verify (chain, signature or a file)",
-    EXIT_USAGE: "bad input: one line on stderr names the file, option or key",
+    EXIT_USAGE: "bad input: one line on stderr per problem names the file, option or key",
     EXIT_FAIL_ON: "the --fail-on condition holds (the reason is printed on stderr)",
     EXIT_UNSEALED: "every record kept holds, but the run was never sealed (`zhian seal --recover`)",
     EXIT_UNTRUSTED: "intact and validly signed, by a key this machine does not trust (`zhian keys`)",

@@ -27,8 +27,8 @@ from zhian.cli import run as runcmd
 from zhian.cli import sim as simcmd
 from zhian.cli.failon import add_fail_on, fail_on
 from zhian.cli.help import EXIT_FAIL_ON, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, command
-from zhian.config import load_config
 from zhian.config import schema as config_schema
+from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.report.tables import catalog_summary, catalog_table, score_table
 from zhian.verdicts import load_verdicts
@@ -95,10 +95,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    inv = config.inventory
-    counts = {k: len(v) for k, v in inv.model_dump().items() if isinstance(v, list)}
-    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    inv = check_config(args.config, secrets=not args.no_secrets).config.inventory
+    counts = {k: len(getattr(inv, k)) for k in ("cameras", "nvrs", "doors", "panels", "brokers", "gateways")}
+    counts["gateway devices"] = sum(len(gw.devices) for gw in inv.gateways)
+    counts["platform"] = int(inv.platform is not None)
+    skipped = "; secrets not checked (--no-secrets)" if args.no_secrets else ""
+    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()) + skipped)
     return 0
 
 
@@ -179,10 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = command(
         config_sub,
         "check",
-        "validate a config file; an error names the file, line and key",
-        [("zhian config check site.yaml", "")],
+        "everything a run checks before it touches the site: the format, ids and references, "
+        "addresses, ca_file, vendor profiles and secrets; every problem names the file, line and key",
+        [
+            ("zhian config check site.yaml", ""),
+            ("zhian config check --no-secrets site.yaml", "before the secrets are handed over"),
+        ],
     )
     c.add_argument("config", type=Path, help="the site's config (see config.example.yaml)")
+    c.add_argument(
+        "--no-secrets", action="store_true", help="skip resolving env:/file: secrets (not handed over yet)"
+    )
     c.set_defaults(func=cmd_config_check)
     c = command(
         config_sub,
@@ -210,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (UsageError, CatalogError) as exc:
-        print(f"zhian: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"zhian: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("zhian: interrupted", file=sys.stderr)

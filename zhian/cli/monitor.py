@@ -8,7 +8,7 @@ from pathlib import Path
 
 from probes.registry import PROBES
 from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, SubParsers, command
-from zhian.config import load_config
+from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_or_create
 from zhian.evidence.ledger import LedgerError
@@ -27,7 +27,7 @@ def listen_address(text: str) -> tuple[str, int] | None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = check_config(args.config).config  # all a run checks, before anything starts
     unknown = sorted(set(config.monitor.schedule) - set(PROBES))
     if unknown:
         raise UsageError(f"{args.config}: monitor.schedule names no probe {', '.join(unknown)}")

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from simulator.model import CameraParams, Community, GatewayParams, PanelParams, PlatformParams
+from simulator.mqtt.dialect import HA_PREFIX
 from simulator.platform.artemis import index_code
 from simulator.site import BROKER_ID, Site
 
@@ -40,7 +41,7 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
     def http(row: dict[str, Any], **more: Any) -> dict[str, Any]:
         return {
             "id": row["id"], "host": row["host"], "port": row["port"], "area": row["area"],
-            "tags": row["tags"], "credentials": cred(row), "tls": row["tls"], "path": row["path"], **more,
+            "tags": row["tags"], "credentials": cred(row), "tls": "auto", "path": row["path"], **more,
         }  # fmt: skip
 
     area_kind = {a.id: a.kind for a in community.areas}
@@ -76,7 +77,9 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
             gateway = spec.gateway or GatewayParams()
             inventory["gateways"].append(
                 {
-                    "id": spec.id, "broker": BROKER_ID, "area": spec.area, "topic_root": row["topic_root"],
+                    "id": spec.id, "broker": BROKER_ID, "area": spec.area, "profile": gateway.mqtt_profile,
+                    # Home Assistant's root is its discovery prefix, where the configs name the rest
+                    "topic_root": HA_PREFIX if gateway.mqtt_profile == "homeassistant" else row["topic_root"],
                     "site": row["site"], "heartbeat_s": gateway.heartbeat_s,
                     "devices": [{"id": c.id, "type": c.type, "area": c.area, "tags": dict(c.tags)}
                                 for c in gateway.devices],

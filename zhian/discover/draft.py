@@ -1,9 +1,9 @@
 """The draft config: what was found, in the config's format, with every unknown a marked TODO.
 
-It passes `zhian config check`: the unknown area is one area `todo` (kind public_space) that every
-device sits in, the community's name says TODO, devices no login opened use the credentials
-`todo` (its password an environment variable nobody has set yet). The header comment lists what
-to fill in before `zhian run`.
+It passes `zhian config check --no-secrets`: the unknown area is one area `todo` (kind
+public_space) that every device sits in, the community's name says TODO, devices no login opened
+use the credentials `todo` (its password an environment variable nobody has set yet). The header
+comment lists what to fill in before `zhian run`.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def draft_config(
         "#  - credentials: the user names, and the environment variables (or files) holding passwords;",
         "#  - cameras' recorded_by / channel where an NVR records them (drafted from its recordings);",
         "#  - the brokers, gateways, fire panels and the platform this scan does not see.",
-        "# Then: zhian config check <this file>",
+        "# Then: zhian config check --no-secrets <this file> (without the flag once the secrets are set)",
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 

@@ -30,7 +30,8 @@ def build_site(config: Config, base: Path) -> SiteView:
                 port=device.port,
                 area=device.area,
                 tags=dict(device.tags),
-                tls=bool(getattr(device, "tls", False)),
+                tls=getattr(device, "tls", False) is not False,  # auto: TLS until the device says otherwise
+                tls_auto=getattr(device, "tls", None) == "auto",
                 path=str(getattr(device, "path", "")),
                 username=user,
                 password=secret,
@@ -46,7 +47,16 @@ def build_site(config: Config, base: Path) -> SiteView:
         add("door", door, door.protocol, fire_zone=door.fire_zone, door=door.door)
     for panel in inv.panels:
         zones = [z.model_dump() for z in panel.zones]
-        add("panel", panel, "modbus", unit_id=panel.unit_id, profile=panel.profile, zones=zones)
+        own = str(base / panel.profile_file) if panel.profile_file is not None else None
+        add(
+            "panel",
+            panel,
+            "modbus",
+            unit_id=panel.unit_id,
+            profile=panel.profile,
+            profile_file=own,
+            zones=zones,
+        )
     for broker in inv.brokers:
         add("broker", broker, "mqtt", plain_port=broker.plain_port)
     brokers = {t.id: t for t in targets if t.kind == "broker"}
@@ -54,6 +64,8 @@ def build_site(config: Config, base: Path) -> SiteView:
         via = brokers[gw.broker]
         common = {
             "broker": gw.broker,
+            "profile": gw.profile,
+            "profile_file": str(base / gw.profile_file) if gw.profile_file is not None else None,
             "topic_root": gw.topic_root,
             "site": gw.site,
             "heartbeat_s": gw.heartbeat_s,
@@ -126,6 +138,7 @@ def inventory_summary(site: SiteView) -> list[dict[str, Any]]:
             "address": t.address,
             "area": t.area,
             "tls": t.tls,
+            "tls_auto": t.tls_auto,
             "tags": dict(t.tags),
             "type": t.params.get("type"),
         }

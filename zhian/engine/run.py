@@ -36,6 +36,7 @@ from mapping.rules import MachineVerdict, Rule, RuleSet, judge
 from probes.base import Operator, ProbeContext, ProbeSpec, Sample
 from probes.finding import Finding
 from probes.targets import SiteView, Target
+from probes.transport_common import settle_transports
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
@@ -293,6 +294,9 @@ async def run_jobs(
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     cap = config.limits.concurrency
     calls = asyncio.Semaphore(cap) if cap else None
+    ctx.site = await settle_transports(ctx, calls)  # tls: auto, decided once per device
+    settled = {t.id: t for t in ctx.site.targets}
+    jobs = [replace(job, target=settled.get(job.target.id, job.target)) for job in jobs]
 
     def keep(finding: Finding) -> None:
         on_finding(finding)

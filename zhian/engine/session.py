@@ -28,7 +28,8 @@ from probes.finding import Finding
 from probes.registry import PROBES
 from scorer.results import merge_verdicts
 from scorer.score import ScoreReport, score
-from zhian.config import Config, load_config
+from zhian.config import Config
+from zhian.configcheck import check_config
 from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
@@ -109,8 +110,9 @@ class Session:
     def __init__(self, options: RunOptions, stopper: Stopper) -> None:
         self.options = options
         self.stopper = stopper
-        config = load_config(options.config)
-        self.site = build_site(config, options.config.parent)
+        checked = check_config(options.config)  # everything, before the run directory exists
+        config = checked.config
+        self.site = build_site(config, checked.base)
         self.catalog = load_catalog()
         self.rules = load_rules()
         self.levels = (options.level,) if options.level else LEVELS
@@ -206,6 +208,7 @@ class Session:
             progress = Progress(len(self.jobs), self.options.progress)
             async with alert_feed(ctx, self.config):
                 await run_jobs(self.jobs, ctx, self.config, self.keep, self.options.allow_active, progress)
+            self.site = ctx.site  # with what tls: auto chose for each device, for run.json
         except asyncio.CancelledError:
             if not self.stopper.stopped:
                 raise

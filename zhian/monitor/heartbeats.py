@@ -13,15 +13,15 @@ again from the moment the subscription is back.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from collectors.mqtt_profile import Matcher
 from probes.finding import Finding
-from probes.mqtt_common import HEARTBEAT, OFFLINE, ONLINE, STATUS, InventoryError, interval_of, tree_of
+from probes.mqtt_common import OFFLINE, ONLINE, InventoryError, interval_of, matcher_of
 from probes.targets import SiteView, Target
 
 MQTT_KINDS = {"gateway": "gateway_status", "mqtt_device": "heartbeat"}  # kind -> the probe it answers
@@ -36,6 +36,7 @@ class Device:
     broker: str
     threshold_s: float
     interval_s: float
+    matcher: Matcher  # its gateway's topic profile: which messages speak of it
     last_beat: float | None = None  # time.monotonic()
     last_beat_at: datetime | None = None
     status: str | None = None  # online | offline | ...
@@ -55,22 +56,28 @@ def expectations(site: SiteView, default_interval_s: float, misses: int) -> tupl
     """Every gateway and MQTT device with its broker and threshold; and what the inventory lacks."""
     devices: list[Device] = []
     problems: list[str] = []
+    matchers: dict[str, Matcher] = {}  # one per gateway, shared by its children
     for target in site.targets:
         probe = MQTT_KINDS.get(target.kind)
         if probe is None:
             continue
         broker = target.params.get("broker")
         try:
-            tree_of(target)
+            matcher = matchers.get(gateway_of(target)) or matcher_of(target)
         except InventoryError as exc:
             problems.append(str(exc))
             continue
+        matchers[matcher.gateway] = matcher
         if not isinstance(broker, str):
             problems.append(f"{target.id}: no broker named (params.broker)")
             continue
         interval, _ = interval_of(target, default_interval_s)
-        devices.append(Device(target, probe, broker, interval * misses, interval))
+        devices.append(Device(target, probe, broker, interval * misses, interval, matcher))
     return devices, problems
+
+
+def gateway_of(target: Target) -> str:
+    return target.id if target.kind == "gateway" else str(target.params.get("gateway"))
 
 
 class HeartbeatTracker:
@@ -78,6 +85,7 @@ class HeartbeatTracker:
 
     def __init__(self, devices: Iterable[Device], on_change: Change) -> None:
         self.devices = {d.target.id: d for d in devices}
+        self._matchers = list({id(d.matcher): d.matcher for d in self.devices.values()}.values())
         self._on_change = on_change
         self._deadlines: dict[float, OrderedDict[str, float]] = {}
         self._evidence: dict[str, str] = {}  # broker -> the exchange of its current subscription
@@ -102,22 +110,24 @@ class HeartbeatTracker:
             self._deadlines.get(device.threshold_s, OrderedDict()).pop(device.target.id, None)
 
     def message(self, topic: str, payload: bytes, retain: bool, at: datetime) -> None:
-        parts = topic.rsplit("/", 3)
-        if len(parts) != 4:
-            return
-        _, _gateway, device_id, leaf = parts
-        device = self.devices.get(device_id)
-        if device is None:
-            return
+        """One message of the broker, read by each gateway's profile (collectors/mqtt_profile.py)."""
         now = time.monotonic()
-        if leaf == HEARTBEAT and not retain:
-            device.last_beat, device.last_beat_at = now, at
-            self._arm(device, now)
-        elif leaf == STATUS:
-            device.status, device.status_reason = status_of(payload)
-        else:
-            return
-        self._judge(device, now, f"{leaf} message on {topic}")
+        for matcher in self._matchers:
+            if matcher.is_config(topic):
+                matcher.learn({topic: payload})
+            for signal in matcher.signals(topic):
+                device = self.devices.get(signal.device)
+                if device is None or device.matcher is not matcher:
+                    continue
+                if signal.role == "heartbeat" and not retain:
+                    device.last_beat, device.last_beat_at = now, at
+                    self._arm(device, now)
+                elif signal.role == "status":
+                    word = matcher.status_word(topic, payload)
+                    device.status, device.status_reason = word.state, word.reason
+                else:
+                    continue
+                self._judge(device, now, f"{signal.role} message on {topic}")
 
     def _arm(self, device: Device, now: float) -> None:
         queue = self._deadlines.setdefault(device.threshold_s, OrderedDict())
@@ -188,14 +198,3 @@ class HeartbeatTracker:
             started_at=datetime.now(UTC),
             finished_at=datetime.now(UTC),
         )
-
-
-def status_of(payload: bytes) -> tuple[str | None, str | None]:
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return None, None
-    if not isinstance(body, dict):
-        return None, None
-    state, reason = body.get("state"), body.get("reason")
-    return (state if isinstance(state, str) else None, reason if isinstance(reason, str) else None)

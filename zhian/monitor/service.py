@@ -29,7 +29,6 @@ from mapping.catalog import load_catalog
 from mapping.rules import Rule, load_rules
 from probes.base import ProbeContext
 from probes.finding import Finding
-from probes.mqtt_common import tree_of
 from probes.registry import PROBES
 from probes.targets import Target
 from scorer.results import merge_verdicts
@@ -315,7 +314,7 @@ class Monitor:
     def broker_filters(self) -> list[tuple[Target, list[str]]]:
         filters: dict[str, set[str]] = {}
         for device in self.tracker.devices.values():
-            filters.setdefault(device.broker, set()).update(tree_of(device.target).filters)
+            filters.setdefault(device.broker, set()).update(device.matcher.filters)
         out: list[tuple[Target, list[str]]] = []
         for broker_id, wanted in sorted(filters.items()):
             try:
