@@ -82,3 +82,20 @@ def test_signed_headers_carry_a_verifiable_signature_and_no_secret() -> None:
     ]
     expected = hmac.new(b"empsEmp9uBJNdLxhBbmy", text.encode(), hashlib.sha256).digest()
     assert base64.b64decode(headers["X-Ca-Signature"]) == expected
+
+
+def test_config_check_loads_the_platform_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zhian.cli.main import main
+
+    example = (Path(__file__).resolve().parents[2] / "config.example.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        example.replace("profile: zhian,", "profile: site-isc, profile_file: isc.yaml,"), "utf-8"
+    )
+    assert main(["config", "check", "--no-secrets", str(config)]) == 2
+    assert "no platform profile 'site-isc'" in capsys.readouterr().err
+    (tmp_path / "isc.yaml").write_text(ARTEMIS.replace("video_loss", "fire"), encoding="utf-8")
+    assert main(["config", "check", "--no-secrets", str(config)]) == 2
+    assert "event_types.131329: unknown alert type 'fire'" in capsys.readouterr().err
+    (tmp_path / "isc.yaml").write_text(ARTEMIS, encoding="utf-8")
+    assert main(["config", "check", "--no-secrets", str(config)]) == 0
