@@ -199,9 +199,10 @@ def _translate(exc: Exception, capture: _Capture, operation: str) -> CollectorEr
     if isinstance(exc, aiohttp.ClientError | OSError):
         return Unreachable(f"{operation}: {type(exc).__name__}: {exc}")
     # A reply zeep could not make sense of: lenient parsing leaves a missing body as TypeError or
-    # AttributeError deep in the library. Before any reply, such errors are ours.
+    # AttributeError deep in the library, an envelope cut short as IndexError. Before any reply,
+    # such errors are ours.
     if answered and isinstance(
-        exc, zeep.exceptions.Error | etree.XMLSyntaxError | TypeError | AttributeError
+        exc, zeep.exceptions.Error | etree.XMLSyntaxError | TypeError | AttributeError | IndexError
     ):
         return ProtocolViolation(f"{operation}: malformed reply: {type(exc).__name__}: {exc}")
     return None

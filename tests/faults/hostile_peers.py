@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -24,24 +25,28 @@ HEAD = b"<first-bytes-of-the-flood/>"
 
 
 class Sent:
-    """How many bytes a streaming handler managed to write before the client hung up."""
+    """How many requests a streaming handler served and bytes it wrote before the client hung up."""
 
     def __init__(self) -> None:
         self.bytes = 0
+        self.requests = 0
 
 
 def flood(sent: Sent, total: int, *, declare: bool = False) -> Handler:
-    """A reply of `total` bytes, in 64 KiB chunks, with or without Content-Length."""
+    """A reply of `total` bytes per request, in 64 KiB chunks, with or without Content-Length."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        sent.requests += 1
         response = web.StreamResponse(headers={"Content-Type": "application/xml"})
         if declare:
             response.content_length = total
         await response.prepare(request)
         chunk = HEAD + b"x" * (65536 - len(HEAD))
+        written = 0
         try:
-            while sent.bytes < total:
+            while written < total:
                 await response.write(chunk)
+                written += len(chunk)
                 sent.bytes += len(chunk)
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -67,22 +72,30 @@ def drip(every_s: float) -> Handler:
     return handler
 
 
-def fixed(body: bytes, content_type: str = "application/xml") -> Handler:
+def fixed(body: bytes, content_type: str = "application/xml", status: int = 200) -> Handler:
     async def handler(_: web.Request) -> web.Response:
-        return web.Response(body=body, content_type=content_type)
+        return web.Response(body=body, content_type=content_type, status=status)
 
     return handler
 
 
+async def hung(_: web.Request) -> web.Response:
+    """Accepts the request and never answers."""
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
+
+
 @asynccontextmanager
-async def serve(routes: dict[tuple[str, str], Handler]) -> AsyncIterator[int]:
-    """An aiohttp server on a free loopback port with these (method, path) routes."""
+async def serve(
+    routes: dict[tuple[str, str], Handler], tls: ssl.SSLContext | None = None
+) -> AsyncIterator[int]:
+    """An aiohttp server on a free loopback port with these (method, path) routes ("*" for any)."""
     app = web.Application()
     for (method, path), handler in routes.items():
         app.router.add_route(method, path, handler)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     try:
         yield runner.addresses[0][1]

@@ -4,6 +4,7 @@ process: live heartbeats in /metrics and the ledger, a broker restart as a gap, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import sqlite3
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,18 @@ from zhian.evidence.segments import SEGMENT_FILE, read_json, segment_dirs
 
 pytestmark = pytest.mark.peers
 
+STARTED: list[int] = []  # monitor pids, killed after the test whatever its outcome
 THRESHOLD_S = 1.5  # the fast community: heartbeats every 0.5 s, 3 missed make an outage
 MARGIN_S = 1.0  # the bound: flagged within threshold + 1 s
+
+
+@pytest.fixture(autouse=True)
+def no_service_left() -> Iterator[None]:
+    yield
+    for pid in STARTED:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    STARTED.clear()
 
 
 def free_port() -> int:
@@ -64,6 +75,7 @@ class Service:
             env={**os.environ, "ZHIAN_KEY_DIR": str(self.state.parent / "keys"), **self.env},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
+        STARTED.append(self.proc.pid)
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:

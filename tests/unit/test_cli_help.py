@@ -86,3 +86,15 @@ def test_fail_on_grade_when_a_level_cannot_pass_any_more(
     assert main(["score", str(_verdicts(tmp_path, failed)), "--fail-on", "grade"]) == 3
     assert "level C can reach at most" in capsys.readouterr().err
     assert main(["score", str(_verdicts(tmp_path, failed))]) == 0  # without --fail-on: exit 0 whatever
+
+
+def test_run_says_whether_it_samples() -> None:
+    from zhian.cli.run import sample_line
+
+    cameras = {"population": 10, "size": 3, "rule": "7.4 a): fewer than 100 -> at least 30 %"}
+    assert (
+        sample_line("inspection", 42, {"camera": cameras}) == "7.4 sample, seed 42: 3 of 10 camera (7.4 a))"
+    )
+    assert sample_line("monitoring", 42, {}).startswith("scope: every device")
+    whole = {"population": 2, "size": 2, "rule": "7.4 a)"}
+    assert sample_line("inspection", 42, {"door": whole}).startswith("scope: every device")

@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from mapping.catalog import LEVELS
 from zhian.cli.failon import add_fail_on, fail_on
@@ -37,12 +38,26 @@ def signal_exit(signum: int) -> int:
     return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
 
 
+def sample_line(mode: str, seed: int, samples: dict[str, dict[str, Any]]) -> str:
+    """Whether a 7.4 sample was taken, of how many, with which seed: said before the run starts."""
+    drawn = [
+        f"{g['size']} of {g['population']} {name} ({str(g.get('rule', '')).split(':')[0]})"
+        for name, g in samples.items()
+        if g.get("size", 0) < g.get("population", 0)
+    ]
+    if mode != "inspection" or not drawn:
+        return "scope: every device of the inventory (no 7.4 sample)"
+    return f"7.4 sample, seed {seed}: " + "; ".join(drawn)
+
+
 def announce(session: Session) -> None:
     jobs, devices = len(session.jobs), len(session.site.targets)
     print(
         f"zhian run {session.result.run_id}: {jobs} probe jobs on {devices} devices -> {session.out}",
         file=sys.stderr,
     )
+    sampling = session.config.sampling
+    print(f"zhian run: {sample_line(sampling.mode, session.seed, session.result.samples)}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
