@@ -251,3 +251,25 @@ def test_artefacts_are_bounded_and_scrubbed(tmp_path: Path) -> None:
     kept = (tmp_path / "artefacts" / body["raw_sha256"]).read_bytes()
     assert SECRET.encode() not in kept and kept.startswith(b"[redacted]")
     assert len(kept) <= 2048 and body["raw_kept"] == 2048 and body["raw_size"] > 10_000
+
+
+def test_a_new_ledger_appears_with_its_schema_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill while the ledger is created leaves no unversioned file for verify to call broken."""
+    (tmp_path / "ledger.sqlite.new").write_bytes(b"left by a kill during an earlier creation")
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            open_ledger(tmp_path, run_id="r")
+    assert not (tmp_path / "ledger.sqlite").exists()
+    ledger = open_ledger(tmp_path, run_id="r")
+    ledger.append("run_start", {"run_id": "r"})
+    ledger.close()
+    assert not (tmp_path / "ledger.sqlite.new").exists()
+    assert rows(tmp_path).execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert [r.kind for r in LedgerReader(tmp_path).records()] == ["run_start"]
