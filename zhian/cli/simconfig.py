@@ -105,7 +105,8 @@ def site_config(site: Site, operator_hook: str | None) -> tuple[dict[str, Any], 
     config: dict[str, Any] = {
         "version": 1,
         "community": {"name": community.name_zh or community.name, "operator": "", "target_level": "A"},
-        "ca_file": doc.get("ca_file"),
+        # absolute: a config's paths are read relative to the config, the site's from where it started
+        "ca_file": str(Path(doc["ca_file"]).resolve()) if doc.get("ca_file") else None,
         "areas": [{"id": a.id, "kind": a.kind, "name": a.name_zh} for a in community.areas],
         "credentials": credentials,
         "inventory": inventory,
