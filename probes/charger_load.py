@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.modbus import PanelReading
+from collectors.modbus.readings import PanelReading
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status
 from probes.panel_common import PanelSite, judge_reading

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError
 from collectors.isapi import IsapiClient
-from collectors.modbus import ModbusClient
+from collectors.modbus.client import ModbusClient
 from collectors.onvif import OnvifClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding, inventory_finding

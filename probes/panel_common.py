@@ -9,8 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from collectors.errors import CollectorError
-from collectors.modbus import ModbusClient, PanelReading
-from collectors.modbus_profile import PanelProfile, load_profile, load_profile_file
+from collectors.modbus.client import ModbusClient
+from collectors.modbus.readings import PanelReading
+from collectors.modbus.profile import PanelProfile, load_profile, load_profile_file
 from probes.base import ProbeContext
 from probes.finding import Finding, collector_finding, inventory_finding
 from probes.targets import Target

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError, Unreachable
 from collectors.exchange import now
-from collectors.modbus import ModbusClient, PanelReading
+from collectors.modbus.client import ModbusClient
+from collectors.modbus.readings import PanelReading
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding, inventory_finding
 from probes.panel_common import panel_site, shared_reading

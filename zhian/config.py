@@ -115,7 +115,7 @@ class PanelZone(_Strict):
 class Panel(Device):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=0, le=247)
-    profile: str = "generic-fire-panel"  # a register map shipped in collectors/modbus_profiles/
+    profile: str = "generic-fire-panel"  # a register map shipped in collectors/modbus/profiles/
     profile_file: Path | None = None  # the site's own register map (relative to the config)
     zones: list[PanelZone] = Field(default_factory=list)
 

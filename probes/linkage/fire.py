@@ -11,7 +11,8 @@ from typing import Any
 
 from collectors.errors import CollectorError
 from collectors.isapi import IsapiClient
-from collectors.modbus import ModbusClient, PanelReading
+from collectors.modbus.client import ModbusClient
+from collectors.modbus.readings import PanelReading
 from collectors.onvif import OnvifClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding

@@ -26,7 +26,7 @@ from linkage_helpers import (
     until,
 )
 
-from collectors.modbus_profile import load_profile
+from collectors.modbus.profile import load_profile
 from probes import (
     fire_linkage_alert,
     fire_linkage_broadcast,

@@ -2,7 +2,7 @@
 
 Makers put the same facts (zone alarms, tank level, a heartbeat) in different tables, at different
 addresses, in different units. zhian reads a panel through a profile transcribed from the maker's
-register map (collectors/modbus_profiles/<name>.yaml), so a new panel model is a YAML file, not
+register map (collectors/modbus/profiles/<name>.yaml), so a new panel model is a YAML file, not
 code. Every value is named in zhian's own terms and units (cm, kPa, % of rated power); `scale`
 converts the maker's raw number into them. Validated strictly: an unknown name, a bit outside a
 register or two values on one cell is an error that names the file and the place.
@@ -23,7 +23,7 @@ BIT_TABLES: frozenset[Table] = frozenset({"coil", "discrete_input"})
 Kind = Literal["flag", "count", "measure"]  # a bit; a whole number; a scaled measurement
 CommandName = Literal["test_mode", "simulate_zone_alarm", "reset"]
 
-PROFILE_DIR = Path(__file__).parent / "modbus_profiles"
+PROFILE_DIR = Path(__file__).parent / "profiles"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 # What zhian reads from a panel, by name, and of what kind (PanelReading has a field for each).
@@ -199,7 +199,7 @@ def parse_profile(text: str, source: str = "<profile>") -> PanelProfile:
 
 
 def load_profile(name: str) -> PanelProfile:
-    """The profile shipped as modbus_profiles/<name>.yaml."""
+    """The profile shipped as profiles/<name>.yaml."""
     if not _NAME.match(name):
         raise ProfileError(f"bad profile name {name!r}")
     path = PROFILE_DIR / f"{name}.yaml"
