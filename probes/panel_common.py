@@ -10,8 +10,8 @@ from pathlib import Path
 
 from collectors.errors import CollectorError
 from collectors.modbus.client import ModbusClient
-from collectors.modbus.readings import PanelReading
 from collectors.modbus.profile import PanelProfile, load_profile, load_profile_file
+from collectors.modbus.readings import PanelReading
 from probes.base import ProbeContext
 from probes.finding import Finding, collector_finding, inventory_finding
 from probes.targets import Target

@@ -200,4 +200,3 @@ def _command(profile: PanelProfile, name: CommandName) -> CommandLocation:
     if cell is None:
         raise Unsupported(f"{profile.name}: the register map has no {name} command")
     return cell
-

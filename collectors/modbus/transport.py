@@ -60,7 +60,6 @@ class _Malformed(Exception):
     """A well-framed reply whose content does not fit the request."""
 
 
-
 class ModbusTransport:
     """Requests on a connection that lasts until `disconnect`; `ids` collects the exchanges recorded."""
 
@@ -312,7 +311,6 @@ class ModbusTransport:
         self.conn.sink(exchange)
         self.ids.append(exchange.id)
         return exchange.id
-
 
 
 def _reply_so_far(request: bytes, received: bytes) -> bool:

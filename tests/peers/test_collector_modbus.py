@@ -23,9 +23,9 @@ from collectors.connection import Connection
 from collectors.errors import DeviceRejected, ProtocolViolation, Unreachable, Unsupported
 from collectors.exchange import Exchange
 from collectors.modbus.client import ModbusClient
+from collectors.modbus.profile import Location, PanelProfile, ProfileError, load_profile, parse_profile
 from collectors.modbus.readings import PanelReading
 from collectors.modbus.transport import RECONNECT_PAUSE_S
-from collectors.modbus.profile import Location, PanelProfile, ProfileError, load_profile, parse_profile
 from probes import charger_load, emergency_outputs, fire_water, panel_common, panel_liveness
 from probes.base import ProbeContext
 from probes.finding import Finding

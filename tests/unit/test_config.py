@@ -158,7 +158,9 @@ inventory:
   panels:
     - {id: panel-1, host: 10.0.2.1, area: a}
 """
-PANEL_MAP = (ROOT / "collectors" / "modbus" / "profiles" / "generic-fire-panel.yaml").read_text(encoding="utf-8")
+PANEL_MAP = (ROOT / "collectors" / "modbus" / "profiles" / "generic-fire-panel.yaml").read_text(
+    encoding="utf-8"
+)
 
 
 def write_site(tmp_path: Path, text: str) -> Path:

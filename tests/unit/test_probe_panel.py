@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from collectors.errors import DeviceRejected, ProtocolViolation, Unreachable
-from collectors.modbus.readings import PanelReading, ZoneReading
 from collectors.modbus.profile import CLOCK_VALUES, PANEL_VALUES, ZONE_VALUES
+from collectors.modbus.readings import PanelReading, ZoneReading
 from probes import charger_load, emergency_outputs, finding, fire_water, panel_liveness
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)

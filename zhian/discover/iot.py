@@ -23,8 +23,8 @@ from typing import Any
 from collectors.connection import Connection
 from collectors.errors import CollectorError
 from collectors.modbus.client import ModbusClient
-from collectors.modbus.readings import PanelReading
 from collectors.modbus.profile import PROFILE_DIR, PanelProfile, ProfileError, load_profile
+from collectors.modbus.readings import PanelReading
 from collectors.mqtt import MqttClient, TopicSummary
 from zhian.discover.found import device_id, port_open
 
