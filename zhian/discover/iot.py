@@ -25,7 +25,8 @@ from collectors.errors import CollectorError
 from collectors.modbus.client import ModbusClient
 from collectors.modbus.profile import PROFILE_DIR, PanelProfile, ProfileError, load_profile
 from collectors.modbus.readings import PanelReading
-from collectors.mqtt import MqttClient, TopicSummary
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.messages import TopicSummary
 from zhian.discover.found import device_id, port_open
 
 LEAVES = frozenset({"status", "heartbeat", "telemetry", "alarm", "state", "cmd", "ack"})
