@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from collectors.isapi import DoorStatus
-from collectors.mqtt import TopicSummary
+from collectors.mqtt.messages import TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
 from probes.linkage.params import ALARM_TOPICS, ISAPI_REMAIN_OPEN, ISAPI_UNLOCKED, RELEASED_MODES, TRUE_WORDS
