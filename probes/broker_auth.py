@@ -26,7 +26,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from collectors.errors import CollectorError, Unreachable
-from collectors.mqtt import LoginResult, MqttClient
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.messages import LoginResult
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding
 from probes.targets import Target

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError
-from collectors.mqtt import Observation
+from collectors.mqtt.messages import Observation
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding, inventory_finding
 from probes.mqtt_common import (

@@ -1,5 +1,5 @@
 """What the MQTT probes share: where a device's topics are (its gateway's profile, shipped in
-collectors/mqtt_profiles/ or the site's own file), one observation window per broker and run
+collectors/mqtt/profiles/ or the site's own file), one observation window per broker and run
 (fetch once, judge many: 5,000 devices share one subscription), and liveness judged from a
 retained status and live signs of life (docs/mqtt-topics.md for zhian's own tree).
 
@@ -21,8 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from collectors.mqtt import MqttClient, Observation, Received, TopicSummary
-from collectors.mqtt_profile import (
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.messages import Observation, Received, TopicSummary
+from collectors.mqtt.profile import (
     Matcher,
     MqttProfile,
     ProfileError,

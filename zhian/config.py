@@ -142,7 +142,7 @@ class Gateway(_Strict):
     id: str
     broker: str
     area: str
-    # the topic shape: a profile shipped in collectors/mqtt_profiles/ (zhian, zigbee2mqtt,
+    # the topic shape: a profile shipped in collectors/mqtt/profiles/ (zhian, zigbee2mqtt,
     # homeassistant), or the site's own (profile_file, relative to the config)
     profile: str = "zhian"
     profile_file: Path | None = None

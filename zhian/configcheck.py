@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from collectors.modbus_profile import ProfileError, load_profile, load_profile_file
-from collectors.mqtt_profile import ProfileError as MqttProfileError
-from collectors.mqtt_profile import load_profile as load_mqtt_profile
-from collectors.mqtt_profile import load_profile_file as load_mqtt_profile_file
+from collectors.mqtt.profile import ProfileError as MqttProfileError
+from collectors.mqtt.profile import load_profile as load_mqtt_profile
+from collectors.mqtt.profile import load_profile_file as load_mqtt_profile_file
 from collectors.platform_profile import ProfileError as PlatformProfileError
 from collectors.platform_profile import load_profile as load_platform_profile
 from zhian.config import (

@@ -10,7 +10,8 @@ from functools import partial
 from typing import Any
 
 from collectors.errors import CollectorError
-from collectors.mqtt import MqttClient, Observation
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.messages import Observation
 from collectors.onvif import OnvifClient
 from collectors.onvif_events import Pull
 from probes.linkage.params import PULL_WAIT_S, RETAINED_S

@@ -19,10 +19,11 @@ import aiomqtt
 import pytest
 from exchange_sink import Ledger
 
-from collectors import mqtt
 from collectors.connection import Connection
 from collectors.errors import AuthFailed, DeviceRejected, ProtocolViolation, Unreachable
-from collectors.mqtt import AUTH_REFUSED, MqttClient
+from collectors.mqtt import window
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.errors import AUTH_REFUSED
 from simulator.mqtt.broker import Account, Broker, Impl
 from simulator.tls import SiteTls, make_site_tls
 
@@ -191,9 +192,9 @@ async def test_observe_tallies_retained_and_live_messages(peer: Peer) -> None:
 
 
 async def test_observation_memory_is_bounded(peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mqtt, "MAX_TOPICS", 5)
-    monkeypatch.setattr(mqtt, "SAMPLE_LIMIT", 3)
-    monkeypatch.setattr(mqtt, "PAYLOAD_LIMIT", 16)
+    monkeypatch.setattr(window, "MAX_TOPICS", 5)
+    monkeypatch.setattr(window, "SAMPLE_LIMIT", 3)
+    monkeypatch.setattr(window, "PAYLOAD_LIMIT", 16)
     async with peer.publisher() as pub:
         await pub.publish("site/big", b"x" * 2000, qos=1, retain=True)
         for i in range(8):

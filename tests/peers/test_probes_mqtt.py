@@ -23,7 +23,7 @@ from exchange_sink import Ledger
 from site_probe import site_view
 
 from collectors.exchange import Exchange
-from collectors.mqtt import MqttClient
+from collectors.mqtt.client import MqttClient
 from probes import broker_auth, gateway_status, heartbeat
 from probes.base import ProbeContext
 from probes.finding import Finding

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from collectors.exchange import Exchange
 from collectors.isapi import DoorStatus
-from collectors.mqtt import Received, TopicSummary
+from collectors.mqtt.messages import Received, TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
 from probes.base import ProbeContext, Sample

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from collectors.errors import ProtocolViolation, Unreachable
-from collectors.mqtt import LoginResult, Observation, Received, TopicSummary
-from collectors.mqtt_profile import ProfileError, load_profile_file
+from collectors.mqtt.messages import LoginResult, Observation, Received, TopicSummary
+from collectors.mqtt.profile import ProfileError, load_profile_file
 from probes import broker_auth, gateway_status, heartbeat
 from probes.base import ProbeContext
 from probes.mqtt_common import (

@@ -24,7 +24,8 @@ from collectors.connection import Connection
 from collectors.errors import CollectorError
 from collectors.modbus import ModbusClient, PanelReading
 from collectors.modbus_profile import PROFILE_DIR, PanelProfile, ProfileError, load_profile
-from collectors.mqtt import MqttClient, TopicSummary
+from collectors.mqtt.client import MqttClient
+from collectors.mqtt.messages import TopicSummary
 from zhian.discover.found import device_id, port_open
 
 LEAVES = frozenset({"status", "heartbeat", "telemetry", "alarm", "state", "cmd", "ack"})

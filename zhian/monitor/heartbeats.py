@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from collectors.mqtt_profile import Matcher
+from collectors.mqtt.profile import Matcher
 from probes.finding import Finding
 from probes.mqtt_common import OFFLINE, ONLINE, InventoryError, interval_of, matcher_of
 from probes.targets import SiteView, Target
@@ -110,7 +110,7 @@ class HeartbeatTracker:
             self._deadlines.get(device.threshold_s, OrderedDict()).pop(device.target.id, None)
 
     def message(self, topic: str, payload: bytes, retain: bool, at: datetime) -> None:
-        """One message of the broker, read by each gateway's profile (collectors/mqtt_profile.py)."""
+        """One message of the broker, read by each gateway's profile (collectors/mqtt/profile.py)."""
         now = time.monotonic()
         for matcher in self._matchers:
             if matcher.is_config(topic):

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from collectors.errors import CollectorError
 from collectors.exchange import Exchange
-from collectors.mqtt import MqttClient
+from collectors.mqtt.client import MqttClient
 from probes.targets import Target
 from zhian.monitor.metrics import web_app
 

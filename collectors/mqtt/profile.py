@@ -5,7 +5,7 @@ Gateways disagree: zhian's own tree (`{root}/{site}/{gateway}/{device}/{leaf}`),
 (`{root}/{friendly_name}` state, retained `{root}/{friendly_name}/availability`,
 `{root}/bridge/state`), Home Assistant MQTT discovery (retained
 `{prefix}/{component}/[{node_id}/]{object_id}/config` naming each entity's state and availability
-topics), and vendor shapes. A profile (collectors/mqtt_profiles/<name>.yaml, or a site's own file)
+topics), and vendor shapes. A profile (collectors/mqtt/profiles/<name>.yaml, or a site's own file)
 is validated at load and compiled into a matcher: a function from a topic (and, for a status, its
 payload) to the device it is about and what it says. It works on any subscription, one window
 per gateway or one per broker.
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from collectors.profile_file import parse_profile_text, read_profile_text
 
-PROFILE_DIR = Path(__file__).parent / "mqtt_profiles"
+PROFILE_DIR = Path(__file__).parent / "profiles"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 Role = Literal["status", "heartbeat", "alarm"]
 ROLES: tuple[Role, ...] = ("status", "heartbeat", "alarm")
@@ -110,7 +110,7 @@ def shipped_profiles() -> list[str]:
 
 
 def load_profile(name: str) -> MqttProfile:
-    """The profile shipped as mqtt_profiles/<name>.yaml."""
+    """The profile shipped as profiles/<name>.yaml."""
     path = PROFILE_DIR / f"{name}.yaml"
     if not _NAME.match(name) or not path.is_file():
         shipped = ", ".join(shipped_profiles())

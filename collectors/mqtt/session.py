@@ -1,0 +1,246 @@
+"""One MQTT session with a site's broker: connecting (TLS when the Connection carries a context)
+under the per-host gate, the aiomqtt life cycle made cancellation-safe, the subscription that the
+window and the follower share, and the Exchange every operation records.
+
+Receive times are taken when the collector takes a message off the client's queue, within
+milliseconds of its arrival at the load of a large site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collectors.connection import Connection
+from collectors.exchange import Exchange, excerpt, library_version, now, redact
+from collectors.mqtt.errors import ClosedBeforeConnack, SubscriptionRefused, classify, code, code_name
+
+KEEPALIVE_S = 30
+CONNECT_ATTEMPTS = 2  # a CONNECT left unanswered is sent once more (see Session.session)
+
+
+class Session:
+    """The broker at conn.host:conn.port: sessions with it and the evidence they leave."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._library = f"{library_version('aiomqtt')}; {library_version('paho-mqtt')}"
+
+    @contextlib.asynccontextmanager
+    async def session(
+        self, username: str | None, password: str | None, *, gated: bool = True
+    ) -> AsyncIterator[aiomqtt.Client]:
+        """One connection under the per-host gate: connected within the timeout, always closed.
+
+        A CONNECT left unanswered is sent once more before the broker counts as unreachable: paho
+        connects in a worker thread of a shared pool, and one unanswered attempt on a busy host is
+        not an outage (the same debounce as heartbeats). The first attempt stays in the evidence."""
+        async with (self.conn.gate if gated else None) or contextlib.nullcontext():
+            for attempt in range(1, CONNECT_ATTEMPTS + 1):
+                client = self._client(username, password)
+                started, t0 = now(), time.monotonic()
+                try:
+                    async with asyncio.timeout(self.conn.timeout_s):
+                        await _enter(client)
+                    break
+                except TimeoutError:
+                    if attempt == CONNECT_ATTEMPTS:
+                        raise
+                    request = self.connect_line(username, with_password=password is not None)
+                    error = f"no CONNACK within {self.conn.timeout_s:g} s (attempt {attempt}); trying again"
+                    self.record("connect", request, "", started, t0, ok=False, error=error)
+            try:
+                yield client
+            finally:
+                await _leave(client, self.conn.timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, filters: Sequence[str], qos: int, lines: list[str], *, gated: bool = True
+    ) -> AsyncIterator[tuple[aiomqtt.Client, list[int]]]:
+        """A session with the site's credentials and `filters` subscribed: the client and the granted
+        QoS per filter. CONNACK and SUBACK go to `lines`; a refused filter is SubscriptionRefused."""
+        async with self.session(self.conn.username, self.conn.password, gated=gated) as client:
+            lines.append("CONNACK 0 Success")
+            async with asyncio.timeout(self.conn.timeout_s):
+                codes = await client.subscribe([(f, qos) for f in filters])
+            granted = [code(c) for c in codes]
+            lines.append(f"SUBACK {granted}")
+            refused = next((c for c in codes if code(c) >= 0x80), None)
+            if refused is not None:
+                raise SubscriptionRefused(code(refused), code_name(refused))
+            yield client, granted
+
+    def _client(self, username: str | None, password: str | None) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            self.conn.host,
+            self.conn.port,
+            username=username,
+            password=password,
+            identifier=f"zhian-{uuid.uuid4().hex[:12]}",
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=True,
+            keepalive=KEEPALIVE_S,
+            timeout=self.conn.timeout_s,
+            tls_context=self.conn.tls,
+        )
+
+    # -- evidence ---------------------------------------------------------------------------------
+    def connect_line(self, username: str | None, *, with_password: bool = True) -> str:
+        who = "anonymous" if username is None else f"username={username}"
+        secret = " password=[redacted]" if with_password and username is not None else ""
+        tls = "TLS" if self.conn.tls is not None else "plain TCP"
+        return f"CONNECT {self.conn.address} ({tls}) {who}{secret} clean_session=1 keepalive={KEEPALIVE_S}"
+
+    def subscribe_request(self, filters: Sequence[str], qos: int) -> str:
+        """The request of a subscription with the site's credentials, as the evidence shows it."""
+        connect = self.connect_line(self.conn.username, with_password=self.conn.password is not None)
+        return f"{connect}\nSUBSCRIBE " + ", ".join(f"{f} qos={qos}" for f in filters)
+
+    def record(
+        self,
+        operation: str,
+        request: str,
+        response: str,
+        started: datetime,
+        t0: float,
+        *,
+        ok: bool,
+        error: str | None = None,
+        facts: dict[str, Any] | None = None,
+        raw: str | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> str:
+        hidden = self.conn.secrets() + secrets
+        exchange = Exchange(
+            device=self.conn.device,
+            address=self.conn.address,
+            protocol="mqtt",
+            operation=operation,
+            started_at=started,
+            duration_s=round(time.monotonic() - t0, 6),
+            request=excerpt(redact(request, hidden)),
+            response=excerpt(redact(response, hidden)),
+            ok=ok,
+            error=redact(error, hidden) if error is not None else None,
+            library=self._library,
+            facts=facts or {},
+            raw=redact(raw, hidden).encode() if raw is not None else None,
+        )
+        self.conn.sink(exchange)
+        return exchange.id
+
+    def failed(
+        self,
+        exc: BaseException,
+        operation: str,
+        request: str,
+        response: str,
+        started: datetime,
+        t0: float,
+        secrets: tuple[str, ...] = (),
+    ) -> BaseException:
+        """Record the failed exchange; return the typed error to raise, or `exc` itself (cancellation,
+        or a bug the run must see as such) with its traceback kept."""
+        error, facts = classify(exc, self.conn.address)
+        message = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
+        ex_id = self.record(
+            operation, request, response, started, t0, ok=False, error=message, facts=facts, secrets=secrets
+        )
+        if error is None:
+            return exc
+        error.exchange_id = ex_id
+        error.__cause__ = exc
+        return error
+
+
+def body(message: aiomqtt.Message) -> bytes:
+    """A message's payload as bytes, whatever type aiomqtt gave it."""
+    payload = message.payload
+    return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+
+
+# -- the aiomqtt life cycle, made cancellation-safe --------------------------------------------------
+async def _enter(client: aiomqtt.Client) -> None:
+    """Connect, until the CONNACK or the connection's end, whichever comes first.
+
+    paho connects in a worker thread that cannot be interrupted: if we are cancelled (or time out)
+    meanwhile, the connection is dropped as soon as that thread is done. aiomqtt itself only waits
+    for a CONNACK; a peer that hangs up on our CONNECT (not an MQTT listener, a TLS port spoken to
+    in plain) ends the wait here at once instead of at the timeout.
+    """
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[ReasonCode] = loop.create_future()
+    answered = False  # a CONNACK came (paho calls on_connect before on_disconnect for a refusal)
+    paho = client._client
+    chained_connect = cast(Callable[..., None], paho.on_connect)
+    chained_disconnect = cast(Callable[..., None], paho.on_disconnect)
+
+    def on_connect(*args: Any) -> None:
+        nonlocal answered
+        answered = True
+        chained_connect(*args)
+
+    def on_disconnect(*args: Any) -> None:
+        if not answered:
+            loop.call_soon_threadsafe(_settle, closed, args[3])  # (client, userdata, flags, rc, props)
+        chained_disconnect(*args)
+
+    paho.on_connect = on_connect
+    paho.on_disconnect = on_disconnect
+    entering = asyncio.ensure_future(client.__aenter__())
+    try:
+        await asyncio.wait((entering, closed), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        entering.add_done_callback(functools.partial(_abandon, client))
+        raise
+    if not entering.done():
+        entering.cancel()  # the connection is gone: no CONNACK will come
+        entering.add_done_callback(functools.partial(_abandon, client))
+        raise ClosedBeforeConnack(closed.result())
+    error = entering.exception()
+    if error is not None:
+        _drop(client)  # a refused CONNACK may leave the socket to the broker's hang-up
+        raise error
+
+
+def _settle(future: asyncio.Future[ReasonCode], rc: ReasonCode) -> None:
+    if not future.done():
+        future.set_result(rc)
+
+
+async def _leave(client: aiomqtt.Client, timeout_s: float) -> None:
+    """A clean DISCONNECT; if that cannot finish in time (or we are cancelled), drop the socket."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.__aexit__(None, None, None)
+    except BaseException:
+        _drop(client)
+        raise
+
+
+def _abandon(client: aiomqtt.Client, entering: asyncio.Future[Any]) -> None:
+    """The connect nobody waits for has finished: take its outcome and drop what it opened."""
+    if not entering.cancelled():
+        entering.exception()
+    _drop(client)
+
+
+def _drop(client: aiomqtt.Client) -> None:
+    """Queue DISCONNECT; paho closes the socket once it is written (a no-op without a socket).
+
+    aiomqtt has no public abort, hence its paho client. Its disconnect bookkeeping is moot for a
+    client being dropped, and trips over a CONNACK wait that timed out (a cancelled future): off.
+    """
+    paho = client._client
+    paho.on_disconnect = None
+    paho.disconnect()
