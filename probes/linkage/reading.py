@@ -3,7 +3,6 @@ and relay states, platform alerts."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from collectors.mqtt.messages import TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
 from probes.linkage.params import ALARM_TOPICS, ISAPI_REMAIN_OPEN, ISAPI_UNLOCKED, RELEASED_MODES, TRUE_WORDS
+from probes.mqtt_common import payload_object
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,8 @@ def relay_on(summary: TopicSummary | None, which: Literal["first", "latest"]) ->
 
 
 def _on(received: Any) -> bool | None:
-    if received is None or received.truncated:
-        return None
-    try:
-        body = json.loads(received.payload)
-    except ValueError:
-        return None
-    value = body.get("on") if isinstance(body, dict) else None
+    body = payload_object(received)
+    value = body.get("on") if body is not None else None
     return value if isinstance(value, bool) else None
 
 

@@ -12,7 +12,6 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +19,11 @@ from aiohttp import web
 
 from simulator.platform.callbacks import Callbacks
 from simulator.platform.linkage import LinkageEngine
+from simulator.platform.middleware import Handler, latency
 from simulator.platform.state import CHINA, PlatformState, iso
 
 TOKEN_TTL_S = 1800
 PUBLIC = {"/api/v1/login", "/api/v1/health"}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 USER_KEY = web.RequestKey("platform_user", str)
 
 
@@ -70,7 +69,7 @@ class PlatformApi:
         self._residents = residents(community.seed, [b.name_zh for b in community.buildings])
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._latency_mw, self._auth_mw])
+        app = web.Application(middlewares=[latency(self.state), self._auth_mw])
         app.add_routes(
             [
                 web.post("/api/v1/login", self._login),
@@ -87,11 +86,6 @@ class PlatformApi:
             ]
         )
         return app
-
-    @web.middleware
-    async def _latency_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        await self.state.ctx.latency.wait("http")
-        return await handler(request)
 
     @web.middleware
     async def _auth_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -19,13 +19,14 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from simulator.platform.callbacks import Callbacks
+from simulator.platform.middleware import Handler, latency
 from simulator.platform.state import CHINA, Alert, PlatformState, iso
 
 BASE = "/artemis"
@@ -48,7 +49,6 @@ EVENT_CODES: dict[str, tuple[int, str]] = {
     "device_online": (889196546, "设备上线"),
 }
 LEVEL = {"critical": 3, "major": 2, "minor": 1, "info": 1}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def index_code(device_id: str) -> str:
@@ -84,7 +84,7 @@ class ArtemisApi:
         self._subscribed: dict[str, list[int]] = {}
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._latency_mw, self._sign_mw])
+        app = web.Application(middlewares=[latency(self.state), self._sign_mw])
         routes = {
             "/api/nms/v1/online/camera/get": self._cameras,
             "/api/nms/v1/online/encode_device/get": self._encoders,
@@ -95,11 +95,6 @@ class ArtemisApi:
         }
         app.add_routes([web.post(BASE + path, handler) for path, handler in routes.items()])
         return app
-
-    @web.middleware
-    async def _latency_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        await self.state.ctx.latency.wait("http")
-        return await handler(request)
 
     @web.middleware
     async def _sign_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:

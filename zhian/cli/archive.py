@@ -17,7 +17,7 @@ from zhian.archive.portfolio import CommunityDetail, CommunityRow, community, po
 from zhian.archive.prune import prune
 from zhian.archive.push import Refused, push
 from zhian.archive.web import serve
-from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, command
+from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, add_key_dir, add_trust, command
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir
 from zhian.evidence.trust import TrustedKeys
@@ -208,15 +208,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR", help="sealed run directories")
     _db_option(p)
-    p.add_argument(
-        "--trust",
-        type=Path,
-        action="append",
-        metavar="PUB",
-        help="also accept runs signed by this public key (ed25519.pub); repeatable. This machine's own"
-        " key is always accepted",
-    )
-    p.add_argument("--key-dir", type=Path, help="where this machine's key is (default: $ZHIAN_KEY_DIR)")
+    add_trust(p)
+    add_key_dir(p, "the machine whose key push trusts")
     p.set_defaults(func=cmd_push)
 
     p = command(

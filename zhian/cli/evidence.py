@@ -16,6 +16,8 @@ from zhian.cli.help import (
     EXIT_UNTRUSTED,
     EXIT_USAGE,
     SubParsers,
+    add_key_dir,
+    add_trust,
     command,
 )
 from zhian.engine.recover import REASON, recover
@@ -139,9 +141,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_BROKEN
 
 
-KEY_DIR_HELP = "the key folder (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
-
-
 def add_parsers(sub: SubParsers) -> None:
     p = command(
         sub,
@@ -155,14 +154,8 @@ def add_parsers(sub: SubParsers) -> None:
         (EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_UNSEALED, EXIT_UNTRUSTED),
     )
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a run, a monitor's --state, or one segment")
-    p.add_argument(
-        "--trust",
-        type=Path,
-        action="append",
-        metavar="PUBKEY",
-        help="also trust this public key (ed25519.pub; repeatable), beside this machine's and its keyring",
-    )
-    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_trust(p)
+    add_key_dir(p)
     p.set_defaults(func=cmd_verify)
 
     p = command(
@@ -179,7 +172,7 @@ def add_parsers(sub: SubParsers) -> None:
         "--recover", type=Path, required=True, metavar="RUN_DIR", help="the unsealed run directory"
     )
     p.add_argument("--reason", help="why the run was not sealed (kept in the manifest, run.json and report)")
-    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_key_dir(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
     p.set_defaults(func=cmd_seal)
 
@@ -200,7 +193,7 @@ def add_parsers(sub: SubParsers) -> None:
         [("zhian keys trust colleague-ed25519.pub", "compare its fingerprint with its owner's first")],
     )
     k.add_argument("public_file", type=Path, metavar="FILE.pub", help="the base64 line zhian writes")
-    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_key_dir(k)
     k.set_defaults(func=cmd_keys_trust)
     k = command(
         keys_sub,
@@ -208,7 +201,7 @@ def add_parsers(sub: SubParsers) -> None:
         "list the trusted keys with their fingerprints",
         [("zhian keys list", "this machine's key first, then the keyring")],
     )
-    k.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_key_dir(k)
     k.set_defaults(func=cmd_keys_list)
 
     p = command(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypeAlias
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_FAIL_ON = 0, 1, 2, 3
@@ -51,4 +52,21 @@ def command(
         description=description or summary,
         epilog="\n".join(lines) + "\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_key_dir(parser: argparse.ArgumentParser, use: str = "") -> None:
+    """`--key-dir`, worded once for every command that signs or trusts."""
+    where = "the signing key and its keyring (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
+    parser.add_argument("--key-dir", type=Path, help=where + (f"; {use}" if use else ""))
+
+
+def add_trust(parser: argparse.ArgumentParser) -> None:
+    """`--trust`, as `zhian verify` and `zhian archive push` both take it (evidence/trust.py decides)."""
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        metavar="PUBKEY",
+        help="also trust this public key (ed25519.pub; repeatable), beside this machine's and its keyring",
     )

@@ -7,14 +7,12 @@ import asyncio
 from pathlib import Path
 
 from probes.registry import PROBES
-from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, SubParsers, command
+from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, SubParsers, add_key_dir, command
 from zhian.configcheck import check_config
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_or_create
 from zhian.evidence.ledger import LedgerError
 from zhian.monitor.service import LIVE_PROBES, Monitor
-
-KEY_DIR_HELP = "where the signing key lives (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
 
 
 def listen_address(text: str) -> tuple[str, int] | None:
@@ -69,5 +67,5 @@ def add_parser(sub: SubParsers) -> None:
     p.add_argument("--config", type=Path, required=True, help="the site config (the same as zhian run's)")
     p.add_argument("--state", type=Path, required=True, help="state directory: the segmented evidence chain")
     p.add_argument("--listen", default="127.0.0.1:9108", help="HOST:PORT of /metrics and /healthz, or none")
-    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_key_dir(p)
     p.set_defaults(func=cmd_monitor)

@@ -10,8 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import cast
 
-from zhian.cli.help import SubParsers, command
-from zhian.cli.run import KEY_DIR_HELP
+from zhian.cli.help import SubParsers, add_key_dir, command
 from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_existing
 from zhian.evidence.segments import SEGMENTS_DIR
@@ -161,7 +160,7 @@ def add_parser(sub: SubParsers) -> None:
         help="write RUN_DIR/reports/report.<lang>.<ext> (and keep the evaluator's file) and re-seal the run; "
         "only if the run verifies and --key-dir holds the key that sealed it",
     )
-    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP + "; used by --into-run only")
+    add_key_dir(p, "used by --into-run only")
     p.add_argument(
         "--summary",
         action="store_true",

@@ -20,6 +20,7 @@ from zhian.cli.help import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     SubParsers,
+    add_key_dir,
     command,
 )
 from zhian.engine.session import Outcome, RunOptions, Session, run_session
@@ -106,9 +107,6 @@ def finish(outcome: Outcome, args: argparse.Namespace) -> int:
     return fail_on(outcome.report, args.fail_on, outcome.config.community.target_level)
 
 
-KEY_DIR_HELP = "where the signing key lives (default: ZHIAN_KEY_DIR, else ~/.local/share/zhian/keys)"
-
-
 def add_parser(sub: SubParsers) -> None:
     p = command(
         sub,
@@ -150,7 +148,7 @@ def add_parser(sub: SubParsers) -> None:
         default="gt",
         help="gt: a level passes above 80 (9.1, default); ge: from 80 (9.2 '80 以上')",
     )
-    p.add_argument("--key-dir", type=Path, help=KEY_DIR_HELP)
+    add_key_dir(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the run's report")
     add_fail_on(p, target_option=False)
     p.set_defaults(func=cmd_run)
