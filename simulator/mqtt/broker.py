@@ -464,9 +464,21 @@ class _Amqtt:
                 "ignore", message="The 'acl' option is deprecated", category=DeprecationWarning
             )
             self._broker = _FixedAmqtt(config)
-        await self._broker.start()
+        # Cancelled inside asyncio.start_server, a listening socket is lost before amqtt holds it:
+        # let the start finish, so stop() finds every listener it opened.
+        starting = asyncio.ensure_future(self._broker.start())
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await asyncio.gather(starting, return_exceptions=True)
+            raise
 
     async def stop(self) -> None:
         broker, self._broker = self._broker, None
-        if broker is not None and broker.transitions.state == "started":
+        if broker is None:
+            return
+        if broker.transitions.state == "started":
             await broker.shutdown()
+        else:  # a start that failed half way: close the listeners it opened
+            for server in broker._servers.values():
+                await server.close_instance()
