@@ -24,6 +24,7 @@ NAMES = {
     "zhian_check_duration_seconds",
     "zhian_check_errors_total",
     "zhian_ledger_records_total",
+    "zhian_subscription_behind_seconds",  # not the issue's: how far silence judgements wait on reading
 }
 
 
