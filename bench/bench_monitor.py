@@ -84,6 +84,16 @@ def merged(docs: list[dict[str, Any]], envs: list[dict[str, str]]) -> tuple[dict
     return out, secrets
 
 
+def behind_s(metrics: str) -> float:
+    """The largest zhian_subscription_behind_seconds in a scrape."""
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("zhian_subscription_behind_seconds{")
+    ]
+    return max(values, default=0.0)
+
+
 def read_env(path: Path) -> dict[str, str]:
     out = {}
     for line in path.read_text().splitlines():
@@ -156,8 +166,8 @@ def main() -> int:
         site_file = work / f"community-{k}.yaml"
         doc = community(k, args.gateways // shards, args.devices // shards, args.heartbeat_s)
         site_file.write_text(yaml.safe_dump(doc))
-        command = [*ZHIAN, "sim", "up", str(site_file), "--write-config", str(work / f"site-{k}.yaml"),
-                   "--latency-scale", "0", "--broker", "mosquitto", "--workdir", str(work / f"site-{k}")]  # fmt: skip
+        out = ["--write-config", str(work / f"site-{k}.yaml"), "--workdir", str(work / f"site-{k}")]
+        command = [*ZHIAN, "sim", "up", str(site_file), *out, "--latency-scale", "0", "--broker", "mosquitto"]
         log = (work / f"sim-{k}.log").open("wb")
         sims.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     config = work / "site.yaml"
@@ -217,8 +227,10 @@ def main() -> int:
         quiet_ids = list(quiet_hooks)
         quiet_at = soak0 + 10
         quieted = False
+        behind: list[float] = []  # the subscriptions' reading delay, at each sample
         while time.monotonic() - soak0 < args.soak_s:
             rss.append(rss_mb(monitor.pid))
+            behind.append(behind_s(get(f"http://127.0.0.1:{port}/metrics").decode()))
             if not quieted and time.monotonic() >= quiet_at:
                 for device, hook in quiet_hooks.items():
                     get(hook, {"device": device, "action": "child_quiet", "params": {}})
@@ -273,6 +285,8 @@ def main() -> int:
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_1000_heartbeats": round(cpu * 1000 / (heartbeats / 1000), 2),
             "monitor_uptime_s": round(time.monotonic() - started, 1),
+            "behind_s_median": round(statistics.median(behind), 2) if behind else None,
+            "behind_s_max": round(max(behind), 2) if behind else None,
             "false_changes": false_changes,
             "stop_s": round(stop_s, 2),
             "loadavg_1_5_15": [round(x, 1) for x in load_during],
