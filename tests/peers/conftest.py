@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nets import claim_net
 
 from simulator.faults import LinkageSlow
 from simulator.model import Community, load_community
 from simulator.site import Site
 
 COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
-# Each community of a test run gets its own 127.N.0.0/16, so runs and tests never collide.
-_NETS = itertools.count(100 + (os.getpid() % 50) * 2)
 
 # Windows short enough for tests, long enough for a loaded 2-core machine.
 FAST = {
@@ -57,7 +54,7 @@ def fast(community: Community, net: int, platform_profile: str | None = None, **
     return community.model_copy(
         update={
             "devices": devices,
-            "address_base": f"127.{net % 250}",
+            "address_base": f"127.{net}",
             "linkage": community.linkage.scaled(timing["linkage_scale"]),
         }
     )
@@ -72,9 +69,11 @@ def community_site(tmp_path: Path) -> SiteFactory:
 
     @asynccontextmanager
     async def start(name: str, broker: str = "auto", **changes: Any) -> AsyncIterator[Site]:
-        community = fast(load_community(COMMUNITIES / f"{name}.yaml"), next(_NETS), **changes)
-        workdir = tmp_path / f"site-{name}"
-        async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
-            yield site
+        # each community gets its own 127.N.0.0/16, claimed so that tests and parallel runs never collide
+        with claim_net() as net:
+            community = fast(load_community(COMMUNITIES / f"{name}.yaml"), net, **changes)
+            workdir = tmp_path / f"site-{name}"
+            async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
+                yield site
 
     return start

@@ -27,8 +27,9 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 import zeep.exceptions
-from conftest import _NETS, COMMUNITIES, SiteFactory, fast
+from conftest import COMMUNITIES, SiteFactory, fast
 from lxml import etree
+from nets import claim_net
 from onvif import ONVIFCamera, ONVIFService
 from onvif_helpers import DOORCONTROL_NS, profile_c_service, soap_request
 from pymodbus.client import AsyncModbusTcpClient
@@ -71,9 +72,10 @@ PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     """faulty.yaml with the test timings of conftest's community_site, started once for the module."""
-    community = fast(load_community(COMMUNITIES / "faulty.yaml"), next(_NETS))
-    async with Site(community, tmp_path_factory.mktemp("faulty"), latency_scale=0) as running:
-        yield running
+    with claim_net() as net:
+        community = fast(load_community(COMMUNITIES / "faulty.yaml"), net)
+        async with Site(community, tmp_path_factory.mktemp("faulty"), latency_scale=0) as running:
+            yield running
 
 
 # -- plain clients ----------------------------------------------------------------------------
