@@ -29,13 +29,13 @@ FAST = {
 def fast(community: Community, net: int, platform_profile: str | None = None, **changes: Any) -> Community:
     """The community with test timings and its own loopback network (and the platform's API)."""
     timing = FAST | changes
+    # a slow linkage stays slow against the scaled deadlines: its delay is scaled the same way, unless
+    # a test asks for a scale of its own (linkage_slow_scale)
+    slow_scale = timing.get("linkage_slow_scale", timing["linkage_scale"])
     devices = []
     for spec in community.devices:
-        # a slow linkage stays slow against the scaled deadlines: scale its delay the same way
         faults = [
-            f.model_copy(update={"delay_s": f.delay_s * timing["linkage_scale"]})
-            if isinstance(f, LinkageSlow)
-            else f
+            f.model_copy(update={"delay_s": f.delay_s * slow_scale}) if isinstance(f, LinkageSlow) else f
             for f in spec.faults
         ]
         spec = spec.model_copy(update={"faults": faults})
