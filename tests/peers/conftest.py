@@ -20,7 +20,7 @@ COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
 FAST = {
     "heartbeat_s": 0.5,
     "keepalive_s": 2,
-    "offline_after_s": 2.0,
+    "offline_after_s": 4.0,  # eight heartbeats: a loaded machine delays some by seconds
     "poll_interval_s": 0.5,
     "linkage_scale": 0.1,
 }
