@@ -88,7 +88,7 @@ async def talker(reply: Callable[[bytes], bytes], *, close: bool) -> AsyncIterat
         await server.wait_closed()
 
 
-def conn(host: str, port: int, ledger: Ledger, *, timeout_s: float = 2.0, gate: Any = None) -> Connection:
+def conn(host: str, port: int, ledger: Ledger, *, timeout_s: float = 10.0, gate: Any = None) -> Connection:
     return Connection(
         device="fp1", host=host, port=port, timeout_s=timeout_s, sink=ledger, gate=gate, password=PASSWORD
     )
@@ -504,7 +504,7 @@ def target(p: FirePanel | None = None, *, port: int = 0, **params: Any) -> Targe
     )
 
 
-def probe_ctx(t: Target, ledger: Ledger, *, timeout_s: float = 2.0, per_host: int = 1) -> ProbeContext:
+def probe_ctx(t: Target, ledger: Ledger, *, timeout_s: float = 10.0, per_host: int = 1) -> ProbeContext:
     return ProbeContext(site=SiteView("test", (t,)), sink=ledger, call_timeout_s=timeout_s, per_host=per_host)
 
 
