@@ -7,6 +7,7 @@ loopback address with a port chosen at run time. Garbage-talking peers are small
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -479,13 +480,16 @@ word_order: high_first
         ),
         ("values: {}\ncommands: {reset: {table: discrete_input, address: 0}}", "commands.reset.table"),
         ("values: {}\nsurprise: 1", "surprise: Extra inputs are not permitted"),
-        ("values: [", "<test>:9: not valid YAML (expected the node content, but found '<stream end>')"),
+        # the line and the wording are libyaml's or PyYAML's own, whichever parses
+        ("values: [", re.compile(r"^<test>:\d+: not valid YAML \(.+\)$")),
     ],
 )
-def test_invalid_profiles_are_refused_with_the_place_named(body: str, message: str) -> None:
+def test_invalid_profiles_are_refused_with_the_place_named(body: str, message: str | re.Pattern[str]) -> None:
     with pytest.raises(ProfileError) as exc:
         parse_profile(_HEAD + body, "<test>")
-    assert str(exc.value).startswith("<test>:") and message in str(exc.value)
+    text = str(exc.value)
+    assert text.startswith("<test>:")
+    assert message.search(text) if isinstance(message, re.Pattern) else message in text
 
 
 # -- probes ---------------------------------------------------------------------------------------------
