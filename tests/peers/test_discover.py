@@ -50,7 +50,7 @@ async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.Cap
                 range=span, multicast=False, isapi_ports="8000", window=WINDOW_S, timeout=10.0,
                 ca_file=site.tls.ca_file if site.tls else None, modbus_ports="5020", unit_ids="1",
                 mqtt=f"{broker.host}:{broker.port}", mqtt_login=f"{broker.username}:ZHIAN_TEST_MQTT_PW",
-                mqtt_tls=broker.tls, listen=3.0,
+                mqtt_tls=broker.tls, listen=3.0, mqtt_profile_file=[],
             )  # fmt: skip
             ledger: list[Exchange] = []
             wrong = Login("login1", "inspector", "not-this-one", "WRONG_PW")

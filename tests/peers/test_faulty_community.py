@@ -61,12 +61,14 @@ PLACED = {
     "no_lockout": "cam-gate-01",
     "clock_skew": "panel-b2",
     "plain_http": "cam-perimeter-01",
+    "subscription_dies_silently": "door-gate-01",
 }
 ALL_FAULTS = {cls.model_fields["type"].default for cls in get_args(get_args(Fault)[0])}
 DATE_AND_TIME = "<tds:GetSystemDateAndTime/>"
 DEVICE_INFO = "<tds:GetDeviceInformation/>"
 CHINA = timezone(timedelta(hours=8))
 PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
+MANAGER_NS = "http://www.onvif.org/ver10/events/wsdl/SubscriptionManager"
 # Guards against a hang, not deadlines: what takes a second idle may take ten on a loaded machine.
 GUARD_S = 60
 TOTAL_S = 15.0  # one HTTP exchange with a healthy device, TLS included
@@ -200,16 +202,36 @@ async def recording_history(
         return summary.DataFrom, item.Configuration.MaximumRetentionTime, events
 
 
+async def new_pull_point(dev: ONVIFCamera) -> Any:
+    """A pull point of 30 s on the device, its service bound to the subscription's address."""
+    events = await dev.create_events_service()
+    sub = await events.CreatePullPointSubscription({"InitialTerminationTime": "PT30S"})
+    dev.xaddrs[PULLPOINT_NS] = sub.SubscriptionReference.Address._value_1
+    return await dev.create_pullpoint_service()
+
+
 async def signal_lost(ep: Endpoint) -> str:
     """The SignalLoss State a new pull point reports at once (its Initialized message)."""
     async with onvif(ep) as cam:
-        events = await cam.create_events_service()
-        sub = await events.CreatePullPointSubscription({"InitialTerminationTime": "PT30S"})
-        cam.xaddrs[PULLPOINT_NS] = sub.SubscriptionReference.Address._value_1
-        pullpoint = await cam.create_pullpoint_service()
+        pullpoint = await new_pull_point(cam)
         reply = await pullpoint.PullMessages({"Timeout": "PT0S", "MessageLimit": 100})
         states = dict(notification(m) for m in reply.NotificationMessage)
         return states["tns1:VideoSource/SignalLoss"]["State"]
+
+
+async def synchronized(ep: Endpoint, wait_s: float) -> tuple[int, int, bool]:
+    """A new pull point's first messages; after wait_s, what a synchronization point brings back;
+    and whether Renew still answers."""
+    async with onvif(ep) as dev:
+        pullpoint = await new_pull_point(dev)
+        first = await pullpoint.PullMessages({"Timeout": "PT0S", "MessageLimit": 100})
+        await asyncio.sleep(wait_s)  # the fault is a matter of the subscription's age
+        await pullpoint.SetSynchronizationPoint()
+        again = await pullpoint.PullMessages({"Timeout": "PT1S", "MessageLimit": 100})
+        dev.xaddrs[MANAGER_NS] = dev.xaddrs[PULLPOINT_NS]
+        manager = await dev.create_subscription_service("SubscriptionManager")
+        renewed = await manager.Renew({"TerminationTime": "PT30S"})
+        return len(first.NotificationMessage), len(again.NotificationMessage), renewed is not None
 
 
 async def input_registers(ep: Endpoint, address: int, count: int) -> list[int]:
@@ -453,6 +475,18 @@ async def test_video_loss_reaches_the_platform(site: Site) -> None:
     async with asyncio.timeout(GUARD_S), platform(site) as api:
         alerts = (await api("/alerts", type="video_loss"))["alerts"]
         assert [a["device"] for a in alerts] == ["cam-perimeter-02"]
+
+
+async def test_subscription_dies_silently(site: Site) -> None:
+    """The deaf door's pull point still answers (pulls, Renew) but hears nothing past after_s, not
+    even a synchronization point's states; a healthy door's hears them again."""
+    async with asyncio.timeout(GUARD_S):
+        deaf, healthy = await asyncio.gather(
+            synchronized(site.directory["door-gate-01"], 3.5),
+            synchronized(site.directory["door-b1-unit1"], 3.5),
+        )
+    assert deaf[0] > 0 and deaf[1] == 0 and deaf[2]
+    assert healthy[0] > 0 and healthy[1] == healthy[0] and healthy[2]
 
 
 async def test_weak_credentials_and_lockout(site: Site) -> None:
