@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,20 @@ from simulator.model import Community, load_community
 from simulator.site import Site
 
 COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
+
+
+class _ProcessNets(Iterator[int]):
+    """`next(_NETS)`: a net claimed until the test process ends, for a site no `with claim_net()`
+    block bounds (the lock goes with the process)."""
+
+    def __init__(self) -> None:
+        self._held = ExitStack()
+
+    def __next__(self) -> int:
+        return self._held.enter_context(claim_net())
+
+
+_NETS = _ProcessNets()
 
 # Windows short enough for tests, long enough for a loaded 2-core machine.
 FAST = {
