@@ -141,7 +141,7 @@ def findings(state: Path) -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=50_000)
-    parser.add_argument("--gateways", type=int, default=100)
+    parser.add_argument("--gateways", type=int, default=500)  # 100 devices each, as large.yaml
     parser.add_argument("--heartbeat-s", type=float, default=30.0)
     parser.add_argument("--quiet", type=int, default=100, help="devices made quiet for the lag figure")
     parser.add_argument("--warmup-s", type=float, default=120.0)
