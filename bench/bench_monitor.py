@@ -147,7 +147,7 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=120.0)
     parser.add_argument("--soak-s", type=float, default=600.0)
     parser.add_argument(
-        "--processes", type=int, default=0, help="simulator processes (default: one per 10,000 devices)"
+        "--processes", type=int, default=0, help="simulator processes (default: one per 5,000 devices)"
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/zhian-bench-monitor"))
     args = parser.parse_args()
@@ -155,7 +155,7 @@ def main() -> int:
     work = args.workdir
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
-    shards = args.processes or max(1, -(-args.devices // 10_000))
+    shards = args.processes or max(1, -(-args.devices // 5_000))
     env = {
         **os.environ,
         "PATH": os.environ.get("PATH", "") + ":/usr/sbin",
