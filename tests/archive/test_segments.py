@@ -158,4 +158,5 @@ def test_a_broken_chain_or_segment_is_refused_whole(
     assert "000002-20261203: does not verify" in out and "nothing was written" in out
     assert stored(db_url) == []  # the good segment before it is not stored either
 
-    assert archive("push", str(tmp_path / "graded-missing"), "--db", db_url) == 1
+    assert archive("push", str(segment_dirs(state)[0]), "--db", db_url, *trusted(tmp_path)) == 1
+    assert "one monitor segment: push its monitor's state directory" in capsys.readouterr().out
