@@ -72,6 +72,23 @@ async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
+async def to_the_end(work: Awaitable[None]) -> None:
+    """Run `work` (a restore, which bounds itself) to its end even when the caller is cancelled
+    meanwhile; a cancellation that came during it is passed on afterwards."""
+    task = asyncio.ensure_future(work)
+    interrupted = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
+
+
 class DeviceClient(Protocol):
     """A collector's client of one device: built from a Connection, opened and closed as a context."""
 
@@ -200,12 +217,18 @@ class ProbeContext:
             self._shared[key] = task
         return await asyncio.shield(task)
 
-    async def close(self) -> None:
-        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
-        close every device's client."""
+    async def wind_down(self) -> None:
+        """Cancel the shared work still running and wait for its end: an active test shared by
+        several probes (a panel's fire test) restores the site first and notes each restore step
+        (note_restore), so that what the run records after this sees every step and its outcome."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
+        close every device's client."""
+        await self.wind_down()
         opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
         self._clients.clear()
         await asyncio.gather(
