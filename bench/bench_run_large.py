@@ -40,6 +40,7 @@ SLACK_S = 15.0
 CPU_TARGET_MS = 10.0
 RSS_TARGET_MB = 400.0
 SUBSET = 0.02
+SIM_WORKERS = 3  # the simulator's worker processes: one process falls behind the inspector
 INVENTORY_LISTS = ("cameras", "nvrs", "doors", "panels", "gateways")
 
 
@@ -73,7 +74,7 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def start_site(
-    community: Path, work: Path, latency_scale: float, base: str | None
+    community: Path, work: Path, latency_scale: float, base: str | None, workers: int
 ) -> subprocess.Popen[bytes]:
     config = work / "site.yaml"
     command = [
@@ -82,6 +83,8 @@ def start_site(
     ]  # fmt: skip
     if base:
         command += ["--address-base", base]
+    if workers:
+        command += ["--workers", str(workers)]
     log = (work / "sim.log").open("wb")
     sim = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     env_file = config.with_name(config.name + ".env")
@@ -143,6 +146,7 @@ def run_zhian(config: Path, out: Path, env: dict[str, str], profile: Path | None
     """One `zhian run` in its own process: wall time, and its CPU and peak RSS from wait4."""
     command = [str(BIN / "zhian"), "run", "--config", str(config), "--out", str(out)]
     log = out.with_suffix(".log").open("wb")
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     spy = None
@@ -164,6 +168,8 @@ def run_zhian(config: Path, out: Path, env: dict[str, str], profile: Path | None
         "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        # the machine's 1-minute load average before and after: wall time means little without it
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -184,6 +190,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the site (0.1: a tenth)")
     parser.add_argument("--latency-scale", type=float, default=1.0, help="reply latency factor (1 = real)")
     parser.add_argument("--address-base", help="the site's loopback base (127.N)")
+    parser.add_argument("--sim-workers", type=int, default=SIM_WORKERS, help="simulator worker processes")
     parser.add_argument("--connections", type=int, help="limits.connections of the run (default: zhian's)")
     parser.add_argument("--no-speedup", action="store_true", help="skip the concurrency-1 run on the subset")
     parser.add_argument("--profile", type=Path, help="py-spy the full run into this speedscope file")
@@ -196,7 +203,7 @@ def main() -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         community = scaled_community(args.community, args.scale, work / "community.yaml")
-        sim = start_site(community, work, args.latency_scale, args.address_base)
+        sim = start_site(community, work, args.latency_scale, args.address_base, args.sim_workers)
         try:
             env = os.environ | read_env(work / "site.yaml.env") | {"ZHIAN_KEY_DIR": str(work / "keys")}
             site = yaml.safe_load((work / "site.yaml").read_text(encoding="utf-8"))
@@ -232,6 +239,7 @@ def main() -> int:
         "scale": args.scale,
         "latency_scale": args.latency_scale,
         "connections": args.connections,
+        "sim_workers": args.sim_workers,
         "serial_subset": serial,
         "targets_met": targets,
         **facts,

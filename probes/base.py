@@ -217,10 +217,11 @@ class ProbeContext:
             self._shared[key] = task
         return await asyncio.shield(task)
 
-    async def wind_down(self) -> None:
-        """Cancel the shared work still running and wait for its end: an active test shared by
-        several probes (a panel's fire test) restores the site first and notes each restore step
-        (note_restore), so that what the run records after this sees every step and its outcome."""
+    async def close_shared(self) -> None:
+        """Cancel the shared work still running and wait for its end (a round of checks ended, or
+        the run was stopped): an active test shared by several probes (a panel's fire test)
+        restores the site first and notes each restore step (note_restore), so that what the run
+        records after this sees every step and its outcome."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)
@@ -228,7 +229,7 @@ class ProbeContext:
     async def close(self) -> None:
         """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
         close every device's client."""
-        await self.wind_down()
+        await self.close_shared()
         opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
         self._clients.clear()
         await asyncio.gather(

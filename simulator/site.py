@@ -31,6 +31,7 @@ from simulator.onvif import OnvifCamera, OnvifDoorController, OnvifNvr
 from simulator.platform import Platform
 from simulator.runtime import PORTS, DeviceContext, Endpoint, SimDevice
 from simulator.tls import SiteTls, make_site_tls
+from simulator.workers import WorkerPool, partition
 
 INSPECTOR = "inspector"  # the account the site gives zhian on every device
 BROKER_ID = "broker"
@@ -80,21 +81,26 @@ class Site:
         *,
         latency_scale: float = 1.0,
         broker_impl: Impl = "auto",
+        workers: int = 0,
     ) -> None:
         self.community = community
         self.workdir = workdir
         self.bus = SiteBus()
+        self.latency_scale = latency_scale
         self.latency = Latency(community.latency, scale=latency_scale, seed=community.seed)
         self.broker_impl = broker_impl
         self.tls: SiteTls | None = None
         self.broker: Broker | None = None
         self.devices: dict[str, SimDevice] = {}
         self.directory: dict[str, Endpoint] = {}
+        self.workers = workers
+        self._pool: WorkerPool | None = None
         self._stack = AsyncExitStack()
 
     # -- addresses and credentials ------------------------------------------------------------
 
-    def _plan(self) -> None:
+    def plan(self) -> None:
+        """Every device's address and credentials, the same in every process of a split site."""
         base = self.community.address_base
         tls = self.community.tls
         for index, spec in enumerate(self.community.devices, start=1):
@@ -160,14 +166,29 @@ class Site:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._plan()
+        self.plan()
+        tls_dir = self.workdir / "tls"
         if self.community.tls:
             hosts = [_host(self.community.address_base, 0)] + [e.host for e in self.directory.values()]
             name = self.community.name
-            self.tls = await asyncio.to_thread(make_site_tls, self.workdir / "tls", name, hosts)
+            self.tls = await asyncio.to_thread(make_site_tls, tls_dir, name, hosts)
         await self._start_broker()
         specs = [s for s in self.community.devices if s.kind != "platform"]
         platform = [s for s in self.community.devices if s.kind == "platform"]
+        if self.workers > 0:
+            shares = partition(specs, self.workers)
+            pool = WorkerPool(self.bus, self.workdir / "workers", self.latency_scale)
+            self._pool = pool
+            self._stack.push_async_callback(pool.stop)
+            await pool.start(self.community, shares, tls_dir if self.tls else None)
+            specs = [s for s in specs if not pool.owns(s.id)]
+        await self.start_devices(specs)
+        if self._pool is not None:
+            await self._pool.wait_ready()
+        await self.start_devices(platform)
+
+    async def start_devices(self, specs: list[DeviceSpec]) -> None:
+        """Start these devices, a bounded number at a time; each is stopped with the site."""
         gate = asyncio.Semaphore(START_CONCURRENCY)
 
         async def start_one(spec: DeviceSpec) -> None:
@@ -180,8 +201,6 @@ class Site:
         async with asyncio.TaskGroup() as tg:
             for spec in specs:
                 tg.create_task(start_one(spec))
-        for spec in platform:
-            await start_one(spec)
 
     async def _start_broker(self) -> None:
         """The broker first: gateways and the platform log in to it as they start."""
@@ -255,6 +274,9 @@ class Site:
 
     async def operator(self, device_id: str, action: str, **params: Any) -> None:
         """The operator's hand on site: unplug or replug a device, set off a detector, force a door."""
+        if self._pool is not None and self._pool.owns(device_id):
+            await self._pool.operate(device_id, action, params)
+            return
         if action in ("unplug", "replug"):
             device = self.devices[device_id]
             await (device.unplug() if action == "unplug" else device.replug())

@@ -120,7 +120,8 @@ def cmd_sim_up(args: argparse.Namespace) -> int:
     community = community.model_copy(update={"address_base": base})
     with tempfile.TemporaryDirectory(prefix="zhian-sim-") as tmp:
         workdir = args.workdir or Path(tmp)
-        site = Site(community, workdir, latency_scale=args.latency_scale, broker_impl=args.broker)
+        scale, broker = args.latency_scale, args.broker
+        site = Site(community, workdir, latency_scale=scale, broker_impl=broker, workers=args.workers)
         asyncio.run(_serve(site, args))
     return 0
 
@@ -181,6 +182,14 @@ def add_parser(sub: SubParsers) -> None:
         type=address_base,
         help="loopback addresses 127.N.x.y of the devices (default: the community's, or the next "
         "free one when another site holds it)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the cameras, NVRs and doors in N worker processes, each with its own event loop "
+        "(a large site in one process falls behind its inspector; default 0: one process)",
     )
     p.add_argument(
         "--platform-profile",

@@ -322,7 +322,7 @@ async def run_jobs(
             except asyncio.CancelledError:
                 if job.spec.mode == "active":
                     try:  # a shared test (a panel's fire test) restores in its own task: wait for it
-                        await to_the_end(ctx.wind_down())
+                        await to_the_end(ctx.close_shared())
                     finally:
                         keep(interrupted(job, ctx.restores.pop(job.target.id, ()), started))
                 raise

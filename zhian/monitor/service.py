@@ -19,6 +19,7 @@ import asyncio
 import random
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
 from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
+from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
@@ -99,7 +101,9 @@ class Monitor:
             max_bytes=max_bytes, max_artefact_bytes=config.limits.max_reply_bytes,
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
-        self.ctx: ProbeContext = make_context(self.site, config, self.exchanges, None, False)
+        self.events = EventObserver(self)
+        sink = self.events.sink(self.exchanges)
+        self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
         self.reachable: dict[str, dict[str, bool]] = {}  # device -> probe -> last check reached it
         self.others_up: dict[str, bool] = {}
@@ -109,6 +113,8 @@ class Monitor:
         # checks in flight: call-bound jobs, by default as many as connections (see Limits)
         self.gate = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
         self.gap_started: dict[str, datetime] = {}
+        self._handed: deque[Finding] = deque()  # live changes on their way to the main loop
+        self._handover_due = False
         self.console = Console(self)
         self.live = LiveSide(self, listen)
         self.started = time.monotonic()
@@ -142,8 +148,17 @@ class Monitor:
         self.console.change(finding, previous)
 
     def live_change(self, _device: Device, finding: Finding) -> None:
-        """Called on the live side's thread: recorded on the main loop."""
-        self.live.post(self.keep, finding)
+        """Called on the live side's thread: recorded on the main loop, in batches, so that a burst of
+        changes is one callback there and not thousands queued ahead of everything else (a stop)."""
+        self._handed.append(finding)
+        if not self._handover_due:
+            self._handover_due = True
+            self.live.post(self.take_handed)
+
+    def take_handed(self) -> None:
+        self._handover_due = False  # before taking: a change handed meanwhile posts another call
+        while self._handed:
+            self.keep(self._handed.popleft())
 
     def devices_up(self) -> dict[str, bool]:
         """Devices the tracker does not follow: up unless their last check could not reach them."""
@@ -229,6 +244,7 @@ class Monitor:
         try:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
+            tasks.append(asyncio.create_task(self.events.run(), name="events"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
@@ -243,7 +259,7 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.live.stop)
-            await asyncio.sleep(0)  # what the live side handed over last is recorded too
+            self.take_handed()  # what the live side handed over last is recorded too
             await self.ctx.close()
             self.judge_indicators()
             gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
@@ -270,6 +286,7 @@ class Monitor:
             "segment": open_segment.name if open_segment else None,
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
+            "event_subscriptions": dict(self.events.state),
         }
         return open_segment is not None, doc
 
@@ -288,7 +305,8 @@ class Monitor:
         return groups
 
     async def schedule(self, probe: str, jobs: Sequence[Job]) -> None:
-        """Once at start, then every interval with jitter; each round with its own fetch cache."""
+        """Once at start, then every interval with jitter; each round with its own fetch cache, the
+        devices' clients kept for the life of the service (the event subscriptions use them too)."""
         every, jitter = self.config.monitor.every(probe), self.config.monitor.jitter
         while True:
             ctx = replace(self.ctx, _shared={})
@@ -297,7 +315,7 @@ class Monitor:
                     for job in jobs:
                         tg.create_task(self.check(ctx, job))
             finally:
-                await ctx.close()
+                await ctx.close_shared()
             await asyncio.sleep(every * (1 + random.uniform(-jitter, jitter)))
 
     async def check(self, ctx: ProbeContext, job: Job) -> None:
