@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 from linkage_helpers import camera_alarm, door_locked, panel_quiet, until
-from run_helpers import error_lines, start_zhian
-from site_helpers import write_site_config
 
 from simulator.isapi import IsapiDoorController
 from simulator.modbus import FirePanel
@@ -22,6 +20,8 @@ from simulator.mqtt.gateway import MqttGateway
 from simulator.onvif import OnvifCamera, OnvifDoorController
 from simulator.site import Site
 from tests.faults.conftest import SiteFactory
+from tests.faults.run_helpers import error_lines, start_zhian
+from tests.faults.site_helpers import write_site_config
 from zhian.cli.sim import operator_endpoint
 from zhian.evidence.verify import verify
 

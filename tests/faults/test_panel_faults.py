@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from panel_helpers import UNIT, ZONES, make_ctx
-from run_helpers import error_lines, findings, write_config, zhian_run
 
 from simulator.modbus import FirePanel
+from tests.faults.run_helpers import error_lines, findings, write_config, zhian_run
 from zhian.evidence.verify import verify
 
 pytestmark = pytest.mark.peers
