@@ -149,7 +149,7 @@ class Site:
 
     def _context(self, spec: DeviceSpec) -> DeviceContext:
         ep = self.directory[spec.id]
-        server_tls = self.tls.server_context() if (self.tls and ep.tls) else None
+        server_tls = self.tls.server_context(ep.host) if (self.tls and ep.tls) else None
         return DeviceContext(
             spec=spec,
             community=self.community,
