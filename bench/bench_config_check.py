@@ -1,14 +1,19 @@
 """`zhian config check` on a large inventory: a generated site of N cameras (with NVRs, doors and
-MQTT devices in proportion), checked as `zhian config check` does, timed and its peak memory read.
+MQTT devices in proportion), checked in this process (the check alone, imports aside) and as the
+user types it (`zhian config check --no-secrets site.yaml`, a new process each time: Python's
+start, the imports, the check), timed and its peak memory read.
 
-Run: .venv/bin/python bench/bench_config_check.py [--cameras 1000] [--budget-s 2]
+Run: .venv/bin/python bench/bench_config_check.py [--cameras 1000] [--budget-s 2] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,10 +73,26 @@ def site_yaml(cameras: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def command_runs(path: Path, runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (user + system) of `zhian config check` as a new process, `runs` times."""
+    zhian = Path(sys.executable).with_name("zhian")
+    argv = [str(zhian)] if zhian.exists() else [sys.executable, "-m", "zhian.cli"]
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([*argv, "config", "check", "--no-secrets", str(path)], check=True, capture_output=True)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=1000)
-    parser.add_argument("--budget-s", type=float, default=2.0, help="the target for one check")
+    parser.add_argument("--budget-s", type=float, default=2.0, help="the target for the command (median)")
+    parser.add_argument("--runs", type=int, default=5, help="times the command is run")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from zhian.configcheck import check_config
@@ -84,6 +105,7 @@ def main() -> int:
         checked = check_config(path, secrets=False)
         check_s = time.perf_counter() - started
         size = path.stat().st_size
+        walls, cpus = command_runs(path, args.runs)
     inv = checked.config.inventory
     figures = {
         "cameras": len(inv.cameras),
@@ -94,10 +116,14 @@ def main() -> int:
         "config_bytes": size,
         "check_s": round(check_s, 3),
         "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "command_wall_s": [round(w, 2) for w in walls],
+        "command_wall_median_s": round(statistics.median(walls), 2),
+        "command_cpu_median_s": round(statistics.median(cpus), 2),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "budget_s": args.budget_s,
     }
     print(json.dumps(figures))
-    return 0 if check_s <= args.budget_s else 1
+    return 0 if statistics.median(walls) <= args.budget_s else 1
 
 
 if __name__ == "__main__":

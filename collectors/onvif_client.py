@@ -300,16 +300,18 @@ class OnvifSession:
         authless: bool = False,
         wait_s: float = 0.0,
         device_time: Callable[[Any], datetime | None] | None = None,
+        slot: bool = True,
     ) -> tuple[Any, str]:
         """Call one operation: (zeep result, exchange id); a CollectorError citing the exchange on failure.
 
         `wait_s` extends the bound for operations that wait on the device's side by request
-        (PullMessages' Timeout, a search's WaitTime).
+        (PullMessages' Timeout, a search's WaitTime). `slot=False`: the call takes no slot of the
+        connection's gate (a service's long poll that waits on the device for its whole life).
         """
         anonymous = authless or self.conn.username is None
         proxy = service.ws_client_authless if anonymous else service.ws_client
         capture = _Capture(address=service.xaddr)
-        async with self._gated():
+        async with self._gated() if slot else contextlib.nullcontext():
             token = _CAPTURE.set(capture)
             started, t0 = now(), time.monotonic()
             try:

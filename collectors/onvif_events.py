@@ -201,18 +201,21 @@ class PullPoint:
             with contextlib.suppress(CollectorError):
                 await self.unsubscribe()
 
-    async def _call(self, service: Any, operation: str, params: dict[str, Any], wait_s: float = 0.0) -> Any:
+    async def _call(
+        self, service: Any, operation: str, params: dict[str, Any], wait_s: float = 0.0, slot: bool = True
+    ) -> Any:
         """A call on the subscription; once the device says it is gone, it is no longer open."""
         try:
-            return await self._session.call(service, operation, params, wait_s=wait_s)
+            return await self._session.call(service, operation, params, wait_s=wait_s, slot=slot)
         except SubscriptionLost:
             self.open = False
             raise
 
-    async def pull(self, timeout_s: float, limit: int = 100) -> Pull:
-        """Wait up to timeout_s on the device for messages (PullMessages long poll)."""
+    async def pull(self, timeout_s: float, limit: int = 100, *, slot: bool = True) -> Pull:
+        """Wait up to timeout_s on the device for messages (PullMessages long poll); `slot=False`
+        for a subscription that long-polls for the life of a service (see OnvifSession.call)."""
         params = {"Timeout": timedelta(seconds=timeout_s), "MessageLimit": limit}
-        reply, exchange = await self._call(self._pull, "PullMessages", params, wait_s=timeout_s)
+        reply, exchange = await self._call(self._pull, "PullMessages", params, wait_s=timeout_s, slot=slot)
         if reply is None:
             raise ProtocolViolation("PullMessages: empty reply", exchange_id=exchange)
         messages = tuple(parse_message(m) for m in reply.NotificationMessage or [])
@@ -225,6 +228,12 @@ class PullPoint:
         termination = utc(getattr(reply, "TerminationTime", None))
         self.termination_time = termination or self.termination_time
         return Renewal(current, termination, exchange)
+
+    async def synchronize(self) -> str:
+        """SetSynchronizationPoint: the device sends every property's current state again, so a
+        live subscription hears from it at its next pull (a deaf one does not)."""
+        _, exchange = await self._call(self._pull, "SetSynchronizationPoint", {})
+        return str(exchange)
 
     async def unsubscribe(self) -> str:
         _, exchange = await self._call(self._manager, "Unsubscribe", {})

@@ -200,12 +200,16 @@ class ProbeContext:
             self._shared[key] = task
         return await asyncio.shield(task)
 
-    async def close(self) -> None:
-        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
-        close every device's client."""
+    async def close_shared(self) -> None:
+        """Cancel shared fetches nobody waits for any more (a round of checks ended)."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
+        close every device's client."""
+        await self.close_shared()
         opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
         self._clients.clear()
         await asyncio.gather(

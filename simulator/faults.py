@@ -124,6 +124,15 @@ class ClockSkew(FaultBase):
     seconds: float
 
 
+class SubscriptionDiesSilently(FaultBase):
+    """ONVIF pull points go deaf after_s seconds after their creation: PullMessages and Renew still
+    answer, but no event (nor a synchronization point's states) reaches them any more, as on
+    devices that lose their subscriptions' notification producer without telling."""
+
+    type: Literal["subscription_dies_silently"] = "subscription_dies_silently"
+    after_s: float = Field(default=5.0, gt=0)
+
+
 class PlainHttp(FaultBase):
     """The device serves plain HTTP although the site configures TLS."""
 
@@ -147,6 +156,7 @@ Fault = Annotated[
     | WeakCredentials
     | NoLockout
     | ClockSkew
+    | SubscriptionDiesSilently
     | PlainHttp,
     Field(discriminator="type"),
 ]

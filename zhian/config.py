@@ -254,6 +254,13 @@ class Monitor(_Strict):
     reconnect_min_s: float = Field(default=1, gt=0)  # a lost broker: first retry, doubling up to max
     reconnect_max_s: float = Field(default=60, gt=0)
     segment_max_mb: float = Field(default=256, gt=0)  # a segment is also closed past this size
+    # ONVIF event subscriptions (cameras and doors): PullMessages waits up to event_pull_s; the
+    # subscription lives event_termination_s and is renewed at half of it; every event_check_s a
+    # synchronization point must bring the device's states back, or the subscription died silently
+    events: bool = True
+    event_pull_s: float = Field(default=10, gt=0)
+    event_termination_s: float = Field(default=120, gt=0)
+    event_check_s: float = Field(default=600, gt=0)
 
     @model_validator(mode="after")
     def _positive_intervals(self) -> Monitor:

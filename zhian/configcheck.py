@@ -10,9 +10,10 @@ device names (shipped, or the site's own file beside the config) and, unless tol
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -36,6 +37,7 @@ from zhian.yamlsource import Loc, Problem, YamlError, YamlSource, duplicate_keys
 
 MAX_BYTES = 4_000_000  # about 20 times the largest site we know (a 1,000-camera one is 0.2 MB)
 SHOWN = 50  # problems listed; the count is always complete
+T = TypeVar("T")
 
 
 class ConfigError(UsageError):
@@ -122,16 +124,37 @@ def ca_problems(config: Config, base: Path) -> list[Problem]:
     return []
 
 
+class _Once:
+    """Each profile read once per check: fifty gateways naming one profile cost one read."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, load: Callable[..., T], *args: Any) -> T:
+        key = (load, *args)
+        if key not in self.seen:
+            try:
+                self.seen[key] = load(*args)
+            except ValueError as exc:  # each loader's ProfileError
+                self.seen[key] = exc
+        result = self.seen[key]
+        if isinstance(result, ValueError):
+            raise result
+        loaded: T = result
+        return loaded
+
+
 def profile_problems(config: Config, base: Path) -> list[Problem]:
     """Every vendor profile a device names is found and valid."""
     problems = []
+    once = _Once()
     for i, panel in enumerate(config.inventory.panels):
         loc: tuple[int | str, ...] = ("inventory", "panels", i)
         try:
             if panel.profile_file is not None:
-                load_profile_file(_relative(base, panel.profile_file))
+                once(load_profile_file, _relative(base, panel.profile_file))
             else:
-                load_profile(panel.profile)
+                once(load_profile, panel.profile)
         except ProfileError as exc:
             key = "profile_file" if panel.profile_file is not None else "profile"
             problems.append(Problem((*loc, key), str(exc)))
@@ -148,9 +171,9 @@ def profile_problems(config: Config, base: Path) -> list[Problem]:
         key = "profile_file" if gw.profile_file is not None else "profile"
         try:
             if gw.profile_file is not None:
-                profile = load_mqtt_profile_file(_relative(base, gw.profile_file))
+                profile = once(load_mqtt_profile_file, _relative(base, gw.profile_file))
             else:
-                profile = load_mqtt_profile(gw.profile)
+                profile = once(load_mqtt_profile, gw.profile)
         except MqttProfileError as exc:
             problems.append(Problem((*loc, key), str(exc)))
             continue

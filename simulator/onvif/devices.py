@@ -11,7 +11,9 @@ Site-bus actions each device takes (params in brackets):
   "swipe" [credential, holder, granted, reason] -> AccessGranted / Denied event, a grant opens
   the door momentarily.
 
-linkage_slow delays the linkage actions by delay_s; the command returns at once.
+Every ONVIF device also takes "forget_subscriptions" (a reboot: its pull points are gone, their
+addresses answer ResourceUnknownFault). linkage_slow delays the linkage actions by delay_s; the
+command returns at once.
 """
 
 from __future__ import annotations

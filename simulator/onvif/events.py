@@ -5,7 +5,9 @@ in its current state (PropertyOperation="Initialized"), later changes arrive as 
 SetSynchronizationPoint re-sends the current states.  PullMessages long-polls up to its Timeout
 (capped at MAX_PULL_S).  A subscription dies at its termination time unless renewed; after that its
 address answers env:Sender / wsrf-r:ResourceUnknownFault, as Hikvision and Axis devices do, so a
-client can tell a dead pull point from an idle one.
+client can tell a dead pull point from an idle one.  A reboot (`forget`) drops every subscription
+the same way.  Under the subscription_dies_silently fault a pull point goes deaf `after_s` after
+its creation: it still answers PullMessages and Renew, but receives nothing any more.
 """
 
 from __future__ import annotations
@@ -134,9 +136,10 @@ class Subscription:
     matches: Callable[[str], bool]
     queue: deque[Notification] = field(default_factory=lambda: deque(maxlen=QUEUE_LIMIT))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    deaf_at: float = float("inf")  # time.monotonic() from which nothing reaches it (a silent death)
 
     def push(self, n: Notification) -> None:
-        if self.matches(n.topic):
+        if self.matches(n.topic) and time.monotonic() < self.deaf_at:
             self.queue.append(n)
             self.wake.set()
 
@@ -144,9 +147,12 @@ class Subscription:
 class EventBroker:
     """The device's event source: property states and the pull points that receive them."""
 
-    def __init__(self, topics: list[Topic], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, topics: list[Topic], clock: Callable[[], datetime], deaf_after_s: float | None = None
+    ) -> None:
         self.topics = topics
         self.clock = clock
+        self.deaf_after_s = deaf_after_s
         self._properties: dict[tuple[str, Items], Notification] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
@@ -171,7 +177,10 @@ class EventBroker:
         self._prune()
         if len(self._subscriptions) >= MAX_PULLPOINTS:
             return None
-        sub = Subscription(f"{next(self._ids)}", time.monotonic() + lifetime_s, matches)
+        now = time.monotonic()
+        sub = Subscription(f"{next(self._ids)}", now + lifetime_s, matches)
+        if self.deaf_after_s is not None:
+            sub.deaf_at = now + self.deaf_after_s
         self._subscriptions[sub.token] = sub
         self.synchronize(sub)
         return sub
@@ -186,6 +195,11 @@ class EventBroker:
             del self._subscriptions[token]
             return None
         return sub
+
+    def forget(self) -> None:
+        """A reboot: every subscription is gone, its address unknown from now on."""
+        for token in list(self._subscriptions):
+            self.unsubscribe(token)
 
     def unsubscribe(self, token: str) -> None:
         sub = self._subscriptions.pop(token, None)

@@ -51,7 +51,8 @@ class OnvifDevice(ABC):
     def __init__(self, ctx: DeviceContext) -> None:
         self.ctx = ctx
         self.port = ctx.port
-        self.broker = EventBroker(self.topics(), ctx.now)
+        deaf = ctx.spec.fault(faults.SubscriptionDiesSilently)
+        self.broker = EventBroker(self.topics(), ctx.now, deaf.after_s if deaf else None)
         self.services: dict[str, Service] = {}
         self.pullpoints: Service | None = None  # the per-subscription endpoints
         self._cat: Catalog | None = None
@@ -99,8 +100,7 @@ class OnvifDevice(ABC):
             self.services = {s.path: s for s in self.build(cat, events)}
             self.pullpoints = events.pullpoint_service()
             self._cat = cat
-            if self.actions():
-                self.ctx.bus.register(self.ctx.spec.id, self._command)
+            self.ctx.bus.register(self.ctx.spec.id, self._command)
             self.on_start()
 
     async def stop(self) -> None:
@@ -268,6 +268,9 @@ class OnvifDevice(ABC):
     # -- site bus -------------------------------------------------------------------------------
 
     async def _command(self, action: str, params: dict[str, Any]) -> None:
+        if action == "forget_subscriptions":  # a reboot: the device forgets its pull points
+            self.broker.forget()
+            return
         act = self.actions().get(action)
         if act is None:
             raise ValueError(f"{self.ctx.spec.id} does not take {action!r}")

@@ -44,7 +44,7 @@ def test_show_gives_runs_history_problems_and_what_degraded(
     detail = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in detail["runs"]] == ["r2", "r1"]
     assert [(r["awarded_on"], r["grade"]) for r in detail["grade_history"]] == [("2026-12-01", "C")]
-    assert detail["degraded"] == [{"indicator": "C4.3.3", "before": "pass", "now": "fail"}]
+    assert detail["degraded"] == [{"indicator": "C4.3.3", "before": "pass", "now": "fail", "since": None}]
     problems = {p["indicator"]: p for p in detail["problems"]}
     assert problems["A2.3.4"]["devices"] == ["cam-gate"] and problems["A2.3.4"]["reasons"] == [
         "retention_short"

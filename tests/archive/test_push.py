@@ -10,15 +10,15 @@ import psycopg
 import pytest
 
 from tests.archive.helpers import archive, sealed_run, trusted
-from zhian.archive import blobs
+from zhian.archive import blobs, db
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.ledger import LedgerReader
+from zhian.evidence.ledger import LedgerReader, sha256
 from zhian.evidence.manifest import seal
 
 EDIT_RECORD_3 = (
     "UPDATE records SET body = convert_to(replace(convert_from(body, 'UTF8'), %s, %s), 'UTF8') WHERE seq = 3"
 )
-TABLES = ("communities", "runs", "records", "findings", "verdicts", "run_files", "blobs")
+TABLES = ("communities", "runs", "records", "findings", "verdicts", "run_files", "blobs", "blob_parts")
 
 
 def counts(url: str) -> dict[str, int]:
@@ -106,12 +106,15 @@ def test_large_artefacts_live_outside_the_row_and_are_stored_once(
     first, second = sealed_run(tmp_path, "a"), sealed_run(tmp_path, "b", run_id="r2")
     assert archive("push", str(first), str(second), "--db", db_url, *trusted(tmp_path)) == 0
     with psycopg.connect(db_url) as conn:
-        large = conn.execute("SELECT count(*) FROM blobs WHERE large_object IS NOT NULL").fetchone()
+        large = conn.execute(
+            "SELECT count(*), sum(ceil(size / 100.0)) FROM blobs WHERE data IS NULL"
+        ).fetchone()
+        parts = conn.execute("SELECT count(*), max(length(data)) FROM blob_parts").fetchone()
         shared = conn.execute(
             "SELECT count(*) FROM (SELECT sha256 FROM run_files GROUP BY sha256 HAVING count(*) = 2) s"
         ).fetchone()
-        objects = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
-    assert large and large[0] > 0 and objects and objects[0] == large[0]
+    assert large and large[0] > 0 and parts  # outside the row, in parts of CHUNK bytes
+    assert parts[0] == large[1] and parts[1] <= 100
     assert shared and shared[0] > 0  # the same artefacts and ledger-independent files, stored once
     assert archive("verify", "2", "--db", db_url) == 0
     assert "verified from the database" in capsys.readouterr().out
@@ -126,3 +129,25 @@ def test_a_bad_database_url_is_one_line_without_the_password(
     err = capsys.readouterr().err
     assert err.startswith("zhian: error: ") and "cannot connect" in err and "hunter22" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_migration_moves_large_objects_into_parts(db_url: str) -> None:
+    """An archive pushed before migration 0003 kept large files as large objects: moved, not lost."""
+    data = bytes(range(256)) * 5000  # two parts of 1 MiB
+    with db.connect(db_url) as conn:
+        conn.execute(
+            "CREATE TABLE zhian_schema (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, name, sql in db.migrations()[:2]:
+            conn.execute(sql.encode())
+            conn.execute("INSERT INTO zhian_schema (version, name) VALUES (%s, %s)", (version, name))
+        conn.execute(
+            "INSERT INTO blobs (sha256, size, large_object) VALUES (%s, %s, lo_from_bytea(0, %s))",
+            (sha256(data), len(data), data),
+        )
+        assert db.migrate(conn) == db.latest_version()
+        assert b"".join(blobs.chunks(conn, sha256(data))) == data
+        left = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+        parts = conn.execute("SELECT count(*) FROM blob_parts").fetchone()
+    assert left and left[0] == 0 and parts and parts[0] == 2

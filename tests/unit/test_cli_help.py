@@ -98,3 +98,38 @@ def test_run_says_whether_it_samples() -> None:
     assert sample_line("monitoring", 42, {}).startswith("scope: every device")
     whole = {"population": 2, "size": 2, "rule": "7.4 a)"}
     assert sample_line("inspection", 42, {"door": whole}).startswith("scope: every device")
+
+
+def test_each_command_is_built_from_its_own_module_alone() -> None:
+    from zhian.cli.main import FAMILIES
+
+    whole = build_parser()
+    [tree] = [a for a in whole._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(tree.choices) == [name for names in FAMILIES.values() for name in names]
+    for names in FAMILIES.values():
+        for name in names:
+            [alone] = [a for a in build_parser(name)._actions if isinstance(a, argparse._SubParsersAction)]
+            assert list(alone.choices) == list(names), name
+
+
+def test_config_check_loads_no_protocol_library(tmp_path: Path) -> None:
+    """`zhian config check` is typed and waited for: it must not import what only runs need."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "version: 1\ncommunity: {name: t, target_level: C}\n"
+        "areas: [{id: a, kind: residence}]\ninventory: {}\n",
+        encoding="utf-8",
+    )
+    heavy = ("aiohttp", "zeep", "pymodbus", "babel", "psycopg", "simulator", "aiomqtt", "jinja2", "onvif")
+    script = (
+        "import sys\nfrom zhian.cli.main import main\n"
+        f"code = main(['config', 'check', '--no-secrets', {str(config)!r}])\n"
+        f"print(code, [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout + out.stderr

@@ -24,6 +24,9 @@ NAMES = {
     "zhian_check_duration_seconds",
     "zhian_check_errors_total",
     "zhian_ledger_records_total",
+    # beyond the list: the event subscriptions (zhian/monitor/events.py)
+    "zhian_event_subscription_up",
+    "zhian_event_subscription_lost_total",
 }
 
 

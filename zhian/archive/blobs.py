@@ -1,9 +1,10 @@
 """Content-addressed bytes in the archive: each file stored once under its sha256.
 
-Files up to `LARGE` bytes go into the row; larger ones become PostgreSQL large objects, written and
-read in chunks so neither side holds a whole video clip or ledger in memory. The sha256 is computed
-from the bytes as they are stored and must equal the one the manifest sealed, so a file changed
-between verification and storage aborts the push.
+Files up to `LARGE` bytes go into the row; larger ones into `blob_parts`, outside the row, in rows of
+`CHUNK` bytes written and read one at a time, so neither side holds a whole video clip or ledger in
+memory (ordinary rows, unlike large objects, are readable by any role granted SELECT on the tables).
+The sha256 is computed from the bytes as they are stored and must equal the one the manifest
+sealed, so a file changed between verification and storage aborts the push.
 """
 
 from __future__ import annotations
@@ -44,22 +45,20 @@ def store(conn: Conn, path: Path, digest: str) -> int:
             (digest, len(data), data),
         )
         return len(data)
-    row = conn.execute("SELECT lo_create(0)").fetchone()
-    assert row is not None
-    oid, offset = row[0], 0
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            hasher.update(block)
-            conn.execute("SELECT lo_put(%s, %s, %s)", (oid, offset, block))
-            offset += len(block)
-    _check(path, hasher, digest)
     inserted = conn.execute(
-        "INSERT INTO blobs (sha256, size, large_object) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-        " RETURNING sha256",
-        (digest, offset, oid),
+        "INSERT INTO blobs (sha256, size) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING sha256",
+        (digest, size),
     ).fetchone()
     if inserted is None:  # stored meanwhile by a concurrent push: keep theirs
-        conn.execute("SELECT lo_unlink(%s)", (oid,))
+        return 0
+    offset = 0
+    parts = "COPY blob_parts (sha256, part, data) FROM STDIN"
+    with path.open("rb") as handle, conn.cursor().copy(parts) as copy:
+        for part, block in enumerate(iter(lambda: handle.read(CHUNK), b"")):
+            hasher.update(block)
+            copy.write_row((digest, part, block))
+            offset += len(block)
+    _check(path, hasher, digest)
     return offset
 
 
@@ -70,21 +69,18 @@ def _check(path: Path, hasher: hashlib._Hash, digest: str) -> None:
 
 def chunks(conn: Conn, digest: str) -> Iterator[bytes]:
     """The bytes of a stored blob, in chunks."""
-    row = conn.execute("SELECT size, data, large_object FROM blobs WHERE sha256 = %s", (digest,)).fetchone()
+    row = conn.execute("SELECT data FROM blobs WHERE sha256 = %s", (digest,)).fetchone()
     if row is None:
         raise KeyError(digest)
-    size, data, oid = row
-    if data is not None:
-        yield bytes(data)  # type: ignore[call-overload]
+    if row[0] is not None:
+        yield bytes(row[0])  # type: ignore[call-overload]
         return
-    offset = 0
-    while offset < int(str(size)):
-        part = conn.execute("SELECT lo_get(%s, %s, %s)", (oid, offset, CHUNK)).fetchone()
-        block = bytes(part[0]) if part and part[0] is not None else b""  # type: ignore[call-overload]
-        if not block:
-            return
-        yield block
-        offset += len(block)
+    part = 0
+    while found := conn.execute(
+        "SELECT data FROM blob_parts WHERE sha256 = %s AND part = %s", (digest, part)
+    ).fetchone():
+        yield bytes(found[0])  # type: ignore[call-overload]
+        part += 1
 
 
 def sha256_of(conn: Conn, digest: str) -> str | None:
@@ -99,12 +95,8 @@ def sha256_of(conn: Conn, digest: str) -> str | None:
 
 
 def drop_unreferenced(conn: Conn) -> int:
-    """Delete blobs no stored run names any more (with their large objects); returns how many."""
-    rows = conn.execute(
+    """Delete blobs no stored run names any more (their parts go with them); returns how many."""
+    cur = conn.execute(
         "DELETE FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM run_files f WHERE f.sha256 = b.sha256)"
-        " RETURNING large_object"
-    ).fetchall()
-    for (oid,) in rows:
-        if oid is not None:
-            conn.execute("SELECT lo_unlink(%s)", (oid,))
-    return len(rows)
+    )
+    return cur.rowcount

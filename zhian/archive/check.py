@@ -20,6 +20,7 @@ from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
 from zhian.evidence.keys import fingerprint, verify_signature
 from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, Row
+from zhian.evidence.segments import SEGMENT_FILE
 from zhian.evidence.verify import Verification, row_problem
 
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{8,64}$")
@@ -47,10 +48,16 @@ def resolve_run(conn: Conn, ident: str) -> int:
 
 def verify_stored(conn: Conn, run: int) -> Verification:
     result = Verification(sealed=True)  # a stored run always has its manifest
-    stored = conn.execute("SELECT manifest, signature FROM runs WHERE id = %s", (run,)).fetchone()
+    stored = conn.execute(
+        "SELECT manifest, signature, chain_start, kind, monitor_id, segment_index FROM runs WHERE id = %s",
+        (run,),
+    ).fetchone()
     if stored is None:
         raise UsageError(f"archive: no stored run {run}")
-    artefacts = _check_chain(conn, run, result)
+    start = str(stored[2] or GENESIS)
+    if stored[3] == "segment":
+        _check_link(conn, run, start, str(stored[4]), int(str(stored[5])), result)
+    artefacts = _check_chain(conn, run, start, result)
     data = bytes(stored[0])  # type: ignore[call-overload]
     try:
         manifest = json.loads(data)
@@ -75,10 +82,33 @@ def verify_stored(conn: Conn, run: int) -> Verification:
     return result
 
 
-def _check_chain(conn: Conn, run: int, result: Verification) -> set[str]:
+def _check_link(conn: Conn, run: int, start: str, monitor: str, index: int, result: Verification) -> None:
+    """A segment: its chain starts where its sealed segment.json says, which is where the stored
+    segment before it (when the archive holds it) ends."""
+    row = conn.execute(
+        "SELECT sha256 FROM run_files WHERE run = %s AND path = %s", (run, SEGMENT_FILE)
+    ).fetchone()
+    try:
+        doc = json.loads(b"".join(blobs.chunks(conn, str(row[0])))) if row else {}
+    except (KeyError, ValueError):
+        doc = {}
+    if doc.get("previous_head", GENESIS) != start:
+        result.problems.append(f"{SEGMENT_FILE}: names another previous head than the archive starts from")
+    before = conn.execute(
+        "SELECT id, manifest FROM runs WHERE kind = 'segment' AND monitor_id = %s AND segment_index = %s",
+        (monitor, index - 1),
+    ).fetchone()
+    if before is not None:
+        head = (json.loads(bytes(before[1])).get("ledger") or {}).get("chain_head")  # type: ignore[call-overload]
+        if head != start:
+            result.problems.append(f"does not follow the stored segment #{before[0]} (the chain is broken)")
+
+
+def _check_chain(conn: Conn, run: int, start: str, result: Verification) -> set[str]:
     """Walk the stored records; returns the artefact digests they name."""
     named: set[str] = set()
-    prev, expected = GENESIS, 1
+    prev, expected = start, 1
+    result.chain_head = start
     cursor = conn.cursor(row_factory=class_row(Row))
     cursor.execute(
         "SELECT seq, id, kind, probe, device, started_at, body, hash, prev_hash FROM records"

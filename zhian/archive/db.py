@@ -12,11 +12,15 @@ import re
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from zhian.errors import UsageError
 
 ENV = "ZHIAN_DB"
+READER = "zhian_reader"  # the role a read-only portfolio is granted (migration 0003)
+TABLES = ("zhian_schema", "communities", "runs", "records", "findings", "verdicts", "run_files", "blobs",
+          "blob_parts")  # fmt: skip
 _LOCK = 0x7A6869616E  # "zhian": one advisory lock id for migrations
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -86,7 +90,25 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> int:
                 conn.execute(sql.encode())
                 conn.execute("INSERT INTO zhian_schema (version, name) VALUES (%s, %s)", (version, name))
                 current = version
+        _grant_reader(conn)
     return current
+
+
+def _grant_reader(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """SELECT on every archive table this user owns to `zhian_reader`, where it exists and lacks it
+    (a table made by a later migration, or the role made by the administrator after the first push)."""
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone() is None:
+        return
+    missing = conn.execute(
+        """SELECT c.relname FROM pg_class c
+           WHERE c.oid = ANY(SELECT to_regclass(t) FROM unnest(%s::text[]) t)
+             AND pg_has_role(current_user, c.relowner, 'USAGE')
+             AND NOT has_table_privilege(%s, c.oid, 'SELECT')""",
+        (list(TABLES), READER),
+    ).fetchall()
+    for (table,) in missing:
+        grant = sql.SQL("GRANT SELECT ON {} TO {}")
+        conn.execute(grant.format(sql.Identifier(str(table)), sql.Identifier(READER)))
 
 
 def require_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:

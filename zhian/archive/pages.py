@@ -127,11 +127,16 @@ def community_page(detail: CommunityDetail, today: date) -> str:
             ),
             "problems",
         ),
-        "<h2>Degraded since the graded run</h2>",
+        f"<h2>Degraded since the graded run (by the latest {escape(c.latest_kind)} #{c.latest})</h2>",
         _table(
-            ("indicator", "graded run", "now"),
+            ("indicator", "graded run", "now", "since"),
             (
-                [escape(d.indicator), escape(d.before), f'<span class="bad">{escape(d.now)}</span>']
+                [
+                    escape(d.indicator),
+                    escape(d.before),
+                    f'<span class="bad">{escape(d.now)}</span>',
+                    f"{d.since:%Y-%m-%d %H:%M}Z" if d.since else "—",
+                ]
                 for d in detail.degraded
             ),
             "degraded",

@@ -21,13 +21,14 @@ from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
 
 _RANK = "CASE {0} WHEN 'pass' THEN 3 WHEN 'partial' THEN 2 WHEN 'fail' THEN 1 END"
-_LATEST = """SELECT DISTINCT ON (community_id) community_id, id, run_id, kind, sealed_at, grade
-             FROM runs ORDER BY community_id, sealed_at DESC, id DESC"""
-_GRADED = """SELECT DISTINCT ON (community_id) community_id, id, run_id, grade, awarded_on, graded_by,
-                    level_applied, sealed_at
-             FROM runs
-             WHERE kind = 'run' AND grade IS NOT NULL AND awarded_on IS NOT NULL AND NOT interrupted
-             ORDER BY community_id, awarded_on DESC, sealed_at DESC, id DESC"""
+# One community's latest run or segment, and its graded run: each an index probe (LIMIT 1 per
+# community), so the portfolio stays quick however many daily segments a community has.
+_LATEST = """SELECT id, run_id, kind, sealed_at, grade FROM runs WHERE community_id = c.id
+             ORDER BY sealed_at DESC, id DESC LIMIT 1"""
+_GRADED = """SELECT id, run_id, grade, awarded_on, graded_by, level_applied, sealed_at FROM runs
+             WHERE community_id = {0} AND kind = 'run' AND grade IS NOT NULL AND awarded_on IS NOT NULL
+                   AND NOT interrupted {1}
+             ORDER BY awarded_on DESC, sealed_at DESC, id DESC LIMIT 1"""
 
 
 def _worse(latest: str, graded: str) -> str:
@@ -40,13 +41,11 @@ def _worse(latest: str, graded: str) -> str:
     )
 
 
-_DEGRADED = "SELECT g.indicator, g.status AS before, l.status AS now FROM " + _worse(
+_DEGRADED = "SELECT g.indicator, g.status AS before, l.status AS now, l.since FROM " + _worse(
     "%(latest)s", "%(graded)s"
 )
 PORTFOLIO = f"""
-WITH latest AS ({_LATEST}), graded AS ({_GRADED}),
-     counts AS (SELECT community_id, count(*) AS runs FROM runs GROUP BY community_id)
-SELECT c.id, c.name, c.operator, counts.runs,
+SELECT c.id, c.name, c.operator, (SELECT count(*) FROM runs WHERE community_id = c.id) AS runs,
        latest.id AS latest_id, latest.run_id AS latest_run_id, latest.kind AS latest_kind,
        latest.sealed_at AS latest_sealed_at, latest.grade AS latest_grade,
        graded.id AS graded_id, graded.run_id AS graded_run_id, graded.grade, graded.awarded_on,
@@ -55,10 +54,15 @@ SELECT c.id, c.name, c.operator, counts.runs,
             ELSE (SELECT count(*) FROM {_worse("latest.id", "graded.id")})
        END AS degraded
 FROM communities c
-JOIN counts ON counts.community_id = c.id
-JOIN latest ON latest.community_id = c.id
-LEFT JOIN graded ON graded.community_id = c.id
+CROSS JOIN LATERAL ({_LATEST}) latest
+LEFT JOIN LATERAL ({_GRADED.format("c.id", "")}) graded ON true
 """
+
+
+def graded_run(conn: Conn, community: int, sealed_by: str) -> int | None:
+    """The community's graded run as of `sealed_by` (an ISO time): the one a segment then watched."""
+    row = conn.execute(_GRADED.format("%s", "AND sealed_at <= %s"), (community, sealed_by)).fetchone()
+    return int(str(row[0])) if row else None
 
 
 @dataclass(frozen=True)
@@ -186,9 +190,10 @@ class Degraded:
     indicator: str
     before: str
     now: str
+    since: datetime | None  # the monitor's: since when it holds `now` (a run does not say)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self.__dict__ | {"since": self.since.isoformat() if self.since else None}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ as they are copied, so a directory changed after its verification aborts the pus
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +22,7 @@ from zhian.errors import UsageError
 from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
 from zhian.evidence.trust import TrustedKeys
-from zhian.evidence.verify import verify
+from zhian.evidence.verify import Verification, verify
 from zhian.report.build import build_report
 from zhian.report.model import Report
 from zhian.report.rundir import EVALUATOR_DIR, RUN_FILE
@@ -48,27 +46,17 @@ class Pushed:
 def push(conn: Conn, run_dir: Path, trust: TrustedKeys) -> Pushed:
     if not (run_dir / RUN_FILE).is_file():
         raise Refused(f"{run_dir}: not a sealed run directory (no {RUN_FILE})")
-    result = verify(run_dir)
-    if not result.ok:
-        problems = result.listed()
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise Refused(f"{run_dir}: does not verify: {problems[0]}{more}")
+    require(run_dir, verify(run_dir), trust)
     data = (run_dir / MANIFEST).read_bytes()
     manifest = json.loads(data)
-    try:
-        public = base64.b64decode(manifest["signed_by"]["public_key"], validate=True)
-    except (KeyError, TypeError, binascii.Error):  # verify() has read it already; kept for the type
-        raise Refused(f"{run_dir / MANIFEST}: no signer") from None
-    if why := trust.refusal(public):
-        raise Refused(f"{run_dir}: {why}")
     digest = sha256(data)
-    if found := _existing(conn, digest):
+    if found := existing(conn, digest):
         return found
     report = _report(run_dir)
     try:
         return _store(conn, run_dir, report, manifest, data)
     except _AlreadyThere:
-        found = _existing(conn, digest)
+        found = existing(conn, digest)
         assert found is not None
         return found
 
@@ -77,10 +65,23 @@ class _AlreadyThere(Exception):
     pass
 
 
+def require(where: Path, result: Verification, trust: TrustedKeys) -> None:
+    """Refuse a directory that does not verify or whose signer is not trusted."""
+    if not result.ok:
+        problems = result.listed()
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise Refused(f"{where}: does not verify: {problems[0]}{more}")
+    if result.signer_raw is None:  # verify() names the signer of every sealed directory
+        raise Refused(f"{where / MANIFEST}: no signer")
+    if why := trust.refusal(result.signer_raw):
+        raise Refused(f"{where}: {why}")
+
+
 def _store(conn: Conn, run_dir: Path, report: Report, manifest: dict[str, Any], data: bytes) -> Pushed:
     digest = sha256(data)
     with conn.transaction():
-        community = _community(conn, report)
+        c = report.overview.community
+        community = community_id(conn, c.name, c.operator, c.address)
         row = conn.execute(
             """INSERT INTO runs (manifest_sha256, kind, run_id, community_id, level_applied, grade,
                    threshold, interrupted, started_at, finished_at, sealed_at, awarded_on, graded_by,
@@ -89,7 +90,7 @@ def _store(conn: Conn, run_dir: Path, report: Report, manifest: dict[str, Any], 
                ON CONFLICT (manifest_sha256) DO NOTHING RETURNING id""",
             (
                 digest,
-                _text(report.run.run_id),
+                text(report.run.run_id),
                 community,
                 report.overview.community.target_level,
                 report.summary.grade,
@@ -108,14 +109,14 @@ def _store(conn: Conn, run_dir: Path, report: Report, manifest: dict[str, Any], 
         if row is None:  # a concurrent push of the same seal won: roll back, report theirs
             raise _AlreadyThere
         run = int(str(row[0]))
-        records = _copy_records(conn, run, run_dir, manifest)
+        records = copy_records(conn, run, run_dir, manifest)
         _copy_findings(conn, run, report)
         _copy_verdicts(conn, run, report)
-        files = _store_files(conn, run, run_dir, manifest["files"])
+        files = store_files(conn, run, run_dir, manifest["files"])
     return Pushed(run, digest, report.run.run_id, report.overview.community.name, records, files, True)
 
 
-def _existing(conn: Conn, digest: str) -> Pushed | None:
+def existing(conn: Conn, digest: str) -> Pushed | None:
     row = conn.execute(
         """SELECT r.id, r.run_id, c.name, (SELECT count(*) FROM records WHERE run = r.id),
                   (SELECT count(*) FROM run_files WHERE run = r.id)
@@ -129,7 +130,7 @@ def _existing(conn: Conn, digest: str) -> Pushed | None:
     )
 
 
-def _text(value: str) -> str:
+def text(value: str) -> str:
     """A query column's copy of a text: PostgreSQL text holds no NUL (the sealed bytes keep it)."""
     return value.replace("\x00", "\ufffd")
 
@@ -163,23 +164,24 @@ def _report(run_dir: Path) -> Report:
         raise Refused(f"{run_dir}: verifies, but cannot be read as a run ({exc})") from None
 
 
-def _community(conn: Conn, report: Report) -> int:
-    c = report.overview.community
+def community_id(conn: Conn, name: str, operator: str, address: str) -> int:
+    """The community's archive number, adding it (or updating its operator and address)."""
     row = conn.execute(
         """INSERT INTO communities (name, operator, address) VALUES (%s, %s, %s)
            ON CONFLICT (name) DO UPDATE SET operator = EXCLUDED.operator, address = EXCLUDED.address
            RETURNING id""",
-        (_text(c.name), _text(c.operator), _text(c.address)),
+        (text(name), text(operator), text(address)),
     ).fetchone()
     assert row is not None
     return int(str(row[0]))
 
 
-def _copy_records(conn: Conn, run: int, run_dir: Path, manifest: dict[str, Any]) -> int:
+def copy_records(conn: Conn, run: int, run_dir: Path, manifest: dict[str, Any], start: str = GENESIS) -> int:
     """Copy the ledger's rows, checking the chain again as they go (the file may have changed since
-    verification: the bytes copied must hash and link to the sealed head)."""
+    verification: the bytes copied must hash and link to the sealed head). `start`: the hash the
+    first record follows (a monitor segment's previous head)."""
     reader = LedgerReader(run_dir)
-    prev, seq = GENESIS, 0
+    prev, seq = start, 0
     try:
         with conn.cursor().copy(
             "COPY records (run, seq, id, kind, probe, device, started_at, body, hash, prev_hash) FROM STDIN"
@@ -208,7 +210,7 @@ def _copy_findings(conn: Conn, run: int, report: Report) -> None:
         for f in report.findings:
             row = (f.probe, f.device, f.status, f.reason, f.detail)
             copy.write_row(
-                (run, f.n, *map(_text, row), [_text(i) for i in f.indicators], [_text(e) for e in f.evidence])
+                (run, f.n, *map(text, row), [text(i) for i in f.indicators], [text(e) for e in f.evidence])
             )
 
 
@@ -218,7 +220,7 @@ def _copy_verdicts(conn: Conn, run: int, report: Report) -> None:
             copy.write_row((run, ind.id, ind.level, ind.final_status, ind.awarded, ind.points))
 
 
-def _store_files(conn: Conn, run: int, run_dir: Path, listed: dict[str, str]) -> int:
+def store_files(conn: Conn, run: int, run_dir: Path, listed: dict[str, str]) -> int:
     """Every sealed file, by path, and its bytes once per sha256 (manifest and signature are in `runs`)."""
     have = blobs.known(conn, sorted(set(listed.values())))
     for name, digest in sorted(listed.items()):

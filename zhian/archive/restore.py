@@ -1,13 +1,16 @@
 """A stored run back as its sealed directory, byte for byte, so the ordinary tools (`zhian verify`,
-the evidence pack and its viewer) work on it as on the original."""
+the evidence pack and its viewer) work on it as on the original: `zhian archive export` and the
+portfolio's download link."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from zhian.archive import blobs
 from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
+from zhian.evidence.export import Pack, export_pack
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
 
 
@@ -29,3 +32,12 @@ def restore(conn: Conn, run: int, dest: Path) -> None:
         with target.open("wb") as handle:
             for block in blobs.chunks(conn, str(digest)):
                 handle.write(block)
+
+
+def export_stored(conn: Conn, run: int, pack: Path) -> Pack:
+    """The evidence pack of stored run `run`, from the database alone: restored into a temporary
+    folder, then verified and packed by `zhian export`'s own code (refused if it does not verify)."""
+    with tempfile.TemporaryDirectory(prefix="zhian-restore-") as tmp:
+        folder = Path(tmp) / "run"
+        restore(conn, run, folder)
+        return export_pack(folder, pack)

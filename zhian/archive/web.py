@@ -26,9 +26,9 @@ from psycopg_pool import ConnectionPool
 from zhian.archive.blobs import Conn
 from zhian.archive.pages import STYLE, community_page, portfolio_page
 from zhian.archive.portfolio import community, portfolio
-from zhian.archive.restore import restore
+from zhian.archive.restore import export_stored
 from zhian.errors import UsageError
-from zhian.evidence.export import Pack, export_pack
+from zhian.evidence.export import Pack
 
 POOL = web.AppKey("pool", ConnectionPool)
 HEADERS = {
@@ -89,8 +89,7 @@ async def pack(request: web.Request) -> web.StreamResponse:
             ).fetchone()
             if row is None:
                 raise web.HTTPNotFound(text=f"no stored run {number}")
-            restore(conn, number, folder / "run")
-            return export_pack(folder / "run", folder / "pack.zip"), f"{row[0]}-{row[1]}.zip"
+            return export_stored(conn, number, folder / "pack.zip"), f"{row[0]}-{row[1]}.zip"
 
         try:
             built, name = await _query(request, build)

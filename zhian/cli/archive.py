@@ -15,7 +15,9 @@ from zhian.archive import db
 from zhian.archive.check import resolve_run, verify_stored
 from zhian.archive.portfolio import CommunityDetail, CommunityRow, community, portfolio, resolve_community
 from zhian.archive.prune import prune
-from zhian.archive.push import Refused, push
+from zhian.archive.push import Pushed, Refused, push
+from zhian.archive.restore import export_stored
+from zhian.archive.segments import StatePushed, is_state_dir, push_state
 from zhian.archive.web import serve
 from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, add_key_dir, add_trust, command
 from zhian.errors import UsageError
@@ -30,19 +32,33 @@ def cmd_push(args: argparse.Namespace) -> int:
     refused = 0
     with db.connect(db.database_url(args.db)) as conn:
         db.migrate(conn)
-        for run_dir in args.run_dirs:
+        for where in args.run_dirs:
             try:
-                pushed = push(conn, run_dir, trust)
+                if is_state_dir(where):
+                    _say_state(where, push_state(conn, where, trust))
+                else:
+                    _say(where, push(conn, where, trust))
             except Refused as exc:
                 print(f"REFUSED: {exc}; nothing was written")
                 refused += 1
-                continue
-            what = "stored" if pushed.new else "already archived"
-            print(
-                f"{run_dir}: {what} as #{pushed.id} (run {pushed.run_id}, {pushed.community};"
-                f" {pushed.records} records, {pushed.files} files; manifest {pushed.manifest_sha256[:16]}…)"
-            )
     return EXIT_REFUSED if refused else 0
+
+
+def _say(where: Path, pushed: Pushed) -> None:
+    what = "stored" if pushed.new else "already archived"
+    print(
+        f"{where}: {what} as #{pushed.id} (run {pushed.run_id}, {pushed.community};"
+        f" {pushed.records} records, {pushed.files} files; manifest {pushed.manifest_sha256[:16]}…)"
+    )
+
+
+def _say_state(where: Path, result: StatePushed) -> None:
+    new = [p for p in result.segments if p.new]
+    for pushed in new:
+        _say(where, pushed)
+    before = len(result.segments) - len(new)
+    tail = f"; the open segment {result.open_segment} is left for a later push" if result.open_segment else ""
+    print(f"{where}: {len(new)} segments stored, {before} already archived{tail}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -62,6 +78,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else "NOT verified"
     )
     return 0 if result.ok else EXIT_REFUSED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with db.connect(db.database_url(args.db), read_only=True) as conn:
+        db.require_schema(conn)
+        run = resolve_run(conn, args.id)
+        built = export_stored(conn, run, args.pack)
+    print(f"{args.pack}: the evidence pack of archive #{run}, rebuilt from the database")
+    print(f"  {built.size} bytes, sha256 {built.sha256}; verified: chain, signature, every file")
+    return 0
 
 
 def _json(data: Any) -> None:
@@ -125,9 +151,11 @@ def _show_text(detail: CommunityDetail) -> None:
             + (f" [{', '.join(p.reasons)}]" if p.reasons else "")
         )
     if detail.degraded:
-        print(f"degraded since the graded run #{c.label.run if c.label else '?'}:")
+        graded = c.label.run if c.label else "?"
+        print(f"degraded since the graded run #{graded} (by the latest {c.latest_kind} #{c.latest}):")
         for d in detail.degraded:
-            print(f"  {d.indicator}: {d.before} -> {d.now}")
+            since = f" since {d.since:%Y-%m-%d %H:%M}Z" if d.since else ""
+            print(f"  {d.indicator}: {d.before} -> {d.now}{since}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -195,10 +223,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = command(
         archive,
         "push",
-        "verify sealed run directories and store each in one transaction",
+        "verify sealed runs (and a monitor's sealed segments) and store each in one transaction",
         [
             ("zhian archive push runs/demo/run --db postgresql://zhian@db/zhian", ""),
             ("zhian archive push runs/* --trust body-ed25519.pub", "also accept the body's key"),
+            ("zhian archive push /var/lib/zhian/site", "a monitor's --state: every sealed segment"),
         ],
         {
             EXIT_OK: CODES[EXIT_OK],
@@ -206,7 +235,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             EXIT_USAGE: CODES[EXIT_USAGE],
         },
     )
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR", help="sealed run directories")
+    p.add_argument(
+        "run_dirs", nargs="+", type=Path, metavar="DIR", help="sealed runs or monitor state directories"
+    )
     _db_option(p)
     add_trust(p)
     add_key_dir(p, "the machine whose key push trusts")
@@ -226,6 +257,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("id", metavar="ID", help="archive number, run id or manifest sha256 (prefix)")
     _db_option(p)
     p.set_defaults(func=cmd_verify)
+
+    p = command(
+        archive,
+        "export",
+        "a stored run's evidence pack, rebuilt from the database alone (as `zhian export` makes it)",
+        [("zhian archive export 12 --out 12.zip", "then `zhian verify` its run/, or open viewer.html")],
+        {
+            EXIT_OK: CODES[EXIT_OK],
+            EXIT_USAGE: "no such run, or it no longer verifies (no pack written)",
+        },
+    )
+    p.add_argument("id", metavar="ID", help="archive number, run id or manifest sha256 (prefix)")
+    p.add_argument("--out", dest="pack", type=Path, required=True, metavar="PACK", help="the ZIP to write")
+    _db_option(p)
+    p.set_defaults(func=cmd_export)
 
     for name, text, func in (
         ("list", "communities: latest run, grade, label validity, next re-check, degradation", cmd_list),

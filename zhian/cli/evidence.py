@@ -141,7 +141,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_BROKEN
 
 
-def add_parsers(sub: SubParsers) -> None:
+def add_parser(sub: SubParsers) -> None:
     p = command(
         sub,
         "verify",

@@ -1,115 +1,47 @@
-"""The `zhian` command line: one sub-command per task, errors in one line with exit code 2."""
+"""The `zhian` command line: one sub-command per task, errors in one line with exit code 2.
+
+Each family of commands lives in its own module, which imports what its commands need (the run
+engine, the report renderers, the protocol libraries, PostgreSQL ...). `zhian X ...` imports the
+module of X only: a config check does not pay for the simulator or the archive. `zhian --help` (or
+anything that is not a known command) builds the whole tree.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
-import secrets
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from mapping.catalog import LEVELS, CatalogError, load_catalog
-from scorer.sampling import plan
-from scorer.score import score
+from mapping.catalog import CatalogError
 from zhian import __version__
-from zhian.cli import archive as archivecmd
-from zhian.cli import diff as diffcmd
-from zhian.cli import discover as discovercmd
-from zhian.cli import evidence as evidencecmd
-from zhian.cli import monitor as monitorcmd
-from zhian.cli import report as reportcmd
-from zhian.cli import run as runcmd
-from zhian.cli import sim as simcmd
-from zhian.cli.failon import add_fail_on, fail_on
-from zhian.cli.help import EXIT_FAIL_ON, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, command
-from zhian.config import schema as config_schema
-from zhian.configcheck import check_config
+from zhian.cli.help import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SubParsers
 from zhian.errors import UsageError
-from zhian.report.tables import catalog_summary, catalog_table, score_table
-from zhian.verdicts import load_verdicts
 
-THRESHOLD_HELP = "gt: a level passes above 80 (9.1, default); ge: from 80 (9.2 '80 以上')"
-
-
-def _dump(data: Any, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-
-
-def cmd_catalog(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
-    levels = (args.level,) if args.level else LEVELS
-    if args.summary:
-        sys.stdout.write(catalog_summary(catalog))
-    elif args.format == "table":
-        sys.stdout.write(catalog_table(catalog, levels))
-    else:
-        rows = [i.as_dict() for lv in levels for i in catalog.level(lv)]
-        sys.stdout.write(_dump(rows, args.format))
-    return 0
+# module -> the commands it adds (in `zhian --help` order); each module has add_parser(sub)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "zhian.cli.standard": ("catalog", "score", "sample"),
+    "zhian.cli.configcmd": ("config",),
+    "zhian.cli.run": ("run",),
+    "zhian.cli.report": ("report",),
+    "zhian.cli.evidence": ("verify", "seal", "keys", "export"),
+    "zhian.cli.monitor": ("monitor",),
+    "zhian.cli.diff": ("diff",),
+    "zhian.cli.sim": ("sim",),
+    "zhian.cli.discover": ("discover",),
+    "zhian.cli.archive": ("archive",),
+}
+MODULE_OF = {name: module for module, names in FAMILIES.items() for name in names}
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
-    verdicts = load_verdicts(catalog, args.verdicts)
-    report = score(catalog, verdicts, args.threshold)
-    if args.format == "json":
-        sys.stdout.write(_dump(report.as_dict(), "json"))
-    else:
-        sys.stdout.write(score_table(report))
-    return fail_on(report, args.fail_on, args.target)
+def _add(sub: SubParsers, module: str) -> None:
+    add: Callable[[SubParsers], None] = importlib.import_module(module).add_parser
+    add(sub)
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    items: list[str] | None = None
-    if args.items is not None:
-        try:
-            lines = args.items.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise UsageError(f"{args.items}: {exc.strerror}") from None
-        items = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    population = args.population if args.population is not None else len(items or [])
-    if args.population is None and items is None:
-        raise UsageError("sample: give --population N or --items FILE")
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    try:
-        result = plan(population, seed if items is not None else args.seed, items)
-    except ValueError as exc:
-        raise UsageError(f"sample: {args.items or '--population'}: {exc}") from None
-    if args.format == "json":
-        sys.stdout.write(_dump(result.as_dict(), "json"))
-        return 0
-    print(f"population {result.population}: sample at least {result.size} ({float(result.ratio):.0%})")
-    print(f"rule: {result.rule}")
-    if result.items is not None:
-        print(f"seed: {seed}  (give --seed {seed} to draw the same sample again)")
-        for item in result.items:
-            print(item)
-    return 0
-
-
-def cmd_config_check(args: argparse.Namespace) -> int:
-    inv = check_config(args.config, secrets=not args.no_secrets).config.inventory
-    counts = {k: len(getattr(inv, k)) for k in ("cameras", "nvrs", "doors", "panels", "brokers", "gateways")}
-    counts["gateway devices"] = sum(len(gw.devices) for gw in inv.gateways)
-    counts["platform"] = int(inv.platform is not None)
-    skipped = "; secrets not checked (--no-secrets)" if args.no_secrets else ""
-    print(f"{args.config}: valid; " + ", ".join(f"{n} {k}" for k, n in counts.items()) + skipped)
-    return 0
-
-
-def cmd_config_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(_dump(config_schema(), "json"))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command tree, or (`only`, a command's name) the tree with that command alone."""
     parser = argparse.ArgumentParser(
         prog="zhian",
         description=(
@@ -118,103 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zhian {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = command(
-        sub,
-        "catalog",
-        "list the indicators of the standard (appendices A, B, C)",
-        [
-            ("zhian catalog --summary", "points and counts per level"),
-            ("zhian catalog --level A", "the level A table, Chinese and English"),
-            ("zhian catalog --format json", "every indicator as a JSON object"),
-        ],
-    )
-    p.add_argument("--level", choices=LEVELS, help="one level only (default: A, B and C)")
-    p.add_argument(
-        "--format", choices=("table", "json", "yaml"), default="table", help="table (default), json or yaml"
-    )
-    p.add_argument("--summary", action="store_true", help="points and counts per level only")
-    p.set_defaults(func=cmd_catalog)
-
-    p = command(
-        sub,
-        "score",
-        "score verdict files (machine and/or evaluator): gates, totals, grade, eligibility",
-        [
-            ("zhian score runs/demo/run/verdicts.yaml", "the machine's proposal"),
-            ("zhian score RUN/verdicts.yaml evaluator.yaml", "with the evaluator's verdicts over it"),
-            ("zhian score V.yaml --fail-on gate", "exit 3 when a basic requirement failed (6.2)"),
-        ],
-        (EXIT_OK, EXIT_USAGE, EXIT_FAIL_ON),
-    )
-    p.add_argument(
-        "verdicts",
-        nargs="+",
-        type=Path,
-        metavar="VERDICTS.yaml",
-        help="verdict files; later ones add to earlier",
-    )
-    p.add_argument("--threshold", choices=("gt", "ge"), default="gt", help=THRESHOLD_HELP)
-    p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
-    add_fail_on(p)
-    p.set_defaults(func=cmd_score)
-
-    p = command(
-        sub,
-        "sample",
-        "clause 7.4 sample size, and a reproducible pick",
-        [
-            ("zhian sample --population 240", "how many of 240 devices to check"),
-            ("zhian sample --items cameras.txt --seed 7", "which ones, the same for the same seed"),
-        ],
-    )
-    p.add_argument("--population", type=int, help="how many homogeneous devices there are")
-    p.add_argument("--seed", type=int, help="draw the same sample again (default: a random seed, printed)")
-    p.add_argument(
-        "--items", type=Path, help="one device ID per line ('#' comments); the population is its count"
-    )
-    p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
-    p.set_defaults(func=cmd_sample)
-
-    p = sub.add_parser("config", help="check a config file, or print its JSON schema")
-    config_sub = p.add_subparsers(dest="config_command", required=True)
-    c = command(
-        config_sub,
-        "check",
-        "everything a run checks before it touches the site: the format, ids and references, "
-        "addresses, ca_file, vendor profiles and secrets; every problem names the file, line and key",
-        [
-            ("zhian config check site.yaml", ""),
-            ("zhian config check --no-secrets site.yaml", "before the secrets are handed over"),
-        ],
-    )
-    c.add_argument("config", type=Path, help="the site's config (see config.example.yaml)")
-    c.add_argument(
-        "--no-secrets", action="store_true", help="skip resolving env:/file: secrets (not handed over yet)"
-    )
-    c.set_defaults(func=cmd_config_check)
-    c = command(
-        config_sub,
-        "schema",
-        "the JSON schema of the config format",
-        [("zhian config schema > config.schema.json", "for an editor's completion")],
-    )
-    c.set_defaults(func=cmd_config_schema)
-
-    runcmd.add_parser(sub)
-    reportcmd.add_parser(sub)
-    evidencecmd.add_parsers(sub)
-    monitorcmd.add_parser(sub)
-    diffcmd.add_parser(sub)
-    simcmd.add_parser(sub)
-    discovercmd.add_parser(sub)
-    archivecmd.add_parser(sub)
+    for module in [MODULE_OF[only]] if only in MODULE_OF else FAMILIES:
+        _add(sub, module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -126,6 +126,9 @@ MONITOR = {
     "schedule": {"panel_liveness": 15, "fire_water": 15, "recording_alive": 60, "retention": 120},
     "reconnect_min_s": 0.5,
     "reconnect_max_s": 5,
+    "event_pull_s": 2,
+    "event_termination_s": 30,
+    "event_check_s": 20,
 }
 
 

@@ -1,4 +1,5 @@
-"""`zhian export`: a run directory as one self-contained ZIP an evaluator can open offline, years later.
+"""`zhian export`: a run directory (or one monitor segment) as one self-contained ZIP an evaluator can
+open offline, years later.
 
 The pack holds the sealed run under `run/` (so `zhian verify run/` works on the unzipped pack as is)
 and `viewer.html`, one file that re-checks the chain and the signature in the browser. A run that
@@ -26,8 +27,9 @@ import yaml
 from mapping.catalog import load_catalog
 from zhian.errors import UsageError
 from zhian.evidence.keys import PRIVATE_FILE, default_key_dir
-from zhian.evidence.ledger import LedgerError, LedgerReader, Row
+from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, Row
 from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
+from zhian.evidence.segments import is_segment, segment_start, verify_segment
 from zhian.evidence.verify import Verification, verify
 from zhian.report.messages import LANGS, load_table
 from zhian.report.write import REPORTS_DIR
@@ -65,7 +67,7 @@ def export_pack(run_dir: Path, pack: Path, *, force: bool = False) -> Pack:
         raise UsageError(f"{run_dir}: not a run directory")
     if pack.resolve().is_relative_to(run_dir.resolve()):
         raise UsageError(f"{pack}: write the pack outside the run directory (it would break its seal)")
-    result = verify(run_dir)
+    result = verify_segment(run_dir) if is_segment(run_dir) else verify(run_dir)
     if not result.ok and not force:
         raise UsageError(f"{run_dir}: will not export a run that does not verify: {result.listed()[0]}")
     files = pack_files(run_dir)
@@ -168,6 +170,8 @@ def viewer_data(run_dir: Path, result: Verification) -> dict[str, Any]:
         "schema": "zhian.viewer/1",
         "records": records,
         "ledger_error": ledger_error,
+        # a monitor segment's first record follows the previous segment's head (its sealed segment.json)
+        "chain_start": segment_start(run_dir) if is_segment(run_dir) else GENESIS,
         "manifest_b64": _b64_file(run_dir / MANIFEST),
         "signature_b64": _signature(run_dir / SIGNATURE),
         "files_b64": {n: b for n in SHOWN_FILES if (b := _b64_file(run_dir / n)) is not None},

@@ -102,6 +102,19 @@ class Metrics:
             registry=r,
         )
 
+        self.event_up = Gauge(
+            "zhian_event_subscription_up",
+            "1 while the device's ONVIF event subscription is alive, 0 while it is being re-created",
+            ("device",),
+            registry=r,
+        )
+        self.event_lost = Counter(
+            "zhian_event_subscription_lost_total",
+            "ONVIF event subscriptions found dead (lost, unreachable, past_termination, silent, refused)",
+            ("device", "reason"),
+            registry=r,
+        )
+
     def indicator_status(self, indicator: str, level: str, status: str) -> None:
         for each in STATUSES:
             self.indicator.labels(indicator, level, each).set(1.0 if each == status else 0.0)

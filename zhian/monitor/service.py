@@ -42,6 +42,7 @@ from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
 from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
+from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
@@ -99,7 +100,9 @@ class Monitor:
             max_bytes=max_bytes, max_artefact_bytes=config.limits.max_reply_bytes,
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
-        self.ctx: ProbeContext = make_context(self.site, config, self.exchanges, None, False)
+        self.events = EventObserver(self)
+        sink = self.events.sink(self.exchanges)
+        self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
         self.reachable: dict[str, dict[str, bool]] = {}  # device -> probe -> last check reached it
         self.others_up: dict[str, bool] = {}
@@ -229,6 +232,7 @@ class Monitor:
         try:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
+            tasks.append(asyncio.create_task(self.events.run(), name="events"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
@@ -270,6 +274,7 @@ class Monitor:
             "segment": open_segment.name if open_segment else None,
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
+            "event_subscriptions": dict(self.events.state),
         }
         return open_segment is not None, doc
 
@@ -288,7 +293,8 @@ class Monitor:
         return groups
 
     async def schedule(self, probe: str, jobs: Sequence[Job]) -> None:
-        """Once at start, then every interval with jitter; each round with its own fetch cache."""
+        """Once at start, then every interval with jitter; each round with its own fetch cache, the
+        devices' clients kept for the life of the service (the event subscriptions use them too)."""
         every, jitter = self.config.monitor.every(probe), self.config.monitor.jitter
         while True:
             ctx = replace(self.ctx, _shared={})
@@ -297,7 +303,7 @@ class Monitor:
                     for job in jobs:
                         tg.create_task(self.check(ctx, job))
             finally:
-                await ctx.close()
+                await ctx.close_shared()
             await asyncio.sleep(every * (1 + random.uniform(-jitter, jitter)))
 
     async def check(self, ctx: ProbeContext, job: Job) -> None:

@@ -161,8 +161,9 @@
   }
 
   async function checkChain() {
-    if (data.ledger_error) return { ok: false, checked: 0, head: GENESIS, broken: { seq: null, text: () => t("p_ledger", data.ledger_error) } };
-    let prev = GENESIS;
+    const start = data.chain_start || GENESIS; // a monitor segment starts from the previous one's head
+    if (data.ledger_error) return { ok: false, checked: 0, head: start, broken: { seq: null, text: () => t("p_ledger", data.ledger_error) } };
+    let prev = start;
     for (const [i, r] of records.entries()) {
       const text = await rowProblem(r, i + 1, prev);
       if (text) return { ok: false, checked: i, head: prev, broken: { seq: i + 1, text } };

@@ -1,0 +1,90 @@
+"""`zhian monitor`'s observers against the simulated community, as its own process: ONVIF event
+subscriptions kept alive (renewed; a forgotten or deaf one re-created and recorded)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from simulator.faults import Fault, SubscriptionDiesSilently
+from simulator.model import load_community
+from simulator.site import Site
+from tests.peers.conftest import _NETS, COMMUNITIES, fast
+from tests.peers.monitor_helpers import Service, kill_started, ledger_records, write_config
+
+pytestmark = pytest.mark.peers
+TERMINATION_S = 8  # renewed at half of it: room for a loop held up a few seconds on a loaded machine
+
+
+@pytest.fixture(autouse=True)
+def no_service_left() -> Iterator[None]:
+    yield
+    kill_started()
+
+
+@asynccontextmanager
+async def small_site(tmp: Path, faults: Mapping[str, Sequence[Fault]]) -> AsyncIterator[Site]:
+    """The small community with test timings, mosquitto, and these faults added."""
+    community = load_community(COMMUNITIES / "small.yaml")
+    devices = [d.model_copy(update={"faults": [*d.faults, *faults.get(d.id, ())]}) for d in community.devices]
+    community = fast(community.model_copy(update={"devices": devices}), next(_NETS))
+    async with Site(community, tmp / "site", latency_scale=0, broker_impl="mosquitto") as site:
+        yield site
+
+
+def lost(samples: list[tuple[dict[str, str], float]], device: str, reason: str) -> float:
+    return sum(v for labels, v in samples if labels["device"] == device and labels["reason"] == reason)
+
+
+async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(tmp_path: Path) -> None:
+    deaf = {"cam-gate-01": [SubscriptionDiesSilently(after_s=2)]}
+    watched = ("cam-gate-01", "cam-perimeter-01", "door-gate-01")
+    timings = {"event_pull_s": 0.5, "event_termination_s": TERMINATION_S, "event_check_s": 1}
+    async with small_site(tmp_path, deaf) as site:
+        config, env = write_config(site, tmp_path, (*watched, "nvr-01"), timings)
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+
+        async def up() -> dict[str, float]:
+            return {labels["device"]: v for labels, v in await service.samples("zhian_event_subscription_up")}
+
+        async def lost_total() -> list[tuple[dict[str, str], float]]:
+            return await service.samples("zhian_event_subscription_lost_total")
+
+        await service.until(lambda m: all(m.get(d) == 1 for d in watched), read=up)
+        subscribed = time.monotonic()
+        # a reboot: the camera forgets its pull point, the monitor notices and subscribes again
+        await site.operator("cam-perimeter-01", "forget_subscriptions")
+        await service.until(lambda s: lost(s, "cam-perimeter-01", "lost") >= 1, read=lost_total)
+        await service.until(lambda m: m.get("cam-perimeter-01") == 1, read=up)
+        # the deaf camera's subscriptions answer but hear nothing: found silent, twice
+        await service.until(lambda s: lost(s, "cam-gate-01", "silent") >= 2, read=lost_total)
+        # and the door's subscription lives on past its termination, renewed
+        await service.until(lambda _: time.monotonic() - subscribed > 2.5 * TERMINATION_S, read=up)
+        assert await service.stop(signal.SIGTERM) == 0
+
+    records = ledger_records(state)
+    gaps = [r for r in records if r["kind"] == "event_gap"]
+    ends = [r for r in records if r["kind"] == "event_gap_end"]
+    by_device = {(g["device"], g["reason"]) for g in gaps}
+    assert ("cam-perimeter-01", "lost") in by_device and ("cam-gate-01", "silent") in by_device
+    assert {e["device"] for e in ends} >= {"cam-perimeter-01", "cam-gate-01"}
+    # every gap cites an exchange the ledger holds: the fault, or the synchronization point unanswered
+    exchanges = {r["id"]: r for r in records if r["kind"] == "exchange"}
+    for gap in gaps:
+        assert gap["evidence"] and all(e in exchanges for e in gap["evidence"]), gap
+    silent = next(g for g in gaps if g["reason"] == "silent")
+    assert exchanges[silent["evidence"][0]]["method"]["operation"] == "SetSynchronizationPoint"
+    # the door's subscription outlived its termination: renewed, never lost
+    assert not [g for g in gaps if g["device"] == "door-gate-01"]
+    creations = [
+        e for e in exchanges.values()
+        if e["device"] == "door-gate-01" and e["method"]["operation"] == "CreatePullPointSubscription"
+    ]  # fmt: skip
+    assert len(creations) == 1
