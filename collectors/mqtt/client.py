@@ -50,9 +50,10 @@ class MqttClient(Session):
         on_subscribed: Callable[[str], None],
         *,
         qos: int = 1,
+        on_caught_up: Callable[[], None] | None = None,
     ) -> None:
         """Hand every message on `filters` to `on_message` until cancelled or lost (see follow.follow)."""
-        await follow.follow(self, filters, on_message, on_subscribed, qos)
+        await follow.follow(self, filters, on_message, on_subscribed, qos, on_caught_up)
 
     async def try_login(self, username: str, password: str) -> LoginResult:
         """One login with these credentials; the broker's refusal is returned, not raised."""

@@ -21,11 +21,14 @@ from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
 from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.segments import is_segment
 from zhian.evidence.trust import TrustedKeys
 from zhian.evidence.verify import Verification, verify
 from zhian.report.build import build_report
 from zhian.report.model import Report
 from zhian.report.rundir import EVALUATOR_DIR, RUN_FILE
+
+RECORD_TYPES = ("int8", "int4", "text", "text", "text", "text", "text", "bytea", "text", "text")
 
 
 class Refused(Exception):
@@ -44,6 +47,10 @@ class Pushed:
 
 
 def push(conn: Conn, run_dir: Path, trust: TrustedKeys) -> Pushed:
+    if is_segment(run_dir):
+        raise Refused(
+            f"{run_dir}: one monitor segment: push its monitor's state directory (the chain is checked)"
+        )
     if not (run_dir / RUN_FILE).is_file():
         raise Refused(f"{run_dir}: not a sealed run directory (no {RUN_FILE})")
     require(run_dir, verify(run_dir), trust)
@@ -184,8 +191,10 @@ def copy_records(conn: Conn, run: int, run_dir: Path, manifest: dict[str, Any], 
     prev, seq = start, 0
     try:
         with conn.cursor().copy(
-            "COPY records (run, seq, id, kind, probe, device, started_at, body, hash, prev_hash) FROM STDIN"
+            "COPY records (run, seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
+            " FROM STDIN (FORMAT BINARY)"  # the bodies go as they are, not escaped as text
         ) as copy:
+            copy.set_types(RECORD_TYPES)
             for row in reader.rows():
                 # verify() checked every record in full; the copy need only be the same chain
                 if (row.seq, row.prev_hash) != (seq + 1, prev) or sha256(row.body) != row.hash:

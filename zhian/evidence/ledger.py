@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from collectors.connection import DEFAULT_MAX_REPLY_BYTES
 from collectors.exchange import Exchange
+from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from probes.finding import Finding
 from zhian import __version__
 from zhian.evidence.scrub import Scrubber
