@@ -13,8 +13,9 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import DEFAULT_MAX_REPLY_BYTES, Connection, Gate
+from collectors.connection import Connection, Gate
 from collectors.exchange import Sink, now
+from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from collectors.platform import AlertFeed
 from probes.finding import Finding
 from probes.targets import SiteView, Target, TargetKind

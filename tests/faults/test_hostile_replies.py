@@ -64,7 +64,8 @@ async def test_slow_drip_is_cut_by_the_call_deadline() -> None:
         async with IsapiClient(conn(port, seen, timeout_s=1.0)) as c:
             with pytest.raises(Unreachable) as hung:
                 await c.device_info()
-    assert hung.value.timed_out and time.monotonic() - began < 3
+    # cut at its 1 s deadline, not drawn out by the drip (the slack: a loaded machine)
+    assert hung.value.timed_out and time.monotonic() - began < 4
 
 
 @pytest.mark.parametrize("body", [BOMB, EXTERNAL, b"<DeviceInfo><unclosed></DeviceInfo>"])
