@@ -1,5 +1,6 @@
 """`zhian monitor`'s observers against the simulated community, as its own process: ONVIF event
-subscriptions kept alive (renewed; a forgotten or deaf one re-created and recorded)."""
+subscriptions kept alive (renewed; a forgotten or deaf one re-created and recorded); the platform's
+alert for each outage, or its absence."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import signal
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from simulator.faults import Fault, SubscriptionDiesSilently
+from simulator.faults import Fault, PlatformNoOfflineAlert, SubscriptionDiesSilently
 from simulator.model import load_community
 from simulator.site import Site
 from tests.peers.conftest import _NETS, COMMUNITIES, fast
-from tests.peers.monitor_helpers import Service, kill_started, ledger_records, write_config
+from tests.peers.monitor_helpers import Service, kill_started, ledger_records, records_now, write_config
 
 pytestmark = pytest.mark.peers
 TERMINATION_S = 8  # renewed at half of it: room for a loop held up a few seconds on a loaded machine
@@ -88,3 +91,45 @@ async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(t
         if e["device"] == "door-gate-01" and e["method"]["operation"] == "CreatePullPointSubscription"
     ]  # fmt: skip
     assert len(creations) == 1
+
+
+@pytest.mark.parametrize("alerting", [True, False], ids=["platform_alerts", "platform_silent"])
+async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, alerting: bool) -> None:
+    """A child gone quiet: an outage, and the platform's device_offline alert for it within the
+    window (then how long after), or none when the platform never raises one."""
+    faults = {} if alerting else {"platform": [PlatformNoOfflineAlert()]}
+    window_s = 60 if alerting else 6  # the silent platform: the window must end for the verdict
+    async with small_site(tmp_path, faults) as site:
+        config, env = write_config(
+            site, tmp_path, monitor={"alert_poll_s": 0.3}, thresholds={"offline_alert_window_s": window_s}
+        )
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+        await service.until(lambda m: m.get("intercom-b1-01") == 1)
+        await site.operator("intercom-b1-01", "child_quiet")
+
+        def verdict(records: list[dict[str, Any]]) -> bool:
+            return any(r["kind"] == "outage_alert" and r["device"] == "intercom-b1-01" for r in records)
+
+        await service.until(verdict, read=lambda: records_now(state), timeout_s=120)
+        assert await service.stop(signal.SIGTERM) == 0
+
+    records = ledger_records(state)
+    row = next(r for r in records if r["kind"] == "outage_alert" and r["device"] == "intercom-b1-01")
+    outage = next(
+        r for r in records
+        if r["kind"] == "finding" and r["device"] == "intercom-b1-01" and r["status"] == "fail"
+    )  # fmt: skip
+    assert row["outage_started_at"] == outage["finished_at"] and row["alert"] is alerting
+    exchanges = {r["id"]: r for r in records if r["kind"] == "exchange"}
+    assert row["evidence"] and all(e in exchanges for e in row["evidence"])
+    assert {exchanges[e]["method"]["operation"] for e in row["evidence"]} == {"alerts"}, row
+    if alerting:
+        assert row["alert_id"] and 0 <= row["after_s"] <= window_s
+        # raised for this outage: after the device's last heartbeat (same clock on this machine)
+        assert datetime.fromisoformat(row["raised_at"]) >= datetime.fromisoformat(
+            outage["facts"]["last_seen"]
+        )
+    else:
+        assert "alert_id" not in row and row["window_s"] == window_s

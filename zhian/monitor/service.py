@@ -40,12 +40,14 @@ from zhian.engine.run import Job, config_digest, execute, make_context, new_run_
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
+from zhian.monitor.alerts import OutageAlerts, is_outage
 from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
 from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
+from zhian.monitor.period import OUTAGE_PROBES
 
 LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
@@ -101,6 +103,7 @@ class Monitor:
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
         self.events = EventObserver(self)
+        self.alerts = OutageAlerts(self)
         sink = self.events.sink(self.exchanges)
         self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
@@ -140,9 +143,22 @@ class Monitor:
         previous = self.board.observe(finding)
         if previous is None:
             return
+        self.outage_change(finding)
         fields = finding_fields(finding, self.monitor_id, self.indicators_for(finding.probe, finding.device))
         self.ledger.append("finding", fields | {"change": {"from": previous, "to": finding.status}})
         self.console.change(finding, previous)
+
+    def outage_change(self, finding: Finding) -> None:
+        """A device gone down opens an outage the platform must alert; back up, it closes."""
+        at = finding.finished_at
+        if finding.status in ("fail", "error") and is_outage(finding.probe, finding.reason):
+            seen = finding.facts.get("last_seen")
+            last_seen = datetime.fromisoformat(seen) if isinstance(seen, str) else None
+            self.alerts.opened(finding.device, at, finding.reason, last_seen)
+        elif finding.status == "pass" and (
+            finding.probe in OUTAGE_PROBES or all(self.reachable.get(finding.device, {}).values())
+        ):
+            self.alerts.closed(finding.device, at)
 
     def live_change(self, _device: Device, finding: Finding) -> None:
         """Called on the live side's thread: recorded on the main loop."""
@@ -233,6 +249,7 @@ class Monitor:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
             tasks.append(asyncio.create_task(self.events.run(), name="events"))
+            tasks.append(asyncio.create_task(self.alerts.run(), name="platform alerts"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
