@@ -130,6 +130,7 @@ MONITOR = {
     "event_termination_s": 30,
     "event_check_s": 20,
     "alert_poll_s": 1,
+    "linkage_poll_s": 1,
 }
 
 

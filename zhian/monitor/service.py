@@ -45,6 +45,7 @@ from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
 from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
+from zhian.monitor.linkage import RealAlarms
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
 from zhian.monitor.period import OUTAGE_PROBES
@@ -104,6 +105,7 @@ class Monitor:
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
         self.events = EventObserver(self)
         self.alerts = OutageAlerts(self)
+        self.real_alarms = RealAlarms(self)
         sink = self.events.sink(self.exchanges)
         self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
@@ -250,6 +252,7 @@ class Monitor:
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
             tasks.append(asyncio.create_task(self.events.run(), name="events"))
             tasks.append(asyncio.create_task(self.alerts.run(), name="platform alerts"))
+            tasks.append(asyncio.create_task(self.real_alarms.run(), name="real alarms"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
@@ -292,6 +295,7 @@ class Monitor:
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
             "event_subscriptions": dict(self.events.state),
+            "panels": dict(self.real_alarms.state),
         }
         return open_segment is not None, doc
 
@@ -338,6 +342,8 @@ class Monitor:
         filters: dict[str, set[str]] = {}
         for device in self.tracker.devices.values():
             filters.setdefault(device.broker, set()).update(device.matcher.filters)
+        for broker, topics in self.real_alarms.relay_brokers.items():
+            filters.setdefault(broker, set()).update(topics)
         out: list[tuple[Target, list[str]]] = []
         for broker_id, wanted in sorted(filters.items()):
             try:
