@@ -6,9 +6,12 @@ replies, every 50th with an 8 kB raw artefact, and one finding per 5 exchanges),
 is pushed by `zhian archive push`'s own code (verify the directory, build its report, copy records,
 findings, verdicts and files in one transaction). The ledgers are written in one SQLite transaction
 each to make the fixture quick; they are the real format and must verify, since push refuses any
-that does not. Portfolio: two real pushed runs are copied in SQL to `--communities` communities of
-three runs each (older, graded, later) with all their verdicts, then the portfolio query and the
-served page `/` are timed. Prints one JSON line; exits non-zero when a target is missed.
+that does not. Each run is written just before its push (untimed) and removed after it, so 100 runs
+need no more disk than two. Then one run re-verified and exported from the database alone.
+Portfolio: two real pushed runs are copied in SQL to `--communities` communities of three runs each
+(older, graded, later) and `--segments` monitor segments after them, with all their verdicts, then
+the portfolio query and the served page `/` are timed. The machine is shared: the 1-minute load
+average is given beside each figure. Prints one JSON line; exits non-zero when a target is missed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -38,6 +43,7 @@ from zhian.archive import db
 from zhian.archive.check import verify_stored
 from zhian.archive.portfolio import portfolio
 from zhian.archive.push import push
+from zhian.archive.restore import export_stored
 from zhian.archive.web import build_app
 from zhian.evidence.keys import load_or_create
 from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LEDGER_FILE, canonical, open_ledger, sha256
@@ -136,13 +142,34 @@ SELECT n.id, v.indicator, v.level, v.status, v.awarded, v.max
 FROM runs n JOIN verdicts v ON v.run = CASE WHEN n.run_id LIKE 'copy-%%-2' THEN %(later)s ELSE %(graded)s END
 WHERE n.run_id LIKE 'copy-%%'
 """
+# `segments` monitor segments per community, a day apart after its later run, each with the later
+# run's verdicts (so the latest view of every community is a segment, degraded as the later run is).
+SEGMENTS = """
+INSERT INTO runs (manifest_sha256, kind, run_id, community_id, level_applied, interrupted, started_at,
+                  finished_at, sealed_at, manifest, signature, signer, monitor_id, segment_index,
+                  chain_start)
+SELECT encode(sha256((c.id || '/segment/' || s)::bytea), 'hex'), 'segment', 'monitor-' || c.id || '/' || s,
+       c.id, r.level_applied, false, r.started_at, r.finished_at,
+       r.sealed_at - make_interval(days => (c.id %% 300)::int) + make_interval(days => s),
+       r.manifest, r.signature, r.signer, 'monitor-' || c.id, s, r.manifest_sha256
+FROM communities c CROSS JOIN generate_series(1, %(segments)s) s JOIN runs r ON r.id = %(later)s
+WHERE c.name LIKE '小区 %%'
+"""
+SEGMENT_VERDICTS = """
+INSERT INTO verdicts (run, indicator, level, status, since)
+SELECT n.id, v.indicator, v.level, v.status, n.sealed_at
+FROM runs n JOIN verdicts v ON v.run = %(later)s WHERE n.kind = 'segment'
+"""
 
 
-def replicate(conn: psycopg.Connection[Any], communities: int, graded: int, later: int) -> None:
-    """`communities` communities of three runs each, copied in SQL from two pushed runs."""
-    ids = {"n": communities, "graded": graded, "later": later}
+def replicate(
+    conn: psycopg.Connection[Any], communities: int, segments: int, graded: int, later: int
+) -> None:
+    """`communities` communities of three runs and `segments` segments each, copied in SQL from two
+    pushed runs."""
+    ids = {"n": communities, "graded": graded, "later": later, "segments": segments}
     with conn.transaction():
-        for statement in (COMMUNITIES, RUNS, VERDICTS):
+        for statement in (COMMUNITIES, RUNS, VERDICTS, SEGMENTS, SEGMENT_VERDICTS):
             conn.execute(statement, ids)
     conn.execute("ANALYZE")
 
@@ -182,6 +209,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--records", type=int, default=20_000, help="ledger records per run")
     parser.add_argument("--communities", type=int, default=1_000)
+    parser.add_argument("--segments", type=int, default=7, help="monitor segments per community")
     parser.add_argument("--min-rate", type=float, default=1_000, help="target: records pushed per second")
     parser.add_argument("--max-portfolio-s", type=float, default=1.0, help="target: the portfolio page")
     args = parser.parse_args()
@@ -189,29 +217,46 @@ def main() -> int:
     figures: dict[str, Any] = {"runs": args.runs, "records_per_run": args.records}
     with tempfile.TemporaryDirectory() as tmp, cluster() as server:
         root = Path(tmp)
-        started = time.perf_counter()
         dirs = [root / f"run{n:03d}" for n in range(args.runs)]
-        total = sum(write_run(d, n, args.records, reply) for n, d in enumerate(dirs))
-        figures["fixture_s"] = round(time.perf_counter() - started, 1)
-        trust = TrustedKeys.of([root / "keys" / "ed25519.pub"], root / "keys")
         url = server.url()
+        fixture_s, pushes, loads, total = 0.0, [], [], 0
         with db.connect(url) as conn:
             db.migrate(conn)
-            started = time.perf_counter()
-            for d in dirs:
+            for n, d in enumerate(dirs):
+                started = time.perf_counter()
+                total += write_run(d, n, args.records, reply)
+                fixture_s += time.perf_counter() - started
+                trust = TrustedKeys.of([root / "keys" / "ed25519.pub"], root / "keys")
+                started = time.perf_counter()
                 assert push(conn, d, trust).new
-            push_s = time.perf_counter() - started
+                pushes.append(time.perf_counter() - started)
+                loads.append(os.getloadavg()[0])
+                if n >= 2:  # the first two stay for the portfolio
+                    shutil.rmtree(d)
             started = time.perf_counter()
             checked = verify_stored(conn, 1)
             figures["verify_one_from_db_s"] = round(time.perf_counter() - started, 2)
+            started = time.perf_counter()
+            export_stored(conn, 1, root / "pack.zip")
+            figures["export_one_from_db_s"] = round(time.perf_counter() - started, 2)
+            figures["load_verify_export"] = round(os.getloadavg()[0], 1)
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        push_s = sum(pushes)
+        tenth = max(1, len(pushes) // 10)
         figures |= {
+            "fixture_s": round(fixture_s, 1),
             "push_s": round(push_s, 1),
             "records_pushed_per_s": round(total / push_s),
             "runs_per_min": round(args.runs / push_s * 60, 1),
+            "push_one_s_median": round(statistics.median(pushes), 1),
+            "push_one_s_first_tenth": round(statistics.mean(pushes[:tenth]), 1),
+            "push_one_s_last_tenth": round(statistics.mean(pushes[-tenth:]), 1),
+            "load_push_mean": round(statistics.mean(loads), 1),
+            "load_push_min_max": [round(min(loads), 1), round(max(loads), 1)],
             "verified_from_db": checked.ok,
             "database_mb": round(int(str(size[0])) / 1e6) if size else None,
         }
+        print(json.dumps(figures, ensure_ascii=False), flush=True)  # the push half, in case
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE portfolio")
         pf_url = server.url("portfolio")
@@ -228,19 +273,21 @@ def main() -> int:
                 " (SELECT indicator FROM verdicts WHERE run = 2 ORDER BY indicator LIMIT 10)"
             )
             conn.execute("UPDATE runs SET sealed_at = sealed_at + interval '1 day' WHERE id = 2")
-            replicate(conn, args.communities, graded=1, later=2)
+            replicate(conn, args.communities, args.segments, graded=1, later=2)
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM communities), (SELECT count(*) FROM runs),"
                 " (SELECT count(*) FROM verdicts)"
             ).fetchone()
             rows = portfolio(conn, date.today())
             query_s = timed(20, lambda: portfolio(conn, date.today()))
+            figures["load_portfolio"] = round(os.getloadavg()[0], 1)
         page_s, page_bytes = asyncio.run(page_time(pf_url, 20))
         figures |= {
             "communities": counts[0] if counts else None,
             "portfolio_runs": counts[1] if counts else None,
             "portfolio_verdicts": counts[2] if counts else None,
             "portfolio_degraded": sum(1 for r in rows if r.degraded),
+            "portfolio_latest_is_segment": sum(1 for r in rows if r.latest_kind == "segment"),
             "portfolio_query_s": round(query_s, 3),
             "portfolio_page_s": round(page_s, 3),
             "portfolio_page_kb": round(page_bytes / 1e3),

@@ -38,27 +38,68 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ZHIAN = [sys.executable, "-m", "zhian.cli"]
+LIVE = ("heartbeat", "gateway_status")
+STOP_TARGET_S = 10.0  # SIGTERM to exit, every segment sealed
 
 
-def community(gateways: int, devices: int, heartbeat_s: float) -> dict[str, Any]:
+def community(shard: int, gateways: int, devices: int, heartbeat_s: float) -> dict[str, Any]:
+    """One simulator process's share: its own broker and addresses, ids prefixed with the shard."""
     per = devices // gateways
     return {
         "name": "bench-monitor",
-        "address_base": "127.41",
+        "address_base": f"127.{41 + shard}",
         "tls": False,
         "areas": [{"id": "homes", "kind": "residence"}, {"id": "control-room", "kind": "monitoring_center"}],
         "devices": [
             {"id": "platform", "kind": "platform", "protocol": "http", "area": "control-room",
              "platform": {"offline_after_s": heartbeat_s * 3, "poll_interval_s": 60}},
             {"repeat": gateways, "template": {
-                "id": "gw-{n:03d}", "kind": "gateway", "protocol": "mqtt", "area": "control-room",
+                "id": f"gw-{shard}-{{n:03d}}", "kind": "gateway", "protocol": "mqtt", "area": "control-room",
                 "gateway": {"heartbeat_s": heartbeat_s, "keepalive_s": 60, "devices": [
-                    {"repeat": per, "template": {"id": "d-{parent_n:03d}-{n:04d}", "type": "smoke_detector",
-                                                 "area": "homes"}},
+                    {"repeat": per, "template": {"id": f"d-{shard}-{{parent_n:03d}}-{{n:04d}}",
+                                                 "type": "smoke_detector", "area": "homes"}},
                 ]},
             }},
         ],
     }  # fmt: skip
+
+
+def merged(docs: list[dict[str, Any]], envs: list[dict[str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """One monitor config over every shard: each shard's broker renamed broker-K with its own
+    credentials, the first shard's platform only."""
+    out, secrets = json.loads(json.dumps(docs[0])), dict(envs[0])
+    out["inventory"]["brokers"], out["inventory"]["gateways"] = [], []
+    for k, (doc, env) in enumerate(zip(docs, envs, strict=True)):
+        name, var = f"broker-{k}", f"ZHIAN_PW_BROKER_{k}"
+        out["credentials"][name] = doc["credentials"]["broker"] | {"password": f"env:{var}"}
+        secrets[var] = env["ZHIAN_PW_BROKER"]
+        for broker in doc["inventory"]["brokers"]:
+            out["inventory"]["brokers"].append(broker | {"id": name, "credentials": name})
+        for gateway in doc["inventory"]["gateways"]:
+            out["inventory"]["gateways"].append(gateway | {"broker": name})
+    platform = out["inventory"].get("platform")
+    if platform and platform.get("broker"):
+        platform["broker"] = "broker-0"
+    out["monitor"] = {"default_interval_s": 3600}
+    return out, secrets
+
+
+def behind_s(metrics: str) -> float:
+    """The largest zhian_subscription_behind_seconds in a scrape."""
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("zhian_subscription_behind_seconds{")
+    ]
+    return max(values, default=0.0)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        out[name] = value.strip("'")
+    return out
 
 
 def rss_mb(pid: int) -> float:
@@ -105,40 +146,50 @@ def main() -> int:
     parser.add_argument("--quiet", type=int, default=100, help="devices made quiet for the lag figure")
     parser.add_argument("--warmup-s", type=float, default=120.0)
     parser.add_argument("--soak-s", type=float, default=600.0)
+    parser.add_argument(
+        "--processes", type=int, default=0, help="simulator processes (default: one per 10,000 devices)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/zhian-bench-monitor"))
     args = parser.parse_args()
 
     work = args.workdir
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
-    site_file = work / "community.yaml"
-    site_file.write_text(yaml.safe_dump(community(args.gateways, args.devices, args.heartbeat_s)))
-    config = work / "site.yaml"
+    shards = args.processes or max(1, -(-args.devices // 10_000))
     env = {
         **os.environ,
         "PATH": os.environ.get("PATH", "") + ":/usr/sbin",
         "ZHIAN_KEY_DIR": str(work / "keys"),
     }
-    sim_out = (work / "sim.log").open("wb")
-    sim = subprocess.Popen(
-        [*ZHIAN, "sim", "up", str(site_file), "--write-config", str(config), "--latency-scale", "0",
-         "--broker", "mosquitto", "--workdir", str(work / "site")],
-        cwd=ROOT, env=env, stdout=sim_out, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    sims: list[subprocess.Popen[bytes]] = []
+    for k in range(shards):
+        site_file = work / f"community-{k}.yaml"
+        doc = community(k, args.gateways // shards, args.devices // shards, args.heartbeat_s)
+        site_file.write_text(yaml.safe_dump(doc))
+        out = ["--write-config", str(work / f"site-{k}.yaml"), "--workdir", str(work / f"site-{k}")]
+        command = [*ZHIAN, "sim", "up", str(site_file), *out, "--latency-scale", "0", "--broker", "mosquitto"]
+        log = (work / f"sim-{k}.log").open("wb")
+        sims.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    config = work / "site.yaml"
     monitor: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(config.with_name("site.yaml.env"), 900, sim)
-        hook = next(
-            line.split()[-1]
-            for line in (work / "sim.log").read_text().splitlines()
-            if line.startswith("operator hook:")
+        for k, sim in enumerate(sims):
+            wait_for(work / f"site-{k}.yaml.env", 1800, sim)
+        hooks = [
+            next(
+                line.split()[-1]
+                for line in (work / f"sim-{k}.log").read_text().splitlines()
+                if line.startswith("operator hook:")
+            )
+            for k in range(shards)
+        ]
+        doc, secrets = merged(
+            [yaml.safe_load((work / f"site-{k}.yaml").read_text()) for k in range(shards)],
+            [read_env(work / f"site-{k}.yaml.env") for k in range(shards)],
         )
-        for line in config.with_name("site.yaml.env").read_text().splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            env[name] = value.strip("'")
-        doc = yaml.safe_load(config.read_text())
-        doc["monitor"] = {"default_interval_s": 3600}
-        config.write_text(yaml.safe_dump(doc, allow_unicode=True))
+        env |= secrets
+        # flow style for the device rows: 50,000 of them in block style pass the 4 MB a config may have
+        config.write_text(yaml.safe_dump(doc, allow_unicode=True, default_flow_style=None, width=1000))
         port = 19300 + os.getpid() % 500
         mon_err = (work / "monitor.log").open("wb")
         monitor = subprocess.Popen(
@@ -170,23 +221,38 @@ def main() -> int:
 
         rss: list[float] = []
         cpu0, soak0 = cpu_s(monitor.pid), time.monotonic()
-        quiet_ids = [f"d-{g % args.gateways + 1:03d}-{g // args.gateways + 1:04d}" for g in range(args.quiet)]
+        per_shard = args.gateways // shards
+        quiet = [(g % shards, g // shards % per_shard + 1, g // args.gateways + 1) for g in range(args.quiet)]
+        quiet_hooks = {f"d-{k}-{g:03d}-{n:04d}": hooks[k] for k, g, n in quiet}
+        quiet_ids = list(quiet_hooks)
         quiet_at = soak0 + 10
         quieted = False
+        behind: list[float] = []  # the subscriptions' reading delay, at each sample
         while time.monotonic() - soak0 < args.soak_s:
             rss.append(rss_mb(monitor.pid))
+            behind.append(behind_s(get(f"http://127.0.0.1:{port}/metrics").decode()))
             if not quieted and time.monotonic() >= quiet_at:
-                for device in quiet_ids:
+                for device, hook in quiet_hooks.items():
                     get(hook, {"device": device, "action": "child_quiet", "params": {}})
                 quieted = True
             time.sleep(10)
         soak_s = time.monotonic() - soak0
         cpu = cpu_s(monitor.pid) - cpu0
+        load_during = os.getloadavg()
+        stop_t0 = time.monotonic()
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=300)
+        stop_s = time.monotonic() - stop_t0
         heartbeats = args.devices * soak_s / args.heartbeat_s
         lags = []
-        for f in findings(work / "state"):
+        recorded = findings(work / "state")
+        # a healthy device's status changes once (unknown -> pass); any later change is a false one
+        false_changes = sum(
+            1
+            for f in recorded
+            if f["probe"] in LIVE and f["device"] not in quiet_ids and f["change"]["from"] != "unknown"
+        )
+        for f in recorded:
             if f["device"] in quiet_ids and f.get("reason") == "stale_online" and f["facts"].get("last_seen"):
                 due = datetime.fromisoformat(f["facts"]["last_seen"]) + timedelta(
                     seconds=f["facts"]["threshold_s"]
@@ -199,6 +265,7 @@ def main() -> int:
         figures = {
             "devices": args.devices,
             "gateways": args.gateways,
+            "simulator_processes": shards,
             "heartbeat_s": args.heartbeat_s,
             "warmup_s": args.warmup_s,
             "monitor_start_s": round(start_s, 1),
@@ -218,6 +285,11 @@ def main() -> int:
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_1000_heartbeats": round(cpu * 1000 / (heartbeats / 1000), 2),
             "monitor_uptime_s": round(time.monotonic() - started, 1),
+            "behind_s_median": round(statistics.median(behind), 2) if behind else None,
+            "behind_s_max": round(max(behind), 2) if behind else None,
+            "false_changes": false_changes,
+            "stop_s": round(stop_s, 2),
+            "loadavg_1_5_15": [round(x, 1) for x in load_during],
         }
         print(json.dumps(figures))
         ok = (
@@ -226,16 +298,20 @@ def main() -> int:
             and len(lags) == args.quiet
             and growth is not None
             and abs(growth) <= 0.10
+            and false_changes == 0
+            and stop_s <= STOP_TARGET_S
         )
         return 0 if ok else 1
     finally:
         if monitor is not None and monitor.poll() is None:
             monitor.kill()
-        sim.send_signal(signal.SIGINT)
-        try:
-            sim.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        for sim in sims:
+            sim.send_signal(signal.SIGINT)
+        for sim in sims:
+            try:
+                sim.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                sim.kill()
 
 
 if __name__ == "__main__":

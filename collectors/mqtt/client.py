@@ -31,9 +31,17 @@ class MqttClient(Session):
     async def __aexit__(self, *_: object) -> None:
         """Nothing to close: every operation ends its own session, also when cancelled."""
 
-    async def observe(self, filters: Sequence[str], window_s: float, *, qos: int = 1) -> Observation:
-        """Subscribe to `filters` and tally every message for `window_s` seconds after the SUBACK."""
-        return await window.observe(self, filters, window_s, qos)
+    async def observe(
+        self,
+        filters: Sequence[str],
+        window_s: float,
+        *,
+        qos: int = 1,
+        whole: Callable[[str], bool] | None = None,
+    ) -> Observation:
+        """Subscribe to `filters` and tally every message for `window_s` seconds after the SUBACK
+        (`whole`: the topics whose payloads are kept whole, up to a megabyte)."""
+        return await window.observe(self, filters, window_s, qos, whole)
 
     async def follow(
         self,
@@ -42,9 +50,10 @@ class MqttClient(Session):
         on_subscribed: Callable[[str], None],
         *,
         qos: int = 1,
+        on_caught_up: Callable[[], None] | None = None,
     ) -> None:
         """Hand every message on `filters` to `on_message` until cancelled or lost (see follow.follow)."""
-        await follow.follow(self, filters, on_message, on_subscribed, qos)
+        await follow.follow(self, filters, on_message, on_subscribed, qos, on_caught_up)
 
     async def try_login(self, username: str, password: str) -> LoginResult:
         """One login with these credentials; the broker's refusal is returned, not raised."""

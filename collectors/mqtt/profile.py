@@ -77,6 +77,18 @@ class AlarmWords(_Strict):
     fields: dict[str, tuple[str | bool | int, ...]] = Field(default_factory=dict)
 
 
+class DeviceList(_Strict):
+    """A retained topic on which the gateway lists its devices (zigbee2mqtt's `bridge/devices`): a
+    JSON array of objects, each naming a device in `id_field`; entries whose `skip` field holds one
+    of its values are not devices (the coordinator). What a device can report is read from the
+    `name`/`property` of the features under `exposes_field` (a dotted path)."""
+
+    topic: str
+    id_field: str
+    skip: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    exposes_field: str | None = None
+
+
 class MqttProfile(_Strict):
     name: str
     document: str  # where the shape was taken from
@@ -91,6 +103,7 @@ class MqttProfile(_Strict):
     # Home Assistant MQTT discovery: the entities' topics come from the retained config messages
     # under the discovery prefix (the inventory's topic_root)
     discovery: bool = False
+    device_list: DeviceList | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> MqttProfile:
@@ -264,15 +277,7 @@ class Matcher:
         configs (`{prefix}/{component}/[{node_id}/]{object_id}/config`); the device is the node."""
         if not self.profile.discovery:
             return
-        shape = re.compile(
-            "^" + re.escape(self.root) + r"/[^/]+/(?:(?P<node>[^/]+)/)?(?P<object>[^/]+)/config$"
-        )
-        for topic, payload in configs.items():
-            m = shape.match(topic)
-            body = _json(payload) if m else None
-            if m is None or not isinstance(body, dict):
-                continue
-            device = m.group("node") or m.group("object")
+        for device, body in _discovery_configs(self.root, configs):
             base = body.get("~", "")
             state = _ha_topic(body.get("state_topic", body.get("stat_t")), base)
             if state:
@@ -305,5 +310,77 @@ class Matcher:
         return self.profile.discovery and topic.startswith(self.root + "/") and topic.endswith("/config")
 
 
+def _discovery_configs(prefix: str, configs: Mapping[str, bytes]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Each readable config under the prefix, with the device it is about (the node_id, else the
+    object_id of `{prefix}/{component}/[{node_id}/]{object_id}/config`)."""
+    shape = re.compile("^" + re.escape(prefix) + r"/[^/]+/(?:(?P<node>[^/]+)/)?(?P<object>[^/]+)/config$")
+    for topic, payload in configs.items():
+        m = shape.match(topic)
+        body = _json(payload) if m else None
+        if m is not None and isinstance(body, dict):
+            yield m.group("node") or m.group("object"), body
+
+
 def matcher(profile: MqttProfile, root: str | None, site: str | None, gateway: str) -> Matcher:
     return Matcher(profile, (root or profile.topic_root).strip("/"), site or "", gateway)
+
+
+# -- finding gateways nobody described (zhian discover) ----------------------------------------------------
+def finder(pattern: str, same_device: bool = False) -> re.Pattern[str]:
+    """A pattern with every place captured (`{root}` any number of levels, the others one each)."""
+    out, last, seen = [], 0, set()
+    for m in _PLACE.finditer(pattern):
+        out.append(re.escape(pattern[last : m.start()]))
+        place = m.group(1)
+        if place == "device" and same_device:
+            out.append("(?P=gateway)")
+        elif place in seen:
+            out.append(f"(?P={place})")
+        else:
+            out.append(f"(?P<{place}>.+)" if place == "root" else f"(?P<{place}>[^/]+)")
+            seen.add(place)
+        last = m.end()
+    out.append(re.escape(pattern[last:]))
+    return re.compile("^" + "".join(out) + "$")
+
+
+def gateway_finders(profile: MqttProfile) -> list[re.Pattern[str]]:
+    """Regexes of the topics a gateway of this shape publishes about itself, with `root`, `site` and
+    `gateway` captured: how a gateway is found on a broker nobody described. A gateway's own topic
+    is one without `{device}` (zigbee2mqtt's `bridge/state`) or one where the gateway reports with
+    its own id as the device (zhian's tree); a pattern of places only (`{root}/{device}`) could be
+    anything and finds nothing. Discovery profiles (Home Assistant) are found by their configs."""
+    finders = []
+    for rule in profile.topics:
+        literal = _PLACE.sub("", rule.pattern).strip("/")
+        if not literal:
+            continue
+        if "{device}" not in rule.pattern:
+            finders.append(finder(rule.pattern, same_device=False))
+        elif "{gateway}" in rule.pattern and rule.of in ("device", "both"):
+            finders.append(finder(rule.pattern, same_device=True))
+    return finders
+
+
+@dataclass
+class Node:
+    """A Home Assistant discovery node: the hub it is reached through (`device.via_device`, None when
+    no config names one) and the device classes of its entities (`smoke`, `gas` ...)."""
+
+    via: str | None = None
+    classes: set[str] = field(default_factory=set)
+
+
+def discovery_nodes(prefix: str, configs: Mapping[str, bytes]) -> dict[str, Node]:
+    """Home Assistant discovery: each node (the device a config is about, as Matcher.learn names it)."""
+    nodes: dict[str, Node] = {}
+    for name, body in _discovery_configs(prefix, configs):
+        node = nodes.setdefault(name, Node())
+        device = body.get("device", body.get("dev"))
+        via = device.get("via_device") if isinstance(device, dict) else None
+        if node.via is None and isinstance(via, str) and via:
+            node.via = via
+        kind = body.get("device_class", body.get("dev_cla"))
+        if isinstance(kind, str) and kind:
+            node.classes.add(kind)
+    return nodes

@@ -37,7 +37,12 @@ class Session:
 
     @contextlib.asynccontextmanager
     async def session(
-        self, username: str | None, password: str | None, *, gated: bool = True
+        self,
+        username: str | None,
+        password: str | None,
+        *,
+        gated: bool = True,
+        queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
     ) -> AsyncIterator[aiomqtt.Client]:
         """One connection under the per-host gate: connected within the timeout, always closed.
 
@@ -46,7 +51,7 @@ class Session:
         not an outage (the same debounce as heartbeats). The first attempt stays in the evidence."""
         async with (self.conn.gate if gated else None) or contextlib.nullcontext():
             for attempt in range(1, CONNECT_ATTEMPTS + 1):
-                client = self._client(username, password)
+                client = self._client(username, password, queue_type)
                 started, t0 = now(), time.monotonic()
                 try:
                     async with asyncio.timeout(self.conn.timeout_s):
@@ -65,11 +70,18 @@ class Session:
 
     @contextlib.asynccontextmanager
     async def subscription(
-        self, filters: Sequence[str], qos: int, lines: list[str], *, gated: bool = True
+        self,
+        filters: Sequence[str],
+        qos: int,
+        lines: list[str],
+        *,
+        gated: bool = True,
+        queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
     ) -> AsyncIterator[tuple[aiomqtt.Client, list[int]]]:
         """A session with the site's credentials and `filters` subscribed: the client and the granted
         QoS per filter. CONNACK and SUBACK go to `lines`; a refused filter is SubscriptionRefused."""
-        async with self.session(self.conn.username, self.conn.password, gated=gated) as client:
+        login = (self.conn.username, self.conn.password)
+        async with self.session(*login, gated=gated, queue_type=queue_type) as client:
             lines.append("CONNACK 0 Success")
             async with asyncio.timeout(self.conn.timeout_s):
                 codes = await client.subscribe([(f, qos) for f in filters])
@@ -80,7 +92,12 @@ class Session:
                 raise SubscriptionRefused(code(refused), code_name(refused))
             yield client, granted
 
-    def _client(self, username: str | None, password: str | None) -> aiomqtt.Client:
+    def _client(
+        self,
+        username: str | None,
+        password: str | None,
+        queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
+    ) -> aiomqtt.Client:
         return aiomqtt.Client(
             self.conn.host,
             self.conn.port,
@@ -92,6 +109,7 @@ class Session:
             keepalive=KEEPALIVE_S,
             timeout=self.conn.timeout_s,
             tls_context=self.conn.tls,
+            queue_type=queue_type,
         )
 
     # -- evidence ---------------------------------------------------------------------------------

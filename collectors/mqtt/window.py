@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,17 +23,25 @@ from collectors.mqtt.messages import Observation, Received, TopicSummary
 from collectors.mqtt.session import Session, body
 
 PAYLOAD_LIMIT = 512  # bytes of a payload kept per stored message (status and heartbeat JSON fit)
+WHOLE_LIMIT = 1_000_000  # bytes kept of a topic asked for whole (a gateway's device list, its configs)
 SAMPLE_LIMIT = 100  # raw messages kept per observation, for the evidence
 MAX_TOPICS = 20_000  # topics tallied per observation (a 5,000-device site has 10,000); more are counted
 
 
-async def observe(session: Session, filters: Sequence[str], window_s: float, qos: int) -> Observation:
-    """Subscribe to `filters` and tally every message for `window_s` seconds after the SUBACK."""
+async def observe(
+    session: Session,
+    filters: Sequence[str],
+    window_s: float,
+    qos: int,
+    whole: Callable[[str], bool] | None = None,
+) -> Observation:
+    """Subscribe to `filters` and tally every message for `window_s` seconds after the SUBACK; the
+    topics `whole` picks keep their payloads up to WHOLE_LIMIT instead of PAYLOAD_LIMIT."""
     wanted = tuple(filters)
     if not wanted or window_s <= 0:
         raise ValueError("an observation needs at least one filter and a positive window")
     request = f"{session.subscribe_request(wanted, qos)}\nwindow {window_s:g} s"
-    tally = _Tally()
+    tally = _Tally(whole=whole)
     lines: list[str] = []
     window: list[datetime] = []
     started, t0 = now(), time.monotonic()
@@ -117,6 +125,7 @@ class _Tally:
 
     topics: dict[str, _Topic] = field(default_factory=dict)
     sample: list[tuple[str, Received]] = field(default_factory=list)
+    whole: Callable[[str], bool] | None = None
     messages: int = 0
     retained: int = 0
     untracked: int = 0
@@ -127,6 +136,8 @@ class _Tally:
         received = Received(at, payload[:PAYLOAD_LIMIT], len(payload), qos, retain)
         if len(self.sample) < SAMPLE_LIMIT:
             self.sample.append((topic, received))
+        if self.whole is not None and len(payload) > PAYLOAD_LIMIT and self.whole(topic):
+            received = Received(at, payload[:WHOLE_LIMIT], len(payload), qos, retain)
         entry = self.topics.get(topic)
         if entry is None:
             if len(self.topics) >= MAX_TOPICS:

@@ -161,7 +161,7 @@ class MqttGateway:
 
     def _announce(self, link: Link) -> list[asyncio.Future[None] | None]:
         """Everything a gateway says on (re)connecting: statuses, relay states, a round of reports."""
-        configs = self.speaker.announce([self.id, *self.children])
+        configs = self.speaker.announce({self.id: None} | {c: k.spec.type for c, k in self.children.items()})
         acks = [link.publish(topic, payload, "status", retain) for topic, payload, retain in configs]
         acks.append(self.publish(link, self.id, "status", self._status("online")))
         for child in self.children.values():

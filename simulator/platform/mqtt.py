@@ -1,5 +1,11 @@
 """The platform's MQTT link: it reads the gateways' status/heartbeat/alarm topics and publishes alerts.
 
+Gateways in zhian's tree are read as is (simulator.platform.topics); a gateway speaking zigbee2mqtt
+or Home Assistant discovery is read back through its dialect (Speaker.hear), so the platform's
+device list and alerts are the same whichever shape a gateway speaks. Commands go to zhian's tree
+only: a relay behind a gateway of another dialect is switched over the site's wiring instead (the
+linkage falls back to the bus when `send` says no).
+
 It connects to the broker in ctx.directory["broker"] under its device id with its own password (the
 broker account the site makes for the platform), over TLS when the broker endpoint says so, with a
 retained last will on its status topic. It reconnects after a lost connection; alerts raised
@@ -16,6 +22,8 @@ from typing import Any
 
 import aiomqtt
 
+from simulator.mqtt.dialect import Report, Speaker
+from simulator.mqtt.topics import GatewayTopics
 from simulator.platform import topics
 from simulator.platform.state import Alert, PlatformState
 
@@ -31,7 +39,16 @@ class MqttLink:
         self.site = topics.site_level(community.name)
         roots = [d.gateway.topic_root for d in community.devices if d.gateway is not None]
         self.roots = sorted(set(roots)) or ["zhian-sim"]
-        self.gateway_roots = {d.id: d.gateway.topic_root for d in community.devices if d.gateway is not None}
+        gateways = [(d.id, d.gateway) for d in community.devices if d.gateway is not None]
+        self.gateway_roots = {gid: gw.topic_root for gid, gw in gateways if gw.mqtt_profile == "zhian"}
+        self.speakers = [
+            (
+                Speaker(gw.mqtt_profile, GatewayTopics.of(gw.topic_root, community.name, gid)),
+                frozenset({gid, *(c.id for c in gw.devices)}),
+            )
+            for gid, gw in gateways
+            if gw.mqtt_profile != "zhian"
+        ]
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
 
@@ -60,9 +77,10 @@ class MqttLink:
                     keepalive=30,
                 ) as client:
                     await client.publish(status, json.dumps({"state": "online"}), qos=1, retain=True)
-                    for root in self.roots:
-                        for pattern in topics.subscriptions(root, self.site):
-                            await client.subscribe(pattern, qos=1)
+                    patterns = [p for root in self.roots for p in topics.subscriptions(root, self.site)]
+                    patterns += [f"{speaker.root}/#" for speaker, _ in self.speakers]
+                    for pattern in dict.fromkeys(patterns):
+                        await client.subscribe(pattern, qos=1)
                     self.state.record("mqtt_connected", broker=f"{broker.host}:{broker.port}")
                     self._client = client
                     self.connected.set()
@@ -86,6 +104,14 @@ class MqttLink:
             except aiomqtt.MqttError as exc:
                 self.state.record("mqtt_disconnected", error=str(exc))
                 await asyncio.sleep(RECONNECT_S)
+
+    def hear(self, topic: str, payload: bytes) -> list[Report]:
+        """A message of a gateway speaking another dialect, in zhian's terms; [] for none."""
+        for speaker, devices in self.speakers:
+            reports = speaker.hear(topic, payload, devices)
+            if reports:
+                return reports
+        return []
 
     async def send(self, gateway: str, device: str, body: dict[str, Any]) -> bool:
         """A `cmd` to a gateway's device; False when not connected (the caller falls back)."""

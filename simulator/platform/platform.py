@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from simulator.bus import SiteEvent
+from simulator.mqtt.dialect import Report
 from simulator.platform import topics
 from simulator.platform.api import PlatformApi
 from simulator.platform.artemis import ArtemisApi
@@ -196,15 +197,21 @@ class Platform:
             (p for root in self.mqtt.roots if (p := topics.parse(topic, root, self.mqtt.site)) is not None),
             None,
         )
-        if parsed is None:
+        if parsed is not None:
+            reports: list[Report] = [(parsed.device, parsed.leaf, topics.decode(payload))]
+        else:
+            reports = self.mqtt.hear(topic, payload)
+        if not reports:
             return
-        body = topics.decode(payload)
-        self.state.record("mqtt", topic=topic, retained=retained, payload=body)
-        device = parsed.device
-        if parsed.leaf == "heartbeat":
+        self.state.record("mqtt", topic=topic, retained=retained, payload=reports[0][2])
+        for device, leaf, body in reports:
+            self._heard(device, leaf, body, retained)
+
+    def _heard(self, device: str, leaf: str, body: dict[str, Any], retained: bool) -> None:
+        if leaf == "heartbeat":
             self.watch.beat(device)
             self.state.seen(device, "mqtt")
-        elif parsed.leaf == "status":
+        elif leaf == "status":
             status = topics.status_of(body)
             if status == "offline":
                 self.state.lost(
@@ -214,7 +221,7 @@ class Platform:
                 if not retained:
                     self.watch.beat(device)
                 self.state.seen(device, "mqtt")
-        elif parsed.leaf == "alarm" and body.get("active", True):
+        elif leaf == "alarm" and body.get("active", True):
             fallback = CHILD_ALARMS.get(self._child_types.get(device, ""), "mqtt_alarm")
             self.state.raise_alert(_alert_type(body, fallback), device, self._area_of(device), data=body)
 

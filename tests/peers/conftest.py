@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nets import claim_net
 
 from simulator.faults import LinkageSlow
 from simulator.model import Community, load_community
 from simulator.site import Site
 
 COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
-# Each community of a test run gets its own 127.N.0.0/16, so runs and tests never collide.
-_NETS = itertools.count(100 + (os.getpid() % 50) * 2)
+
+
+class _ProcessNets(Iterator[int]):
+    """`next(_NETS)`: a net claimed until the test process ends, for a site no `with claim_net()`
+    block bounds (the lock goes with the process)."""
+
+    def __init__(self) -> None:
+        self._held = ExitStack()
+
+    def __next__(self) -> int:
+        return self._held.enter_context(claim_net())
+
+
+_NETS = _ProcessNets()
 
 # Windows short enough for tests, long enough for a loaded 2-core machine.
 FAST = {
     "heartbeat_s": 0.5,
     "keepalive_s": 2,
-    "offline_after_s": 2.0,
+    "offline_after_s": 4.0,  # eight heartbeats: a loaded machine delays some by seconds
     "poll_interval_s": 0.5,
     "linkage_scale": 0.1,
 }
@@ -32,13 +43,13 @@ FAST = {
 def fast(community: Community, net: int, platform_profile: str | None = None, **changes: Any) -> Community:
     """The community with test timings and its own loopback network (and the platform's API)."""
     timing = FAST | changes
+    # a slow linkage stays slow against the scaled deadlines: its delay is scaled the same way, unless
+    # a test asks for a scale of its own (linkage_slow_scale)
+    slow_scale = timing.get("linkage_slow_scale", timing["linkage_scale"])
     devices = []
     for spec in community.devices:
-        # a slow linkage stays slow against the scaled deadlines: scale its delay the same way
         faults = [
-            f.model_copy(update={"delay_s": f.delay_s * timing["linkage_scale"]})
-            if isinstance(f, LinkageSlow)
-            else f
+            f.model_copy(update={"delay_s": f.delay_s * slow_scale}) if isinstance(f, LinkageSlow) else f
             for f in spec.faults
         ]
         spec = spec.model_copy(update={"faults": faults})
@@ -57,7 +68,7 @@ def fast(community: Community, net: int, platform_profile: str | None = None, **
     return community.model_copy(
         update={
             "devices": devices,
-            "address_base": f"127.{net % 250}",
+            "address_base": f"127.{net}",
             "linkage": community.linkage.scaled(timing["linkage_scale"]),
         }
     )
@@ -72,9 +83,11 @@ def community_site(tmp_path: Path) -> SiteFactory:
 
     @asynccontextmanager
     async def start(name: str, broker: str = "auto", **changes: Any) -> AsyncIterator[Site]:
-        community = fast(load_community(COMMUNITIES / f"{name}.yaml"), next(_NETS), **changes)
-        workdir = tmp_path / f"site-{name}"
-        async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
-            yield site
+        # each community gets its own 127.N.0.0/16, claimed so that tests and parallel runs never collide
+        with claim_net() as net:
+            community = fast(load_community(COMMUNITIES / f"{name}.yaml"), net, **changes)
+            workdir = tmp_path / f"site-{name}"
+            async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
+                yield site
 
     return start

@@ -27,14 +27,18 @@ QUICK: dict[str, Any] = {
     "restore_timeout_s": 8.0,
     "restore_settle_s": 0.5,
 }
+# Deadlines with room: the site acts within 0.3 s, but zhian sees it by polling devices that share its
+# process and a loaded machine. A deadline costs time only where an effect never comes; the tests
+# about lateness set their own.
+DEADLINE_S = 10.0
 DEADLINES = {
-    "deadline_camera_alarm_s": 3.0,
-    "deadline_platform_alert_s": 3.0,
+    "deadline_camera_alarm_s": DEADLINE_S,
+    "deadline_platform_alert_s": DEADLINE_S,
 }
 FIRE_DEADLINES = DEADLINES | {
-    "deadline_doors_unlock_s": 3.0,
-    "deadline_emergency_lighting_s": 3.0,
-    "deadline_broadcast_s": 3.0,
+    "deadline_doors_unlock_s": DEADLINE_S,
+    "deadline_emergency_lighting_s": DEADLINE_S,
+    "deadline_broadcast_s": DEADLINE_S,
 }
 
 
@@ -59,7 +63,7 @@ class SiteOperator:
 
 
 def linkage_context(
-    site: Site, ledger: Ledger, operator: SiteOperator | None = None, *, call_timeout_s: float = 2.0
+    site: Site, ledger: Ledger, operator: SiteOperator | None = None, *, call_timeout_s: float = 5.0
 ) -> ProbeContext:
     ctx: ProbeContext = site_context(
         site, ledger, active=ACTIVE, call_timeout_s=call_timeout_s, operator=operator

@@ -31,7 +31,7 @@ def site_context(
     sink: Sink,
     *,
     active: Iterable[str] = (),
-    call_timeout_s: float = 3.0,
+    call_timeout_s: float = 10.0,  # the run's default: room for a simulator on a loaded machine
     operator: Operator | None = None,
 ) -> ProbeContext:
     return ProbeContext(

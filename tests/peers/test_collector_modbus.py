@@ -7,6 +7,7 @@ loopback address with a port chosen at run time. Garbage-talking peers are small
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -88,7 +89,7 @@ async def talker(reply: Callable[[bytes], bytes], *, close: bool) -> AsyncIterat
         await server.wait_closed()
 
 
-def conn(host: str, port: int, ledger: Ledger, *, timeout_s: float = 2.0, gate: Any = None) -> Connection:
+def conn(host: str, port: int, ledger: Ledger, *, timeout_s: float = 10.0, gate: Any = None) -> Connection:
     return Connection(
         device="fp1", host=host, port=port, timeout_s=timeout_s, sink=ledger, gate=gate, password=PASSWORD
     )
@@ -104,9 +105,17 @@ def events(p: FirePanel, kind: str) -> list[SiteEvent]:
 
 @contextmanager
 def within(seconds: float) -> Iterator[None]:
+    """The block takes under `seconds` (as idle), plus 2 s of slack for a loaded machine."""
     t0 = time.monotonic()
     yield
-    assert time.monotonic() - t0 < seconds
+    assert time.monotonic() - t0 < seconds + 2.0
+
+
+async def clients(p: FirePanel, count: int) -> None:
+    """Until the panel holds `count` client connections (it sees one come or go a moment later)."""
+    async with asyncio.timeout(10):
+        while p._server is None or len(p._server.active_connections) != count:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
 
 
 # -- typed reads --------------------------------------------------------------------------------------
@@ -383,7 +392,7 @@ async def test_a_dropped_connection_is_retried_once() -> None:
     """Another client holds the panel's one slot; it lets go when we are turned away the first time."""
     async with panel() as p:
         _, holder = await asyncio.open_connection(p.ctx.host, p.port)
-        await asyncio.sleep(0.05)
+        await clients(p, 1)
 
         def release(exchange: Exchange) -> None:
             ledger.append(exchange)
@@ -398,9 +407,9 @@ async def test_a_dropped_connection_is_retried_once() -> None:
         assert len(dropped) == 1 and "closed by the device" in (dropped[0].error or "")
         assert [e.operation for e in ledger].count("connect") == 2
 
-        await asyncio.sleep(0.05)  # let the panel see our client go
+        await clients(p, 0)  # the panel has seen our client go
         _, holder = await asyncio.open_connection(p.ctx.host, p.port)  # and this one never lets go
-        await asyncio.sleep(0.05)
+        await clients(p, 1)
         try:
             async with ModbusClient(at(p, Ledger())) as client:
                 with within(RECONNECT_PAUSE_S + 1.0), pytest.raises(Unreachable) as exc:
@@ -471,13 +480,16 @@ word_order: high_first
         ),
         ("values: {}\ncommands: {reset: {table: discrete_input, address: 0}}", "commands.reset.table"),
         ("values: {}\nsurprise: 1", "surprise: Extra inputs are not permitted"),
-        ("values: [", "<test>:9: not valid YAML (expected the node content, but found '<stream end>')"),
+        # the line and the wording are libyaml's or PyYAML's own, whichever parses
+        ("values: [", re.compile(r"^<test>:\d+: not valid YAML \(.+\)$")),
     ],
 )
-def test_invalid_profiles_are_refused_with_the_place_named(body: str, message: str) -> None:
+def test_invalid_profiles_are_refused_with_the_place_named(body: str, message: str | re.Pattern[str]) -> None:
     with pytest.raises(ProfileError) as exc:
         parse_profile(_HEAD + body, "<test>")
-    assert str(exc.value).startswith("<test>:") and message in str(exc.value)
+    text = str(exc.value)
+    assert text.startswith("<test>:")
+    assert message.search(text) if isinstance(message, re.Pattern) else message in text
 
 
 # -- probes ---------------------------------------------------------------------------------------------
@@ -496,7 +508,7 @@ def target(p: FirePanel | None = None, *, port: int = 0, **params: Any) -> Targe
     )
 
 
-def probe_ctx(t: Target, ledger: Ledger, *, timeout_s: float = 2.0, per_host: int = 1) -> ProbeContext:
+def probe_ctx(t: Target, ledger: Ledger, *, timeout_s: float = 10.0, per_host: int = 1) -> ProbeContext:
     return ProbeContext(site=SiteView("test", (t,)), sink=ledger, call_timeout_s=timeout_s, per_host=per_host)
 
 

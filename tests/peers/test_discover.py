@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import _NETS, COMMUNITIES, fast
+from conftest import COMMUNITIES, fast
+from nets import claim_net
 
 from collectors.exchange import Exchange
 from collectors.wsdiscovery import probe
@@ -24,34 +25,38 @@ from zhian.discover.network import Login
 pytestmark = pytest.mark.peers
 
 SHARED = Credentials(username="inspector", password="Disc-Pass!7")
+WINDOW_S = 3.0  # for every device's WS-Discovery reply, on a loaded machine too
 
 
 async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    community = fast(load_community(COMMUNITIES / "small.yaml"), next(_NETS))
-    devices = [
-        d.model_copy(update={"credentials": SHARED}) if d.kind in ("camera", "nvr", "door") else d
-        for d in community.devices
-    ]
-    community = community.model_copy(update={"devices": devices})
-    async with Site(community, tmp_path / "site", latency_scale=0) as site:
-        hosts = sorted({ep.host for ep in site.directory.values()}, key=lambda h: int(h.rsplit(".", 1)[1]))
-        span = f"{hosts[0]}-{hosts[-1].rsplit('.', 1)[1]}"
-        onvif = {e.id for e in site.directory.values() if e.protocol == "onvif"}
-        heard = await probe(hosts, window_s=1.0)
-        assert {m.scope("name") for m in heard} == onvif  # every ONVIF device, nothing else
-        broker = site.directory[BROKER_ID]
-        os.environ["ZHIAN_TEST_MQTT_PW"] = broker.password
-        args = argparse.Namespace(
-            range=span, multicast=False, isapi_ports="8000", window=1.0, timeout=10.0,
-            ca_file=site.tls.ca_file if site.tls else None, modbus_ports="5020", unit_ids="1",
-            mqtt=f"{broker.host}:{broker.port}", mqtt_login=f"{broker.username}:ZHIAN_TEST_MQTT_PW",
-            mqtt_tls=broker.tls, listen=3.0,
-        )  # fmt: skip
-        ledger: list[Exchange] = []
-        wrong = Login("login1", "inspector", "not-this-one", "WRONG_PW")
-        right = Login("login2", SHARED.username, SHARED.password, "ZHIAN_DISCOVER_PW")
-        result = await scan(args, [wrong, right], sink=ledger.append)
-        found, count = result.found, result.exchanges
+    with claim_net() as net:
+        community = fast(load_community(COMMUNITIES / "small.yaml"), net)
+        devices = [
+            d.model_copy(update={"credentials": SHARED}) if d.kind in ("camera", "nvr", "door") else d
+            for d in community.devices
+        ]
+        community = community.model_copy(update={"devices": devices})
+        async with Site(community, tmp_path / "site", latency_scale=0) as site:
+            hosts = sorted(
+                {ep.host for ep in site.directory.values()}, key=lambda h: int(h.rsplit(".", 1)[1])
+            )
+            span = f"{hosts[0]}-{hosts[-1].rsplit('.', 1)[1]}"
+            onvif = {e.id for e in site.directory.values() if e.protocol == "onvif"}
+            heard = await probe(hosts, window_s=WINDOW_S)
+            assert {m.scope("name") for m in heard} == onvif  # every ONVIF device, nothing else
+            broker = site.directory[BROKER_ID]
+            os.environ["ZHIAN_TEST_MQTT_PW"] = broker.password
+            args = argparse.Namespace(
+                range=span, multicast=False, isapi_ports="8000", window=WINDOW_S, timeout=10.0,
+                ca_file=site.tls.ca_file if site.tls else None, modbus_ports="5020", unit_ids="1",
+                mqtt=f"{broker.host}:{broker.port}", mqtt_login=f"{broker.username}:ZHIAN_TEST_MQTT_PW",
+                mqtt_tls=broker.tls, listen=3.0, mqtt_profile_file=[],
+            )  # fmt: skip
+            ledger: list[Exchange] = []
+            wrong = Login("login1", "inspector", "not-this-one", "WRONG_PW")
+            right = Login("login2", SHARED.username, SHARED.password, "ZHIAN_DISCOVER_PW")
+            result = await scan(args, [wrong, right], sink=ledger.append)
+            found, count = result.found, result.exchanges
     by_id = {f.id: f for f in found}
     isapi = {e.id for e in site.directory.values() if e.protocol == "isapi"}
     assert set(by_id) == onvif | isapi and count == len(ledger)

@@ -27,14 +27,15 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 import zeep.exceptions
-from conftest import _NETS, COMMUNITIES, SiteFactory, fast
+from conftest import COMMUNITIES, SiteFactory, fast
 from lxml import etree
+from nets import claim_net
 from onvif import ONVIFCamera, ONVIFService
 from onvif_helpers import DOORCONTROL_NS, profile_c_service, soap_request
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from simulator.faults import Fault
+from simulator.faults import Fault, LinkageSlow
 from simulator.model import load_community
 from simulator.runtime import Endpoint
 from simulator.site import Site
@@ -68,14 +69,19 @@ DEVICE_INFO = "<tds:GetDeviceInformation/>"
 CHINA = timezone(timedelta(hours=8))
 PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
 MANAGER_NS = "http://www.onvif.org/ver10/events/wsdl/SubscriptionManager"
+# Guards against a hang, not deadlines: what takes a second idle may take ten on a loaded machine.
+GUARD_S = 60
+TOTAL_S = 15.0  # one HTTP exchange with a healthy device, TLS included
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     """faulty.yaml with the test timings of conftest's community_site, started once for the module."""
-    community = fast(load_community(COMMUNITIES / "faulty.yaml"), next(_NETS))
-    async with Site(community, tmp_path_factory.mktemp("faulty"), latency_scale=0) as running:
-        yield running
+    with claim_net() as net:
+        # linkage_slow's 40 s become 20 s: late beyond doubt next to doors a loaded machine slows
+        community = fast(load_community(COMMUNITIES / "faulty.yaml"), net, linkage_slow_scale=0.5)
+        async with Site(community, tmp_path_factory.mktemp("faulty"), latency_scale=0) as running:
+            yield running
 
 
 # -- plain clients ----------------------------------------------------------------------------
@@ -88,7 +94,11 @@ def trust(site: Site) -> ssl.SSLContext:
 
 
 def http(
-    site: Site, *, total_s: float = 5.0, peer: str | None = None, digest: tuple[str, str] | None = None
+    site: Site,
+    *,
+    total_s: float = TOTAL_S,
+    peer: str | None = None,
+    digest: tuple[str, str] | None = None,
 ) -> aiohttp.ClientSession:
     """An aiohttp session trusting the site CA, optionally from a chosen loopback source address
     (lockout is counted per peer address) and with HTTP Digest (ISAPI)."""
@@ -113,7 +123,7 @@ async def soap(
     password: str = "",
     peer: str | None = None,
     url: str | None = None,
-    total_s: float = 5.0,
+    total_s: float = TOTAL_S,
 ) -> tuple[int, bytes]:
     """One SOAP 1.2 POST to the device service by hand; WS-Security UsernameToken when `user`."""
     async with (
@@ -140,7 +150,7 @@ async def onvif(ep: Endpoint) -> AsyncIterator[ONVIFCamera]:
     does not verify certificates; the raw SOAP calls above do)."""
     cam = ONVIFCamera(f"https://{ep.host}" if ep.tls else ep.host, ep.port, ep.username, ep.password)
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(GUARD_S):
             await cam.update_xaddrs()
         yield cam
     finally:
@@ -310,7 +320,7 @@ async def test_each_fault_sits_on_its_own_device(site: Site) -> None:
 
 async def test_offline_and_hung(site: Site) -> None:
     offline, hung, healthy = (site.directory[i] for i in ("cam-roof-b1", "cam-garage-02", "cam-garage-01"))
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(GUARD_S):
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection(offline.host, offline.port)
         with pytest.raises(aiohttp.ClientConnectorError):
@@ -326,13 +336,13 @@ async def test_offline_and_hung(site: Site) -> None:
             writer.close()
         with pytest.raises(TimeoutError):
             await soap(site, hung, DATE_AND_TIME, total_s=1.0)
-        status, body = await soap(site, healthy, DATE_AND_TIME, total_s=1.0)
+        status, body = await soap(site, healthy, DATE_AND_TIME)
         assert status == 200 and b"UTCDateTime" in body
         # the platform's health polls notice both; the sibling stays online
         async with platform(site) as api:
             await until(
                 lambda: has_status(api, {"cam-roof-b1": "offline", "cam-garage-02": "offline"}),
-                8,
+                GUARD_S / 3,
                 "polls fail",
             )
             assert (await statuses(api))["cam-garage-01"] == "online"
@@ -340,12 +350,13 @@ async def test_offline_and_hung(site: Site) -> None:
 
 async def test_slow_drips_its_reply(site: Site) -> None:
     slow, healthy = site.directory["cam-b2-lobby"], site.directory["cam-gate-01"]
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(GUARD_S):
         began = time.monotonic()
-        status, body = await soap(site, healthy, DATE_AND_TIME, total_s=2.0)
-        assert status == 200 and time.monotonic() - began < 1.0
+        status, body = await soap(site, healthy, DATE_AND_TIME)
+        # whole in a moment (10 s: a loaded machine), where the slow one takes about 40 s
+        assert status == 200 and time.monotonic() - began < 10.0
         async with (
-            http(site, total_s=5.0) as session,
+            http(site) as session,
             session.post(slow.url(), data=soap_request(DATE_AND_TIME, user=None)) as resp,
         ):
             assert resp.status == 200 and resp.content_length is not None
@@ -365,7 +376,7 @@ async def test_slow_drips_its_reply(site: Site) -> None:
 
 async def test_malformed_xml(site: Site) -> None:
     broken, healthy = site.directory["cam-b1-lobby"], site.directory["cam-gate-01"]
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(GUARD_S):
         status, cut = await soap(site, broken, DEVICE_INFO, user=broken.username, password=broken.password)
         assert status == 200 and cut.startswith(b"<?xml")
         with pytest.raises(ET.ParseError):
@@ -380,7 +391,7 @@ async def test_malformed_xml(site: Site) -> None:
 
 async def test_soap_fault_on_named_operations(site: Site) -> None:
     faulty, healthy = site.directory["door-roof-b1"], site.directory["door-b1-unit1"]
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(GUARD_S):
         async with onvif(faulty) as cam:
             info = await (await cam.create_devicemgmt_service()).GetDeviceInformation()
             assert info.Model  # operations outside the list answer
@@ -402,7 +413,7 @@ async def test_soap_fault_on_named_operations(site: Site) -> None:
 async def test_plain_http(site: Site) -> None:
     plain, healthy = site.directory["cam-perimeter-01"], site.directory["cam-perimeter-02"]
     assert (plain.tls, healthy.tls) == (False, True)
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(GUARD_S):
         status, body = await soap(
             site, plain, DATE_AND_TIME, url=f"http://{plain.host}:{plain.port}{plain.path}"
         )
@@ -427,7 +438,7 @@ async def test_recording_history_faults(site: Site) -> None:
     def near(a: datetime, b: datetime) -> bool:
         return abs((a - b).total_seconds()) < 120
 
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(GUARD_S):
         short_from, short_max, short_events = await recording_history(site.directory["cam-garage-01"])
         gap_from, _, gap_events = await recording_history(site.directory["cam-charging-01"])
         del_from, _, del_events = await recording_history(site.directory["cam-pump-01"])
@@ -455,13 +466,13 @@ async def test_recording_history_faults(site: Site) -> None:
 
 
 async def test_video_loss_on_the_camera(site: Site) -> None:
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(GUARD_S):
         assert await signal_lost(site.directory["cam-perimeter-02"]) == "true"
         assert await signal_lost(site.directory["cam-gate-01"]) == "false"
 
 
 async def test_video_loss_reaches_the_platform(site: Site) -> None:
-    async with asyncio.timeout(10), platform(site) as api:
+    async with asyncio.timeout(GUARD_S), platform(site) as api:
         alerts = (await api("/alerts", type="video_loss"))["alerts"]
         assert [a["device"] for a in alerts] == ["cam-perimeter-02"]
 
@@ -469,7 +480,7 @@ async def test_video_loss_reaches_the_platform(site: Site) -> None:
 async def test_subscription_dies_silently(site: Site) -> None:
     """The deaf door's pull point still answers (pulls, Renew) but hears nothing past after_s, not
     even a synchronization point's states; a healthy door's hears them again."""
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(GUARD_S):
         deaf, healthy = await asyncio.gather(
             synchronized(site.directory["door-gate-01"], 3.5),
             synchronized(site.directory["door-b1-unit1"], 3.5),
@@ -481,7 +492,7 @@ async def test_subscription_dies_silently(site: Site) -> None:
 async def test_weak_credentials_and_lockout(site: Site) -> None:
     weak, strong = site.directory["door-pump-room"], site.directory["door-b2-unit1"]
     check = "/Security/userCheck"
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(GUARD_S):
         # weak_credentials: the ISAPI door lets admin/12345 in and itself flags the password
         async with http(site, digest=("admin", "12345")) as session:
             async with session.get(weak.url() + check) as resp:
@@ -519,7 +530,7 @@ async def test_clock_skew(site: Site) -> None:
         y, mo, d, h, mi, s = await input_registers(site.directory[device_id], 40, 6)
         return datetime(y, mo, d, h, mi, s, tzinfo=CHINA)
 
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(GUARD_S):
         skewed, healthy = await clock("panel-b2"), await clock("panel-b1")
     now = datetime.now(UTC)
     assert abs((skewed - now).total_seconds() - 600) < 5
@@ -532,7 +543,7 @@ async def test_heartbeat_missing(site: Site) -> None:
     status: dict[str, dict[str, Any]] = {}
     beats: dict[str, int] = {}
     async with (
-        asyncio.timeout(15),
+        asyncio.timeout(GUARD_S),
         aiomqtt.Client(
             broker.host,
             broker.port,
@@ -543,30 +554,32 @@ async def test_heartbeat_missing(site: Site) -> None:
     ):
         await mqtt.subscribe(f"{base}/+/status", qos=1)
         await mqtt.subscribe(f"{base}/+/heartbeat")
-        window = time.monotonic() + 2.0  # four heartbeat rounds at 0.5 s
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout_at(asyncio.get_running_loop().time() + 2.0):
-                async for message in mqtt.messages:
-                    device, leaf = str(message.topic).split("/")[-2:]
-                    if leaf == "status" and message.retain:
-                        status[device] = json.loads(bytes(message.payload))
-                    elif leaf == "heartbeat" and time.monotonic() < window:
-                        beats[device] = beats.get(device, 0) + 1
+        # three heartbeat rounds of its sibling and its gateway, however long a loaded machine takes
+        async for message in mqtt.messages:
+            device, leaf = str(message.topic).split("/")[-2:]
+            if leaf == "status" and message.retain:
+                status[device] = json.loads(bytes(message.payload))
+            elif leaf == "heartbeat":
+                beats[device] = beats.get(device, 0) + 1
+                if min(beats.get("smoke-b1-0101", 0), beats.get("gw-01", 0)) >= 3:
+                    break
     # the retained status still says online, yet no heartbeat comes; its siblings beat
     assert status["smoke-b1-0102"]["state"] == "online"
     assert "smoke-b1-0102" not in beats
-    assert beats.get("smoke-b1-0101", 0) >= 2 and beats.get("gw-01", 0) >= 2
     assert {d for d, s in status.items() if s["state"] == "online"} >= set(beats)
     # the platform counts the silence and marks it offline (without an alert: its own fault)
-    async with asyncio.timeout(10), platform(site) as api:
-        await until(lambda: has_status(api, {"smoke-b1-0102": "offline"}), 5, "heartbeat silence noticed")
+    async with asyncio.timeout(GUARD_S), platform(site) as api:
+        await until(
+            lambda: has_status(api, {"smoke-b1-0102": "offline"}), GUARD_S / 3, "heartbeat silence noticed"
+        )
         assert (await statuses(api))["smoke-b1-0101"] == "online"
 
 
 async def test_fire_linkage_faults(site: Site) -> None:
     """door_no_unlock_on_fire and linkage_slow, against the doors the same alarms do unlock."""
     linkage = site.community.linkage
-    async with asyncio.timeout(25), platform(site) as api:
+    [slow_s] = [f.delay_s for d in site.community.devices for f in d.faults if isinstance(f, LinkageSlow)]
+    async with asyncio.timeout(GUARD_S), platform(site) as api:
         since = (await api("/time"))["time"]
         started = time.monotonic()
         await site.operator("panel-b2", "smoke", zone=1)  # b2-entrance: door-b2-unit1 (ISAPI)
@@ -582,12 +595,12 @@ async def test_fire_linkage_faults(site: Site) -> None:
         async def all_commanded() -> bool:
             return {e["target"] for e in await unlocks()} >= doors
 
-        await until(all_commanded, 5, "the platform commands every door of the burning areas")
-        # the platform did its part for each door, on time
+        await until(all_commanded, GUARD_S / 3, "the platform commands every door of the burning areas")
+        # the platform did its part for each door, on time (up to 3 s late on a loaded machine)
         for entry in await unlocks():
             assert entry["result"] == "ok" and entry["params"] == {"reason": "fire"}
             assert entry["configured_delay_s"] == linkage.fire_unlock_doors_s
-            assert linkage.fire_unlock_doors_s <= entry["delay_s"] < linkage.fire_unlock_doors_s + 1.0
+            assert linkage.fire_unlock_doors_s <= entry["delay_s"] < linkage.fire_unlock_doors_s + 3.0
         alerts = (await api("/alerts", since=since, type="fire_alarm"))["alerts"]
         assert {(a["device"], a["area"]) for a in alerts} == {
             ("panel-b2", "b2-entrance"),
@@ -595,12 +608,16 @@ async def test_fire_linkage_faults(site: Site) -> None:
             ("panel-b1", "b1-entrance"),
             ("panel-b1", "garage"),
         }
-        # ten times the configured delay later, over the wire:
-        await asyncio.sleep(max(0.0, started + 10 * linkage.fire_unlock_doors_s - time.monotonic()))
-        assert await isapi_door(site, site.directory["door-pump-room"]) == (1, 2)  # held open
+        # over the wire: once the doors that act on time have, the deaf and the slow one have not
+
+        async def on_time_doors_open() -> bool:
+            pump = await isapi_door(site, site.directory["door-pump-room"])
+            return pump == (1, 2) and await door_mode(site.directory["door-b1-unit1"]) == "Unlocked"
+
+        await until(on_time_doors_open, GUARD_S / 3, "the doors unlock")  # pump room: held open
+        assert time.monotonic() - started < slow_s
         assert await isapi_door(site, site.directory["door-b2-unit1"]) == (0, 4)  # still locked
-        assert await door_mode(site.directory["door-b1-unit1"]) == "Unlocked"
-        assert await door_mode(site.directory["door-garage"]) == "Locked"  # acts 40 s late
+        assert await door_mode(site.directory["door-garage"]) == "Locked"  # acts 20 s late
         # the deaf door's own event log has no lock release since the alarm
         deaf = site.directory["door-b2-unit1"]
         cond = {"searchID": "t", "searchResultPosition": 0, "maxResults": 30, "major": 5, "minor": 0x15}
@@ -615,12 +632,14 @@ async def test_fire_linkage_faults(site: Site) -> None:
 
 async def test_platform_no_offline_alert(site: Site) -> None:
     """Devices go offline, the platform's device list says so, and no device_offline alert comes."""
-    async with asyncio.timeout(20), platform(site) as api:
+    async with asyncio.timeout(GUARD_S), platform(site) as api:
         since = (await api("/time"))["time"]
         await site.operator("door-gate-01", "unplug")
         try:
             await until(
-                lambda: has_status(api, {"door-gate-01": "offline"}), 8, "the platform sees the door gone"
+                lambda: has_status(api, {"door-gate-01": "offline"}),
+                GUARD_S / 3,
+                "the platform sees the door gone",
             )
             now = await statuses(api)
             events = (await api("/events", since=since, limit="5000"))["events"]
@@ -636,12 +655,12 @@ async def test_platform_no_offline_alert(site: Site) -> None:
 
 async def test_a_healthy_platform_raises_offline_alerts(community_site: SiteFactory) -> None:
     """The contrast: the small community's platform, within the same window, raises the alert."""
-    async with asyncio.timeout(30), community_site("small") as small, platform(small) as api:
+    async with asyncio.timeout(3 * GUARD_S), community_site("small") as small, platform(small) as api:
         await small.operator("door-gate-01", "unplug")
 
         async def alerted() -> bool:
             return bool((await api("/alerts", type="device_offline"))["alerts"])
 
-        await until(alerted, 8, "device_offline alert")
+        await until(alerted, GUARD_S / 3, "device_offline alert")
         alerts = (await api("/alerts", type="device_offline"))["alerts"]
         assert [(a["device"], a["severity"]) for a in alerts] == [("door-gate-01", "major")]

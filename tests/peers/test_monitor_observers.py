@@ -22,6 +22,7 @@ from simulator.model import load_community
 from simulator.site import Site
 from tests.peers.conftest import _NETS, COMMUNITIES, fast
 from tests.peers.monitor_helpers import Service, kill_started, ledger_records, records_now, write_config
+from zhian.monitor.period import period_report
 
 pytestmark = pytest.mark.peers
 TERMINATION_S = 8  # renewed at half of it: room for a loop held up a few seconds on a loaded machine
@@ -136,6 +137,11 @@ async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, ale
         )
     else:
         assert "alert_id" not in row and row["window_s"] == window_s
+    # the period report's outage says so
+    today = datetime.fromisoformat(row["outage_started_at"]).date()
+    outages = period_report(state, today, today, None)["outages"]
+    said = [o["platform_alert"] for o in outages if o["device"] == "intercom-b1-01"]
+    assert said and said[0] is not None and said[0]["alert"] is alerting
 
 
 async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeline(tmp_path: Path) -> None:
@@ -165,6 +171,7 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
             ),
             read=health,
         )
+
         # the first round of checks done (ONVIF clients built: seconds of a busy loop on a loaded
         # machine), so that the alarm is heard as it comes rather than when the loop is free again
         async def checks() -> tuple[float, int]:
@@ -184,13 +191,10 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
 
     records = ledger_records(state)
     (linkage,) = [r for r in records if r["kind"] == "linkage"]
-    assert (linkage["device"], linkage["zone"], linkage["area"], linkage["trigger"]) == (
-        "panel-b1",
-        1,
-        "b1-entrance",
-        "real",
-    )
-    timeline = {(row["effect"], row["target"]): row for row in linkage["timeline"]}
+    facts = linkage["facts"]
+    what = (linkage["device"], facts["zone"], facts["area"], facts["trigger"])
+    assert what == ("panel-b1", 1, "b1-entrance", "real")
+    timeline = {(row["effect"], row["target"]): row for row in facts["timeline"]}
     expected = {
         ("video", "cam-b1-lobby"), ("doors", "door-b1-unit1"), ("lighting", "light-b1-entrance"),
         ("lighting", "panel-b1"), ("broadcast", "panel-b1"), ("alert", "platform"),
@@ -202,6 +206,11 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
     assert {v["status"] for v in linkage["verdicts"].values()} == {"pass"}, linkage["verdicts"]
     exchanges = {r["id"] for r in records if r["kind"] == "exchange"}
     assert linkage["evidence"] and set(linkage["evidence"]) <= exchanges
+    # the period report lists the event with its timings
+    today = datetime.fromisoformat(linkage["at"]).date()
+    (event,) = period_report(state, today, today, None)["linkage_events"]
+    assert (event["subject"], event["trigger"]) == ("panel-b1", "real")
+    assert {(e["effect"], e["target"]) for e in event["effects"]} == expected
     # the findings reached the board: each fire_linkage probe's first status, recorded as a change
     changed = {r["probe"] for r in records if r["kind"] == "finding" and r["device"] == "panel-b1"}
     assert {p for p in changed if p.startswith("fire_linkage_")} == {

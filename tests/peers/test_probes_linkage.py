@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import SiteFactory
 from linkage_helpers import (
+    DEADLINE_S,
     DEADLINES,
     FIRE_DEADLINES,
     QUICK,
@@ -65,7 +66,7 @@ async def fire(ctx: ProbeContext, panel_id: str, **changes: Any) -> dict[str, Fi
 async def intrusion(ctx: ProbeContext, camera_id: str, **changes: Any) -> dict[str, Finding]:
     out = {}
     for mod in INTRUSION_PROBES:
-        params = mod.SPEC.params(**(QUICK | DEADLINES | {"deadline_lighting_s": 3.0} | changes))
+        params = mod.SPEC.params(**(QUICK | DEADLINES | {"deadline_lighting_s": DEADLINE_S} | changes))
         out[mod.PROBE] = await mod.SPEC.run(ctx, ctx.site.get(camera_id), params)
     return out
 
@@ -102,7 +103,7 @@ async def test_fire_linkage_remote_every_zone_every_effect_in_time(community_sit
         (3, "rooftop-b1", "remote", "pass"),
     ]
     assert [set(z["targets"]) for z in zones] == [{"door-b1-unit1"}, {"door-garage"}, {"door-roof-b1"}]
-    assert all(0 <= row["delay_s"] <= 3.0 for z in zones for row in z["timeline"])
+    assert all(0 <= row["delay_s"] <= DEADLINE_S for z in zones for row in z["timeline"])
     triggers = [z["trigger_at"] for z in zones]
     assert triggers == sorted(set(triggers))  # one zone after another
     for zone in zones:
@@ -196,9 +197,11 @@ async def test_cancelled_midway_the_restore_still_runs(community_site: SiteFacto
         await ctx.close()  # what the run does when interrupted: cancels the shared test itself
         assert panel_quiet(site, "panel-b1")
         assert door_locked(site, "door-b1-unit1")
-        assert not relay_on(site, "gw-01", "light-b1-entrance")
-        assert not camera_alarm(site, "cam-b1-lobby")
         assert pull_points(site, "cam-b1-lobby") == 0
+        # a light or camera alarm zhian had not seen yet when cancelled is not among its restore
+        # checks: the site clears it after the reset, on its own time
+        await until(lambda: not relay_on(site, "gw-01", "light-b1-entrance"))
+        await until(lambda: not camera_alarm(site, "cam-b1-lobby"))
     commands = load_profile("generic-fire-panel").commands
     writes = [
         e.operation for e in ledger if e.device == "panel-b1" and e.ok and e.operation.startswith("write")
@@ -236,14 +239,16 @@ async def test_intrusion_linkage_twice_in_one_area(community_site: SiteFactory) 
 
 async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> None:
     """door-b2-unit1 ignores the fire unlock: effect_missing; door-garage, in panel-b1's second zone,
-    unlocks after 4 s against a 2 s deadline: effect_late, found by the test of every zone; the hung
-    garage camera is an error, never a pass."""
-    async with community_site("faulty") as site:
+    unlocks after 8 s against a 4 s deadline: effect_late, found by the test of every zone; the hung
+    garage camera is an error, never a pass. Linkage delays x0.2 here: the site acts within 0.6 s,
+    which leaves an on-time door 3.4 s of room on a loaded machine."""
+    async with community_site("faulty", linkage_scale=0.2) as site:
         ledger = Ledger()
-        ctx = linkage_context(site, ledger, SiteOperator(site), call_timeout_s=1.0)  # hung cameras
-        quick = dict.fromkeys(FIRE_DEADLINES, 1.5)  # the site acts within 0.5 s
+        ctx = linkage_context(site, ledger, SiteOperator(site), call_timeout_s=3.0)  # hung cameras
+        quick = dict.fromkeys(FIRE_DEADLINES, 4.0)
         b2 = await fire(ctx, "panel-b2", zone=1, **quick)
-        b1 = await fire(ctx, "panel-b1", deadline_doors_unlock_s=2.0, grace_s=4.0)  # late, not missing
+        # late, not missing; the slow door relocks as slowly, within the restore's time
+        b1 = await fire(ctx, "panel-b1", deadline_doors_unlock_s=4.0, grace_s=8.0, restore_timeout_s=20.0)
         assert door_locked(site, "door-b2-unit1") and door_locked(site, "door-garage")
         assert panel_quiet(site, "panel-b1") and panel_quiet(site, "panel-b2")
     missing = b2["fire_linkage_doors"]
@@ -257,7 +262,7 @@ async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> Non
     assert [(z["zone"], z["area"], z["status"]) for z in zones] == [
         (1, "b1-entrance", "pass"), (2, "garage", "fail"), (3, "rooftop-b1", "error")
     ]  # fmt: skip
-    assert zones[1]["late"]["door-garage"]["delay_s"] > 2.0 and "door-garage" in late.detail
+    assert zones[1]["late"]["door-garage"]["delay_s"] > 4.0 and "door-garage" in late.detail
     video = b1["fire_linkage_video"]
     assert video.status == "error" and "cam-garage-02" in video.detail
     assert video.facts["zones"][1]["targets"]["cam-garage-01"]["status"] == "on_time"

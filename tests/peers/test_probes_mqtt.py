@@ -32,7 +32,10 @@ from simulator.site import Site
 
 pytestmark = pytest.mark.peers
 
-OBSERVE_S = 3.0
+# The simulated gateways beat every 0.5 s (conftest), in the test's own process: on a loaded machine
+# a beat can slip by seconds, so an outage is judged over 6 missed beats (3 s), in a 4 s window.
+OBSERVE_S = 4.0
+MISSES = 6
 HOST = "127.0.0.1"
 
 
@@ -43,8 +46,8 @@ def context(site: Site, ledger: Ledger) -> ProbeContext:
 
 async def run_all(ctx: ProbeContext) -> dict[str, Finding]:
     """Every MQTT probe on every target it applies to, concurrently, as a run would."""
-    hb = heartbeat.Params(observe_s=OBSERVE_S)
-    gs = gateway_status.Params(observe_s=OBSERVE_S)
+    hb = heartbeat.Params(observe_s=OBSERVE_S, heartbeat_misses=MISSES)
+    gs = gateway_status.Params(observe_s=OBSERVE_S, heartbeat_misses=MISSES)
     jobs: list[Any] = []
     for t in ctx.site.targets:
         if t.kind == "mqtt_device":
@@ -54,7 +57,7 @@ async def run_all(ctx: ProbeContext) -> dict[str, Finding]:
         elif t.kind == "broker":
             jobs.append(broker_auth.SPEC.run(ctx, t, broker_auth.Params()))
     try:
-        findings = await asyncio.wait_for(asyncio.gather(*jobs), 20)
+        findings = await asyncio.wait_for(asyncio.gather(*jobs), 60)
     finally:
         await ctx.close()
     return {f"{f.probe}:{f.device}": f for f in findings}
@@ -73,12 +76,25 @@ async def retained_until(site: Site, path: str, state: str) -> None:
     gw = site.directory["gw-01"].extra
     topic = f"{gw['topic_root']}/{gw['site']}/{path}"
     ctx = context(site, Ledger())
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         while True:
             async with MqttClient(ctx.connection(ctx.site.get("broker"))) as client:
                 seen = (await client.observe([topic], 0.2)).topic(topic)
             if seen is not None and seen.retained and json.loads(seen.retained.payload)["state"] == state:
                 return
+
+
+async def reported(site: Site, device: str, reason: str) -> None:
+    """Wait until the heartbeat probe reads `reason` for `device` (its gateway's status, through any
+    MQTT profile, has reached the broker)."""
+    ctx = context(site, Ledger())
+    params = heartbeat.Params(observe_s=0.3)
+    try:
+        async with asyncio.timeout(30):
+            while (await heartbeat.SPEC.run(ctx, ctx.site.get(device), params)).reason != reason:
+                pass
+    finally:
+        await ctx.close()
 
 
 # -- whole communities ----------------------------------------------------------------------------
@@ -93,7 +109,7 @@ async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_
         smoke = found["heartbeat:smoke-b1-0101"].facts
         assert smoke["status"] == "online" and smoke["heartbeat_count"] >= 4
         assert smoke["interval_from"] == "inventory" and smoke["heartbeat_interval_s"] == 0.5
-        assert abs(smoke["clock_skew_s"]) < 2
+        assert abs(smoke["clock_skew_s"]) < 5  # the same clock, read after a delivery a loaded machine slows
         gw = found["gateway_status:gw-01"].facts
         assert gw["children"] == 20 and gw["children_by_reason"] == {"alive": 20}
         auth = found["broker_auth:broker"]
@@ -145,7 +161,7 @@ async def test_a_gateway_speaking_another_profile(
         gw = found["gateway_status:gw-01"].facts
         assert gw["profile"] == profile and gw["children_by_reason"] == {"alive": 20}
         await site.operator("gw-01", "child_offline", device="smoke-b1-0101")
-        await asyncio.sleep(0.5)
+        await reported(site, "smoke-b1-0101", "offline")  # before the cable goes
         await site.operator("gw-01", "unplug")
         found = await run_all(context(site, Ledger()))
         assert (found["heartbeat:smoke-b1-0101"].reason, found["gateway_status:gw-01"].reason) == (
@@ -274,15 +290,15 @@ async def test_broker_auth_fails_a_broker_open_to_anonymous(tmp_path: Path, pass
 
 # -- other gateway profiles on a real broker -------------------------------------------------------
 async def publish_like(
-    port: int, retained: dict[str, bytes], beats: dict[str, bytes], seconds: float
+    port: int, retained: dict[str, bytes], beats: dict[str, bytes], ready: asyncio.Event
 ) -> None:
-    """A gateway of another shape: its retained statuses once, then its devices' states every 0.3 s."""
+    """A gateway of another shape: its retained statuses once (then `ready`), then its devices'
+    states every 0.3 s until cancelled."""
     async with aiomqtt.Client(HOST, port) as client:
         for topic, payload in retained.items():
             await client.publish(topic, payload, qos=1, retain=True)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
-        while loop.time() < end:
+        ready.set()
+        while True:
             for topic, payload in beats.items():
                 await client.publish(topic, payload, qos=0)
             await asyncio.sleep(0.3)
@@ -335,13 +351,18 @@ async def test_zigbee2mqtt_and_home_assistant_gateways_on_one_broker(tmp_path: P
         ha_beats = {"site/sos-1/state": b"OFF"}
         ledger = Ledger()
         ctx = ProbeContext(site=SiteView("t", tuple(targets)), sink=ledger, call_timeout_s=3.0)
+        ready = [asyncio.Event(), asyncio.Event()]
         gateways = asyncio.gather(
-            publish_like(port, z2m_retained, z2m_beats, OBSERVE_S + 2),
-            publish_like(port, ha_retained, ha_beats, OBSERVE_S + 2),
+            publish_like(port, z2m_retained, z2m_beats, ready[0]),
+            publish_like(port, ha_retained, ha_beats, ready[1]),
         )
-        await asyncio.sleep(0.5)  # the retained statuses are in before the window opens
-        found = await run_all(ctx)
-        await gateways
+        try:
+            async with asyncio.timeout(30):  # the retained statuses are in before the window opens
+                await asyncio.gather(*(r.wait() for r in ready))
+            found = await run_all(ctx)  # the states go on beating until every window has closed
+        finally:
+            gateways.cancel()
+            await asyncio.gather(gateways, return_exceptions=True)
     reasons = {k: f.reason for k, f in found.items() if not k.startswith("broker_auth")}
     assert reasons == {
         "gateway_status:z2m": "alive",

@@ -178,7 +178,7 @@ async def test_retention_device_faults_are_errors(start: Starter) -> None:
     began = time.monotonic()
     silent = await run_retention(target(hung, "camera"), ledger, call_timeout_s=0.5)
     assert (silent.status, silent.reason, silent.facts["timed_out"]) == ("error", "unreachable", True)
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 3.5  # its timeout, not more (3 s of slack for a loaded machine)
     cut = await run_retention(target(broken, "camera"), ledger)
     assert (cut.status, cut.reason) == ("error", "protocol_violation")
     rejected = await run_retention(target(refusing, "camera"), ledger)
@@ -340,7 +340,8 @@ async def test_faulty_community_over_tls(community_site: SiteFactory) -> None:
         assert site.tls is not None
         targets = {t.id: t for t in site_targets(site)}
         ledger = Ledger()
-        ctx = context(targets.values(), ledger, trust=site.tls.client_context(), call_timeout_s=1)
+        # room for every camera at once on a loaded machine; the hung one costs it
+        ctx = context(targets.values(), ledger, trust=site.tls.client_context(), call_timeout_s=5)
         jobs = [probes[p].run(ctx, targets[d], probes[p].Params()) for p, d in FAULTY_EXPECTED]
         findings = await asyncio.gather(*jobs)
     assert {

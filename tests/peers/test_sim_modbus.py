@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -42,7 +43,7 @@ async def running(ctx: DeviceContext, profile: Profile | None = None) -> AsyncIt
 
 
 @asynccontextmanager
-async def modbus(panel: FirePanel, reply_timeout: float = 2.0) -> AsyncIterator[AsyncModbusTcpClient]:
+async def modbus(panel: FirePanel, reply_timeout: float = 10.0) -> AsyncIterator[AsyncModbusTcpClient]:
     client = AsyncModbusTcpClient(
         panel.ctx.host, port=panel.port, timeout=reply_timeout, retries=0, reconnect_delay=0
     )
@@ -233,10 +234,14 @@ async def test_heartbeat_counts_seconds_unless_the_tick_is_missing() -> None:
         modbus(alive) as a,
         modbus(frozen) as f,
     ):
+        began = time.monotonic()
         before, clock_before = await ir(a, IR_HEARTBEAT, 2), await ir(f, IR_CLOCK, 6)
-        await asyncio.sleep(1.1)
-        after = await ir(a, IR_HEARTBEAT, 2)
-        assert after[0] == before[0] and 1 <= after[1] - before[1] <= 2
+        async with asyncio.timeout(10):
+            while (after := await ir(a, IR_HEARTBEAT, 2))[1] == before[1]:  # noqa: ASYNC110 - over Modbus
+                await asyncio.sleep(0.2)
+        # one count a second: never more than the seconds that passed (however many a load made it)
+        assert after[0] == before[0] and after[1] - before[1] <= math.ceil(time.monotonic() - began) + 1
+        await asyncio.sleep(1.1)  # a second more, in which the frozen one still does not count
         assert await ir(f, IR_HEARTBEAT, 2) == [0, 0]
         assert await ir(f, IR_CLOCK, 6) == clock_before
 
@@ -282,11 +287,15 @@ async def test_slow_panel_drips_its_reply() -> None:
 
 @pytest.mark.peers
 async def test_linkage_slow_applies_lighting_late() -> None:
-    async with running(make_ctx(faults=[{"type": "linkage_slow", "delay_s": 0.3}])) as p, modbus(p) as c:
+    delay = 2.0  # long enough for the read just after the command, on a loaded machine
+    async with running(make_ctx(faults=[{"type": "linkage_slow", "delay_s": delay}])) as p, modbus(p) as c:
+        began = time.monotonic()
         await p.ctx.bus.command("fp1", "lighting", on=True)
         assert await ir(c, 20) == [0]
-        await asyncio.sleep(0.4)
-        assert await ir(c, 20) == [1]
+        async with asyncio.timeout(10):
+            while await ir(c, 20) != [1]:  # noqa: ASYNC110 - polling the panel over Modbus
+                await asyncio.sleep(0.1)
+        assert time.monotonic() - began >= delay
 
 
 async def closed_by_peer(host: str, port: int) -> bool:
@@ -302,7 +311,9 @@ async def test_one_client_at_a_time(panel: FirePanel) -> None:
     async with modbus(panel) as first:
         assert await closed_by_peer(panel.ctx.host, panel.port)
         assert await ir(first, IR_STATUS) == [NORMAL]
-    await asyncio.sleep(0.05)  # let the server see the first client go
+    async with asyncio.timeout(10):  # until the server has seen the first client go
+        while panel._server is not None and panel._server.active_connections:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     async with modbus(panel) as again:
         assert await ir(again, IR_STATUS) == [NORMAL]
 

@@ -115,7 +115,8 @@ class Watcher:
     def on(self, topic: str) -> list[Msg]:
         return [m for m in self.messages if m.topic == topic]
 
-    async def wait(self, pred: Callable[[Msg], bool], within: float = 3.0) -> Msg:
+    # what should come within a second gets ten: a loaded machine delays an in-process broker
+    async def wait(self, pred: Callable[[Msg], bool], within: float = 10.0) -> Msg:
         async with asyncio.timeout(within):
             while True:
                 for m in self.messages:
@@ -124,11 +125,15 @@ class Watcher:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def wait_topic(self, topic: str, within: float = 3.0, **body: Any) -> Msg:
+    async def wait_topic(self, topic: str, within: float = 10.0, **body: Any) -> Msg:
         def match(m: Msg) -> bool:
             return m.topic == topic and isinstance(m.body, dict) and body.items() <= m.body.items()
 
         return await self.wait(match, within)
+
+    async def wait_count(self, topic: str, count: int, within: float = 10.0) -> None:
+        """Until `count` messages on `topic` have come."""
+        await self.wait(lambda _: len(self.on(topic)) >= count, within)
 
 
 class Site:
@@ -307,7 +312,7 @@ async def test_retained_status_heartbeats_and_telemetry(site: Site) -> None:
         assert state.retain
     # telemetry: sent on connect, then every 10 heartbeats
     async with site.watch(f"{SITE}/+/+/telemetry") as tw:
-        chg = await tw.wait_topic(leaf("chg1", "telemetry"), within=5.0, load_pct=0.0, power_w=0)
+        chg = await tw.wait_topic(leaf("chg1", "telemetry"), load_pct=0.0, power_w=0)
         smoke = await tw.wait_topic(leaf("smoke1", "telemetry"), alarm=False)
         gas = await tw.wait_topic(leaf("gas1", "telemetry"), alarm=False, lel_pct=0)
         await tw.wait_topic(leaf("light1", "telemetry"), on=False)
@@ -365,14 +370,16 @@ async def test_unplug_fires_the_will_at_once_and_children_stay_online(site: Site
         t0 = time.monotonic()
         await gw.unplug()
         will = await w.wait_topic(status("gw1"), state="offline", reason="lwt")
-        assert will.at - t0 < 1.0
+        # at once: well before the 7.5 s (1.5 keepalives) after which a silent client's Will fires;
+        # the slack is for a loaded machine
+        assert will.at - t0 < 5.0
     async with site.watch() as late:
         assert (await late.wait_topic(status("gw1"), state="offline")).retain
         # the stale-retained case: the dead gateway's children still read "online"
         for child in CHILDREN:
             await late.wait_topic(status(child["id"]), state="online")
         await asyncio.sleep(0.5)
-        assert not [m for m in late.messages if m.topic.endswith("/heartbeat")]
+        assert not [m for m in late.messages if m.topic.endswith("/heartbeat")]  # none, however long
         await gw.replug()
         await late.wait_topic(status("gw1"), state="online")
         await late.wait_topic(leaf("smoke1", "heartbeat"))
@@ -391,11 +398,12 @@ async def test_hung_gateway_will_only_after_one_and_a_half_keepalives(site: Site
         await gw.start()  # returns once its statuses are acknowledged; then it goes quiet
         t0 = time.monotonic()
         await w.wait_topic(status("gw1"), state="online")
-        will = await w.wait_topic(status("gw1"), within=9.0, state="offline", reason="lwt")
+        will = await w.wait_topic(status("gw1"), within=20.0, state="offline", reason="lwt")
         waited = will.at - t0
-        # the broker waits 1.5 x keepalive from the last packet (mosquitto 2.0 checks every few seconds)
-        assert waited > 1.5 * keepalive - 0.2, waited
-        assert waited < 1.5 * keepalive + 6.0, waited
+        # the broker waits 1.5 x keepalive from the last packet (mosquitto 2.0 checks every few seconds);
+        # t0 and the Will's arrival are both seen late by a loaded machine, so 0.5 s of slack below
+        assert waited > 1.5 * keepalive - 0.5, waited
+        assert waited < 1.5 * keepalive + 12.0, waited
         assert not [m for m in w.messages if m.topic.endswith("/heartbeat") and m.at > t0 + 0.3]
     async with site.watch() as late:
         await late.wait_topic(status("smoke1"), state="online")
@@ -415,8 +423,7 @@ async def test_heartbeat_missing_and_offline_children(site: Site) -> None:
         await w.wait_topic(status("mute1"), state="online")
         dead = await w.wait_topic(status("dead1"), state="offline", reason="no_response")
         assert dead.retain
-        await asyncio.sleep(0.6)
-        assert len(w.on(leaf("ok1", "heartbeat"))) >= 3
+        await w.wait_count(leaf("ok1", "heartbeat"), 3)  # three rounds in which the others stayed mute
         assert w.on(leaf("mute1", "heartbeat")) == [] and w.on(leaf("dead1", "heartbeat")) == []
         assert w.on(leaf("mute1", "telemetry")) == [] and w.on(leaf("dead1", "telemetry")) == []
 
@@ -425,9 +432,8 @@ async def test_gateway_heartbeat_missing_keeps_children_beating(site: Site) -> N
     await site.up(gateway(faults=[{"type": "heartbeat_missing"}], heartbeat_s=0.1))
     async with site.watch() as w:
         await w.wait_topic(status("gw1"), state="online")
-        await asyncio.sleep(0.4)
+        await w.wait_count(leaf("smoke1", "heartbeat"), 2)  # two rounds in which the gateway stayed mute
         assert w.on(leaf("gw1", "heartbeat")) == []
-        assert len(w.on(leaf("smoke1", "heartbeat"))) >= 2
 
 
 async def test_clock_skew_shows_in_timestamps(site: Site) -> None:
@@ -511,7 +517,8 @@ async def test_bus_actions_publish_alarms_telemetry_and_events(site: Site) -> No
         await site.bus.command("gw1", "child_offline", device="smoke1")
         gone = await w.wait_topic(status("smoke1"), state="offline", reason="no_response")
         await asyncio.sleep(0.5)
-        assert not [m for m in w.on(leaf("smoke1", "heartbeat")) if m.at > gone.at + 0.05]
+        # none sent after it (the gateway's own timestamps: a loaded broker may deliver one late)
+        assert not [m for m in w.on(leaf("smoke1", "heartbeat")) if m.body["ts"] > gone.body["ts"]]
         await site.bus.command("gw1", "child_online", device="smoke1")
         back = await w.wait_topic(status("smoke1"), state="online")
         await w.wait(lambda m: m.topic == leaf("smoke1", "heartbeat") and m.at > back.at)
@@ -628,7 +635,7 @@ async def test_gateway_reconnects_after_a_broker_restart(site: Site) -> None:
     await broker.stop()
     await broker.start()  # persistence off: every retained status is gone until gateways say it again
     async with site.watch() as w:
-        await w.wait_topic(status("gw1"), within=5.0, state="online")
+        await w.wait_topic(status("gw1"), within=20.0, state="online")
         await w.wait_topic(status("smoke1"), state="online")
 
 

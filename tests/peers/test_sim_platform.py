@@ -302,6 +302,10 @@ async def test_api_requires_login_and_serves_its_views(make_site: Callable[..., 
             assert r.status == 429 and int(r.headers["Retry-After"]) > 0
 
 
+# Never before its configured delay; after it by as much as a loaded machine runs a timer late.
+LATE_S = 2.0
+
+
 async def test_fire_alarm_drives_linkages_alerts_and_reset(
     make_site: Callable[..., Any], broker: int
 ) -> None:
@@ -324,12 +328,12 @@ async def test_fire_alarm_drives_linkages_alerts_and_reset(
             ("panel1", "lighting"): 0.2,
             ("panel1", "broadcast"): 0.35,
         }.items():
-            assert delay <= landed[key][1] < delay + 0.4, (key, landed[key])
+            assert delay <= landed[key][1] < delay + LATE_S, (key, landed[key])
         assert landed[("door2", "unlock")][0] == {"reason": "fire"}
         # The relay is switched the way a platform does it: an MQTT cmd to its gateway.
         _, cmd, arrived = next(p for p in published if p[0] == relay_cmd)
         assert cmd["action"] == "switch" and cmd["on"] is True
-        assert 0.2 <= arrived - site.t0 < 0.6
+        assert 0.2 <= arrived - site.t0 < 0.2 + LATE_S
         assert ("relay1", "switch") not in landed
         assert ("camp", "alarm") not in landed and ("door3", "unlock") not in landed
         assert site.door.mode == "alwaysOpen"  # the real ISAPI door took the fire release
@@ -373,9 +377,9 @@ async def test_intrusion_on_perimeter(make_site: Callable[..., Any], broker: int
         site.bus.publish(SiteEvent("intrusion", "camp", "per", {"rule": "line_crossing"}))
         await until(lambda: any(t == relay_cmd for t, _, _ in published))
     landed = {(c[0], c[1]): c[3] for c in site.calls}
-    assert 0.1 <= landed[("camp", "alarm")] < 0.5
+    assert 0.1 <= landed[("camp", "alarm")] < 0.1 + LATE_S
     arrived = next(at for t, _, at in published if t == relay_cmd)
-    assert 0.2 <= arrived - site.t0 < 0.6
+    assert 0.2 <= arrived - site.t0 < 0.2 + LATE_S
     await until(lambda: any(a.type == "intrusion" for a in site.platform.state.alerts))
     site.bus.publish(SiteEvent("door_forced", "door3", "mc", {"door_no": 1}))
     site.bus.publish(SiteEvent("video_loss", "cam1", "u1", {}))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import COMMUNITIES, fast
+from nets import claim_nets
 
 from simulator.model import load_community
 from simulator.site import Site, base_in_use, free_address_base
@@ -16,18 +17,20 @@ pytestmark = pytest.mark.peers
 
 
 async def test_a_second_site_of_the_same_community_gets_its_own_addresses(tmp_path: Path) -> None:
-    community = fast(load_community(COMMUNITIES / "small.yaml"), 170)
-    base = community.address_base
-    async with Site(community, tmp_path / "one", latency_scale=0) as one:
-        assert base_in_use(base)
-        other = free_address_base(base)
-        assert other != base and not base_in_use(other)
-        second = community.model_copy(update={"address_base": other})
-        async with Site(second, tmp_path / "two", latency_scale=0) as two:
-            two.write_endpoints(tmp_path / "two.json")
-            hosts = {d["host"] for d in json.loads((tmp_path / "two.json").read_text())["devices"]}
-            assert all(h.startswith(other + ".") for h in hosts)
-            config, _ = site_config(two, None)
-            assert config["inventory"]["cameras"][0]["host"].startswith(other + ".")
-            assert {e.host for e in one.endpoints()}.isdisjoint(hosts)
-    assert not base_in_use(base)
+    # two adjacent nets, so that the next free base after the first is the second, claimed by nobody else
+    with claim_nets(2) as [first, second_net]:
+        community = fast(load_community(COMMUNITIES / "small.yaml"), first)
+        base = community.address_base
+        async with Site(community, tmp_path / "one", latency_scale=0) as one:
+            assert base_in_use(base)
+            other = free_address_base(base)
+            assert other == f"127.{second_net}" and not base_in_use(other)
+            second = community.model_copy(update={"address_base": other})
+            async with Site(second, tmp_path / "two", latency_scale=0) as two:
+                two.write_endpoints(tmp_path / "two.json")
+                hosts = {d["host"] for d in json.loads((tmp_path / "two.json").read_text())["devices"]}
+                assert all(h.startswith(other + ".") for h in hosts)
+                config, _ = site_config(two, None)
+                assert config["inventory"]["cameras"][0]["host"].startswith(other + ".")
+                assert {e.host for e in one.endpoints()}.isdisjoint(hosts)
+        assert not base_in_use(base)

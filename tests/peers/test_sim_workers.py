@@ -16,7 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import _NETS, COMMUNITIES, fast
+from conftest import COMMUNITIES, fast
+from nets import claim_net
 from onvif_helpers import soap_request
 
 from simulator.model import load_community
@@ -72,34 +73,35 @@ def test_partition_deals_only_http_devices_round_robin() -> None:
 
 
 async def test_a_site_split_over_two_workers(tmp_path: Path) -> None:
-    community = fast(load_community(COMMUNITIES / "faulty.yaml"), next(_NETS))
-    async with Site(community, tmp_path, latency_scale=0, workers=2) as site:
-        assert site.tls is not None
-        remote = [ep for ep in site.endpoints() if ep.kind in WORKER_KINDS]
-        assert remote and not any(ep.id in site.devices for ep in remote)  # held by the workers
-        connector = aiohttp.TCPConnector(ssl=site.tls.client_context())
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            camera = site.directory["cam-gate-01"]
-            assert await post_soap(session, camera) == 200  # the site CA's certificate, another process
-            platform = site.directory["platform"]
+    with claim_net() as net:  # held until nothing listens on it any more
+        community = fast(load_community(COMMUNITIES / "faulty.yaml"), net)
+        async with Site(community, tmp_path, latency_scale=0, workers=2) as site:
+            assert site.tls is not None
+            remote = [ep for ep in site.endpoints() if ep.kind in WORKER_KINDS]
+            assert remote and not any(ep.id in site.devices for ep in remote)  # held by the workers
+            connector = aiohttp.TCPConnector(ssl=site.tls.client_context())
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+                camera = site.directory["cam-gate-01"]
+                assert await post_soap(session, camera) == 200  # the site CA's certificate, another process
+                platform = site.directory["platform"]
 
-            async def video_loss() -> bool:  # a worker camera's event, relayed to the platform
-                found = await alerts(session, platform, "video_loss")
-                return [a["device"] for a in found] == ["cam-perimeter-02"]
+                async def video_loss() -> bool:  # a worker camera's event, relayed to the platform
+                    found = await alerts(session, platform, "video_loss")
+                    return [a["device"] for a in found] == ["cam-perimeter-02"]
 
-            await until(video_loss, 30, "the worker camera's video loss at the platform")
-            door = site.directory["door-b2-unit1"]
-            await site.operator(door.id, "force_open")  # a bus command into a worker
+                await until(video_loss, 30, "the worker camera's video loss at the platform")
+                door = site.directory["door-b2-unit1"]
+                await site.operator(door.id, "force_open")  # a bus command into a worker
 
-            async def forced() -> bool:
-                return any(a["device"] == door.id for a in await alerts(session, platform, "door_forced"))
+                async def forced() -> bool:
+                    return any(a["device"] == door.id for a in await alerts(session, platform, "door_forced"))
 
-            await until(forced, 30, "the forced door's alert at the platform")
-            await site.operator(camera.id, "unplug")
-            assert not listening(camera)
-            await site.operator(camera.id, "replug")
-            await until(lambda: listening(camera), 10, "the replugged camera listening")
-            with pytest.raises(KeyError):
-                await site.operator(camera.id, "no-such-action")
-    assert not any(listening(ep) for ep in remote)
+                await until(forced, 30, "the forced door's alert at the platform")
+                await site.operator(camera.id, "unplug")
+                assert not listening(camera)
+                await site.operator(camera.id, "replug")
+                await until(lambda: listening(camera), 30, "the replugged camera listening")
+                with pytest.raises(KeyError):
+                    await site.operator(camera.id, "no-such-action")
+        assert not any(listening(ep) for ep in remote)

@@ -1,17 +1,23 @@
-"""The pieces of `zhian discover` that need no network: ranges, platform exports, the draft."""
+"""The pieces of `zhian discover` that need no network: ranges, platform exports, the draft, the
+gateways read from what a broker window held."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from collectors.mqtt.messages import Received, TopicSummary
 from collectors.wsdiscovery import parse_matches, probe_message
 from zhian.cli.main import main
 from zhian.configcheck import check_config
 from zhian.discover.csvimport import import_csv
 from zhian.discover.draft import draft_config
 from zhian.discover.found import hosts_of
+from zhian.discover.gateways import gateways_heard, profiles_to_try
 from zhian.errors import UsageError
 
 # As a Hikvision platform exports its resources (GB18030, Chinese headers), abridged.
@@ -81,3 +87,47 @@ def test_probe_matches_must_answer_our_probe() -> None:
     assert types == ("dn:NetworkVideoTransmitter",) and scopes == ("onvif://www.onvif.org/name/cam1",)
     assert parse_matches(reply.format(id="urn:uuid:other").encode(), ours) == []
     assert parse_matches(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', ours) == []
+
+
+def _summary(topic: str, payload: bytes) -> TopicSummary:
+    message = Received(datetime.now(UTC), payload, len(payload), 1, True)
+    return TopicSummary(topic, 1, 0, message, None, None, None)
+
+
+def test_a_site_profile_file_finds_what_no_shipped_profile_knows(tmp_path: Path) -> None:
+    """A vendor shape (`{root}/{gateway}/online`, devices at `{root}/{gateway}/dev/{device}`): the
+    site's own profile finds the gateway and its devices; without it nothing is drafted."""
+    own = tmp_path / "acme.yaml"
+    own.write_text(
+        "name: acme\ndocument: the vendor's manual\ntopic_root: acme\nsubscribe: ['{root}/#']\n"
+        "topics:\n"
+        "  - {pattern: '{root}/{gateway}/online', role: status, of: gateway}\n"
+        "  - {pattern: '{root}/{gateway}/dev/{device}', role: heartbeat}\n",
+        encoding="utf-8",
+    )
+    heard: dict[str, Any] = {
+        "acme/hub-7/online": b"online",
+        "acme/hub-7/dev/smoke-3": b'{"smoke": false, "battery": 90}',
+        "acme/hub-7/dev/button-4": b'{"battery": 80}',
+    }
+    topics = {t: _summary(t, p) for t, p in heard.items()}
+    assert gateways_heard(topics, profiles_to_try()) == []
+    [gw] = gateways_heard(topics, profiles_to_try([own]))
+    assert (gw.id, gw.profile, gw.topic_root, gw.profile_file) == ("hub-7", "acme", "acme", own)
+    assert set(gw.devices) == {"smoke-3", "button-4"}
+
+
+def test_home_assistant_devices_no_config_places_under_a_hub() -> None:
+    """Configs without via_device: every node under one gateway named after the prefix, with a TODO;
+    the nodes' device classes give their types."""
+    heard = {
+        f"homeassistant/binary_sensor/{node}/status/config": json.dumps(
+            {"~": f"hass/{node}", "stat_t": "~/state", "avty_t": "~/availability", "device_class": kind}
+        ).encode()
+        for node, kind in (("smoke-9", "smoke"), ("gas-9", "gas"))
+    } | {"hass/smoke-9/state": b'{"ts": 1}', "hass/gas-9/availability": b"online"}
+    topics = {t: _summary(t, p) for t, p in heard.items()}
+    [gw] = gateways_heard(topics, profiles_to_try())
+    assert (gw.id, gw.profile, gw.topic_root) == ("homeassistant", "homeassistant", "homeassistant")
+    assert "via_device" in gw.todo and set(gw.devices) == {"smoke-9", "gas-9"}
+    assert gw.exposes == {"smoke-9": frozenset({"smoke"}), "gas-9": frozenset({"gas"})}

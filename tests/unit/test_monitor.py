@@ -68,19 +68,22 @@ def device(threshold_s: float) -> Device:
 
 def test_tracker_flags_silence_stale_online_offline_and_holds_judgement_through_a_gap() -> None:
     seen: list[tuple[str, str]] = []
-    d = device(0.3)
+    d = device(1.0)  # a threshold no pause of a loaded machine between two lines below reaches
     tracker = HeartbeatTracker([d], lambda _, f: seen.append((f.status, f.reason)))
     topic = "root/site/gw/d1/"
     tracker.subscribed("broker", "ex-sub")
     tracker.message(topic + "status", b'{"state": "online"}', True, T0)
     assert tracker.expire() > 0 and seen == []  # within the first threshold: not judged yet
-    time.sleep(0.35)
+    time.sleep(1.05)
+    tracker.expire()
+    assert seen == []  # past the threshold, but the subscription has not said it read everything
+    tracker.caught_up("broker")
     tracker.expire()
     assert seen == [("fail", "stale_online")]  # a retained "online" and no heartbeat
     tracker.message(topic + "heartbeat", b"{}", False, T0)
     assert seen[-1] == ("pass", "alive")
     tracker.lost("broker")
-    time.sleep(0.35)
+    time.sleep(1.05)
     tracker.expire()
     assert seen[-1] == ("pass", "alive")  # the gap is not the device's silence
     tracker.subscribed("broker", "ex-sub-2")
@@ -89,3 +92,41 @@ def test_tracker_flags_silence_stale_online_offline_and_holds_judgement_through_
     tracker.message(topic + "status", b'{"state": "offline", "reason": "lwt"}', True, T0)
     assert seen[-1] == ("fail", "offline")  # a Will: at once, no threshold
     assert len(seen) == 3
+
+
+def test_a_backlog_of_unread_messages_is_not_silence() -> None:
+    """The monitor reading late (its own load) must not flag devices whose heartbeats wait unread."""
+    seen: list[tuple[str, str]] = []
+    d = device(0.5)
+    tracker = HeartbeatTracker([d], lambda _, f: seen.append((f.status, f.reason)))
+    topic = "root/site/gw/d1/heartbeat"
+    tracker.subscribed("broker", "ex-sub")
+    tracker.message(topic, b"{}", False, T0)
+    tracker.caught_up("broker")
+    time.sleep(0.6)  # the next heartbeat is late in the socket: nothing says it was read
+    assert tracker.expire() > 0 and seen == [("pass", "alive_no_status")]
+    assert tracker.behind_s(time.monotonic())["broker"] >= 0.6
+    tracker.message(topic, b"{}", False, T0)  # read at last, then everything is read
+    tracker.caught_up("broker")
+    tracker.expire()
+    assert seen == [("pass", "alive_no_status")]  # no silence in between
+    time.sleep(0.6)
+    tracker.caught_up("broker")  # really silent: read up to now, and nothing came
+    tracker.expire()
+    assert seen[-1] == ("fail", "silent")
+
+
+def test_a_topic_is_routed_once_to_its_device_among_many_gateways() -> None:
+    devices = []
+    for g in range(50):
+        tree = {"topic_root": "root", "site": "site", "gateway": f"gw{g}"}
+        target = Target(f"d{g}", "mqtt_device", "mqtt", "127.0.0.1", 1883, "a1", params=tree)
+        devices.append(Device(target, "heartbeat", "broker", 9.0, 3.0, matcher_of(target)))
+    seen: list[str] = []
+    tracker = HeartbeatTracker(devices, lambda dev, f: seen.append(dev.target.id))
+    tracker.subscribed("broker", "ex-sub")
+    for _ in range(2):
+        tracker.message("root/site/gw7/d7/heartbeat", b"{}", False, T0)
+        tracker.message("root/site/gw7/d8/heartbeat", b"{}", False, T0)  # d8 is gw8's, not gw7's
+    assert seen == ["d7"] and devices[7].last_beat is not None and devices[8].last_beat is None
+    assert set(tracker._routes) == {"root/site/gw7/d7/heartbeat", "root/site/gw7/d8/heartbeat"}

@@ -27,6 +27,8 @@ NAMES = {
     # beyond the list: the event subscriptions (zhian/monitor/events.py)
     "zhian_event_subscription_up",
     "zhian_event_subscription_lost_total",
+    # and how far silence judgements wait on reading (zhian/monitor/heartbeats.py)
+    "zhian_subscription_behind_seconds",
 }
 
 

@@ -52,8 +52,9 @@ def store(conn: Conn, path: Path, digest: str) -> int:
     if inserted is None:  # stored meanwhile by a concurrent push: keep theirs
         return 0
     offset = 0
-    parts = "COPY blob_parts (sha256, part, data) FROM STDIN"
+    parts = "COPY blob_parts (sha256, part, data) FROM STDIN (FORMAT BINARY)"
     with path.open("rb") as handle, conn.cursor().copy(parts) as copy:
+        copy.set_types(("text", "int4", "bytea"))
         for part, block in enumerate(iter(lambda: handle.read(CHUNK), b"")):
             hasher.update(block)
             copy.write_row((digest, part, block))

@@ -27,6 +27,8 @@ from zhian.report.build import build_report
 from zhian.report.model import Report
 from zhian.report.rundir import EVALUATOR_DIR, RUN_FILE
 
+RECORD_TYPES = ("int8", "int4", "text", "text", "text", "text", "text", "bytea", "text", "text")
+
 
 class Refused(Exception):
     """A directory the archive will not take: the message says which and why."""
@@ -184,8 +186,10 @@ def copy_records(conn: Conn, run: int, run_dir: Path, manifest: dict[str, Any], 
     prev, seq = start, 0
     try:
         with conn.cursor().copy(
-            "COPY records (run, seq, id, kind, probe, device, started_at, body, hash, prev_hash) FROM STDIN"
+            "COPY records (run, seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
+            " FROM STDIN (FORMAT BINARY)"  # the bodies go as they are, not escaped as text
         ) as copy:
+            copy.set_types(RECORD_TYPES)
             for row in reader.rows():
                 # verify() checked every record in full; the copy need only be the same chain
                 if (row.seq, row.prev_hash) != (seq + 1, prev) or sha256(row.body) != row.hash:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from collectors.connection import Connection
 from collectors.exchange import Exchange, Sink
+from collectors.mqtt.profile import ProfileError
 from collectors.wsdiscovery import probe
 from zhian.cli.help import EXIT_OK, EXIT_USAGE, SubParsers, command
 from zhian.discover.csvimport import import_csv
 from zhian.discover.draft import Broker, draft_config
 from zhian.discover.found import Found, hosts_of
-from zhian.discover.iot import Gateway, Panel, modbus_panels, mqtt_gateways
+from zhian.discover.gateways import Gateway, mqtt_gateways, profiles_to_try
+from zhian.discover.iot import Panel, modbus_panels
 from zhian.discover.network import Login, Reach, isapi_devices, onvif_devices
 from zhian.errors import UsageError
 
@@ -96,10 +98,14 @@ async def scan(args: argparse.Namespace, logins: list[Login], sink: Sink | None 
             result.panels = await modbus_panels(hosts, ports, units, modbus)
     if args.mqtt:
         host, port = _address(args.mqtt, "--mqtt")
+        try:
+            profiles = profiles_to_try(args.mqtt_profile_file)
+        except ProfileError as exc:
+            raise UsageError(f"--mqtt-profile-file: {exc}") from None
         login = _logins([args.mqtt_login], "mqtt")[0] if args.mqtt_login else None
         conn = reach.connection("mqtt-broker", host, port, args.mqtt_tls, "", login)
         result.broker = Broker(host, port, args.mqtt_tls, login.name if login else None)
-        result.gateways = await mqtt_gateways(conn, args.listen)
+        result.gateways = await mqtt_gateways(conn, args.listen, profiles)
     return result
 
 
@@ -165,6 +171,13 @@ def add_parser(sub: SubParsers) -> None:
     p.add_argument("--mqtt-login", help="USER:ENV_VAR for the broker")
     p.add_argument("--mqtt-tls", action="store_true", help="the broker speaks TLS (give --ca-file)")
     p.add_argument("--listen", type=float, default=30.0, help="seconds to listen on the broker")
+    p.add_argument(
+        "--mqtt-profile-file",
+        type=Path,
+        action="append",
+        default=[],
+        help="a site's own MQTT topic profile (repeatable), tried before the shipped ones",
+    )
     p.add_argument("--ca-file", type=Path, help="the site's CA for devices that speak HTTPS")
     p.add_argument("--window", type=float, default=2.0, help="seconds to wait for WS-Discovery answers")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds for each device call")

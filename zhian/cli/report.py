@@ -15,9 +15,10 @@ from zhian.errors import UsageError
 from zhian.evidence.keys import default_key_dir, load_existing
 from zhian.evidence.segments import SEGMENTS_DIR
 from zhian.evidence.verify import resealing
-from zhian.monitor.period import markdown, period_report
+from zhian.monitor.period import period_report
 from zhian.report.build import build_report
 from zhian.report.model import report_schema
+from zhian.report.period import PERIOD_RENDERERS, render_period
 from zhian.report.rundir import EVALUATOR_DIR
 from zhian.report.summary import SUMMARY_RENDERERS
 from zhian.report.write import EXTENSIONS, RENDERERS, Format, write_report, write_text
@@ -63,14 +64,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_period(args: argparse.Namespace) -> int:
-    """A monitor's state directory: compliance over --from .. --to (md by default, or json)."""
+    """A monitor's state directory: compliance over --from .. --to (md by default; html, json, junit)."""
     if args.period_from is None or args.period_to is None:
         raise UsageError(f"{args.run_dir}: a monitor's state: give the period (--from DATE --to DATE)")
     fmt = args.format or "md"
-    if fmt not in ("md", "json") or args.summary or args.into_run:
-        raise UsageError("report: a period report is md or json, without --summary or --into-run")
+    if fmt not in PERIOD_RENDERERS or args.summary or args.into_run:
+        known = ", ".join(sorted(PERIOD_RENDERERS))
+        raise UsageError(f"report: a period report is {known}, without --summary or --into-run")
     doc = period_report(args.run_dir, args.period_from, args.period_to, args.baseline)
-    text = markdown(doc) if fmt == "md" else json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    text = render_period(doc, fmt, args.lang)
     out = args.out or Path("-")
     if str(out) == "-":
         sys.stdout.write(text)
@@ -126,6 +128,10 @@ def add_parser(sub: SubParsers) -> None:
             ("zhian report RUN --summary", "one screen: grade, levels, sample, problems"),
             ("zhian report RUN --summary --format json", "the same as data (zhian.summary/1)"),
             ("zhian report STATE --from 2026-11-01 --to 2026-11-30", "a monitor's month, in Markdown"),
+            (
+                "zhian report STATE --from 2026-11-01 --to 2026-11-30 --format html --baseline RUN",
+                "the same in HTML with its retention chart, and what degraded since the graded run",
+            ),
         ],
         description="Render the report of a run directory. It reads the run and writes only where --out "
         "says (stdout by default); --into-run adds the report to the sealed run and re-seals it.",

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from zhian.discover.found import Found
-from zhian.discover.iot import Gateway, Panel, child_type
+from zhian.discover.gateways import Gateway, child_type
+from zhian.discover.iot import Panel
 
 TODO_AREA = "todo"
 TODO_LOGIN = "todo"
@@ -100,7 +101,8 @@ def draft_config(
         f"#  - areas: the site's areas and their kinds; move each device out of area {TODO_AREA!r};",
         "#  - credentials: the user names, and the environment variables (or files) holding passwords;",
         "#  - cameras' recorded_by / channel where an NVR records them (drafted from its recordings);",
-        "#  - the brokers, gateways, fire panels and the platform this scan does not see.",
+        "#  - the brokers, gateways, fire panels and the platform this scan does not see;",
+        *(f"#  - gateway {gw.id}: {gw.todo};" for gw in gateways if gw.todo),
         "# Then: zhian config check --no-secrets <this file> (without the flag once the secrets are set)",
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
@@ -128,14 +130,19 @@ def _iot(
     for gw in gateways:
         children = []
         for child, fields in sorted(gw.devices.items()):
-            kind = child_type(fields)
+            kind = child_type(fields, gw.exposes.get(child, ()))
             row: dict[str, Any] = {"id": child, "type": kind or "intercom", "area": TODO_AREA}
             if kind is None:
                 row["tags"] = {"todo": "type: nothing it sent told it (intercom drafted)"}
             children.append(row)
-        gateway: dict[str, Any] = {
-            "id": gw.id, "broker": "broker", "area": TODO_AREA, "topic_root": gw.topic_root, "site": gw.site,
-        }  # fmt: skip
+        gateway: dict[str, Any] = {"id": gw.id, "broker": "broker", "area": TODO_AREA}
+        if gw.profile_file is not None:
+            gateway["profile_file"] = str(gw.profile_file.resolve())
+        else:
+            gateway["profile"] = gw.profile
+        gateway["topic_root"] = gw.topic_root
+        if gw.site:
+            gateway["site"] = gw.site
         if gw.heartbeat_s:
             gateway["heartbeat_s"] = gw.heartbeat_s
         rows.append(gateway | {"devices": children})

@@ -26,6 +26,7 @@ from probes.linkage.params import FireParams
 from probes.linkage.passive import FIRE_PROBES, RealAlarm, RelayHeard, observe_real_fire
 from probes.linkage.reading import Heard, relay_body_on
 from probes.linkage.site import relay_topics, zone_areas
+from probes.linkage.watches import seconds_between
 from probes.panel_common import panel_site
 from probes.registry import PROBES
 from probes.targets import Target
@@ -133,18 +134,25 @@ class RealAlarms:
     async def observe(self, alarm: RealAlarm) -> None:
         following.set(None)  # the observation's exchanges are its evidence: all recorded
         run, findings = await observe_real_fire(self.m.ctx, self.params, alarm, self)
+        facts = {  # the shape of a linkage finding's (judge.run_facts), which the period report reads
+            "test": run.test,
+            "subject": run.subject,
+            "trigger": run.trigger_kind,
+            "zone": run.zone,
+            "area": run.area,
+            "outcome": run.outcome,
+            "trigger_at": alarm.trigger_at.isoformat(),
+            "observed_for_s": seconds_between(run.trigger_at, run.observed_until),
+            "timeline": [w.row() for w in run.watches],
+            **run.facts,
+        }
         self.m.ledger.append(
             "linkage",
             {
                 "run_id": self.m.monitor_id,
-                "test": run.test,
-                "trigger": run.trigger_kind,
                 "device": alarm.panel.id,
-                "zone": alarm.zone,
-                "area": alarm.area,
-                "trigger_at": alarm.trigger_at.isoformat(),
                 "at": alarm.seen_at.isoformat(),
-                "timeline": [w.row() for w in run.watches],
+                "facts": facts,
                 "verdicts": {
                     f.probe: {"status": f.status, "reason": f.reason, "detail": f.detail} for f in findings
                 },

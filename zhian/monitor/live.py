@@ -11,6 +11,7 @@ ledger, while /metrics reads the tracker here, at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 from collections.abc import Callable
@@ -137,7 +138,8 @@ class LiveSide:
                 self.post(self.m.close_gap, broker.id, datetime.now(UTC), exchange_id)
 
             try:
-                await MqttClient(conn).follow(filters, self.message, subscribed)
+                read_all = functools.partial(self.m.tracker.caught_up, broker.id)
+                await MqttClient(conn).follow(filters, self.message, subscribed, on_caught_up=read_all)
                 error, evidence = "the subscription ended", None
             except CollectorError as exc:
                 error, evidence = str(exc), exc.exchange_id

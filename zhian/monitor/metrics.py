@@ -32,7 +32,8 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class LiveCollector(Collector):
-    """zhian_device_up, zhian_heartbeat_age_seconds and zhian_ledger_records_total, read at scrape."""
+    """zhian_device_up, zhian_heartbeat_age_seconds, zhian_subscription_behind_seconds and
+    zhian_ledger_records_total, read at scrape."""
 
     def __init__(
         self,
@@ -62,8 +63,16 @@ class LiveCollector(Collector):
         for device_id, is_up in self.other_up().items():
             t = self.targets[device_id]
             up.add_metric([t.id, t.kind, t.area], 1.0 if is_up else 0.0)
+        behind = GaugeMetricFamily(
+            "zhian_subscription_behind_seconds",
+            "seconds since the broker's subscription last had nothing unread (silence is judged up to then)",
+            labels=("broker",),
+        )
+        for broker, seconds in sorted(self.tracker.behind_s(now).items()):
+            behind.add_metric([broker], seconds)
         yield up
         yield age
+        yield behind
         total = CounterMetricFamily("zhian_ledger_records", "records in the monitor's evidence chain")
         total.add_metric([], float(self.records()))
         yield total

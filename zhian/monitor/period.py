@@ -3,10 +3,15 @@
 Per indicator, the share of the period spent in each status, from the indicator records (a change,
 or the daily still-holds); the time the monitor was not running is `not_monitored`, never a status.
 Retention per camera at every check (the `measure` records), outages per device (a heartbeat,
-gateway or reachability finding turning fail, until it turns pass again), the broker gaps, and
-with --baseline the indicators that passed in the graded run and do not now: the 4.10 downgrade
-risk. Linkage events observed from real alarms are not recorded by the monitor yet, so the report
-has none to show.
+gateway or reachability finding turning fail, until it turns pass again) with whether the platform
+raised its alert (the `outage_alert` record the platform observer writes for each outage,
+zhian/monitor/alerts.py), the broker gaps, the linkage events observed from real alarms, and with
+--baseline the indicators that passed in the graded run and do not now: the 4.10 downgrade risk.
+
+A linkage event is read from any record whose facts carry a linkage timeline (`trigger_at` and
+`timeline`, probes/linkage/judge.py run_facts), the shape the linkage probes' findings have in
+`zhian run` and in the monitor's passive observation: one event per trigger, with each effect's
+delay against its deadline. The renderers (Markdown, HTML, JUnit) are in zhian/report/period.py.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from zhian.evidence.segments import records_of, segment_dirs
 
 NOT_MONITORED = "not_monitored"
 OUTAGE_PROBES = frozenset({"heartbeat", "gateway_status"})
+ALERT_MATCH_S = 60.0  # an outage_alert names the outage by its start; clocks read a moment apart
 
 
 def records(state: Path) -> Iterator[dict[str, Any]]:
@@ -87,6 +93,8 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
     retention: dict[str, list[dict[str, Any]]] = {}
     outages: dict[str, list[dict[str, Any]]] = {}
     gaps: dict[tuple[str, str], dict[str, Any]] = {}
+    alerts: dict[str, list[dict[str, Any]]] = {}  # device -> its outage_alert records
+    linkage: dict[tuple[str, str], dict[str, Any]] = {}
     running: list[tuple[datetime, datetime]] = []
     up_since: datetime | None = None
     last_seen: datetime | None = None
@@ -107,11 +115,16 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
             retention.setdefault(str(body["device"]), []).append(row)
         elif kind == "finding" and at is not None:
             track_outage(outages, body, at)
+        elif kind == "outage_alert":
+            alerts.setdefault(str(body.get("device")), []).append(dict(body))
         elif kind in ("gap", "gap_end"):
             row = gaps.setdefault((str(body.get("device")), str(body.get("started_at"))), {})
             row |= {
                 k: body[k] for k in ("device", "started_at", "ended_at", "duration_s", "error") if k in body
             }
+        facts = body.get("facts")
+        if isinstance(facts, Mapping) and facts.get("trigger_at") and isinstance(facts.get("timeline"), list):
+            track_linkage(linkage, body, facts)
         if at is not None:
             last_seen = at
     if up_since is not None and last_seen is not None:
@@ -127,9 +140,18 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
         ),
         "indicators": {i: t.shares(start, end, down) for i, t in sorted(indicators.items())},
         "retention": retention,
-        "outages": [o for rows in outages.values() for o in rows if in_period(o, start, end)],
+        "outages": [
+            with_alert(o, alerts.get(o["device"], ()))
+            for rows in outages.values()
+            for o in rows
+            if in_period(o, start, end)
+        ],
         "broker_gaps": list(gaps.values()),
-        "linkage_events": [],
+        "linkage_events": [
+            e | {"effects": linkage_rows(e)}
+            for e in sorted(linkage.values(), key=lambda e: str(e["at"]))
+            if start <= datetime.fromisoformat(e["at"]) < end
+        ],
     }
     if baseline is not None:
         doc["degraded_since_baseline"] = degraded(baseline, indicators, end)
@@ -148,6 +170,49 @@ def track_outage(outages: dict[str, list[dict[str, Any]]], body: Mapping[str, An
     elif body.get("status") == "pass" and open_row is not None:
         open_row["end"] = at.isoformat()
         open_row["duration_s"] = round((at - datetime.fromisoformat(open_row["start"])).total_seconds(), 3)
+
+
+def with_alert(outage: dict[str, Any], records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The outage with the platform's answer: the outage_alert record of the same device whose
+    outage started closest to it (within ALERT_MATCH_S); None when none was recorded (no platform
+    observer, or the monitor stopped before the alert window ended)."""
+    began = datetime.fromisoformat(outage["start"])
+    best: tuple[float, Mapping[str, Any]] | None = None
+    for record in records:
+        try:
+            off = abs((datetime.fromisoformat(str(record["outage_started_at"])) - began).total_seconds())
+        except (KeyError, ValueError):
+            continue
+        if off <= ALERT_MATCH_S and (best is None or off < best[0]):
+            best = (off, record)
+    if best is None:
+        return outage
+    record = best[1]
+    keep = ("alert", "alert_id", "raised_at", "after_s", "raised_after_s", "window_s", "evidence")
+    return outage | {"platform_alert": {k: record[k] for k in keep if k in record}}
+
+
+def track_linkage(events: dict[tuple[str, str], dict[str, Any]], body: Mapping[str, Any],
+                  facts: Mapping[str, Any]) -> None:  # fmt: skip
+    """One event per trigger (its time and subject); each finding adds its effect's targets."""
+    key = (str(facts["trigger_at"]), str(facts.get("subject") or facts.get("zone") or facts.get("area")))
+    event = events.setdefault(
+        key,
+        {"at": str(facts["trigger_at"]), "trigger": facts.get("trigger"), "test": facts.get("test"),
+         "subject": facts.get("subject"), "zone": facts.get("zone"), "area": facts.get("area"),
+         "outcome": facts.get("outcome"), "effects": {}, "findings": []},
+    )  # fmt: skip
+    for row in facts["timeline"]:
+        if isinstance(row, Mapping) and row.get("target"):
+            effect = {k: row.get(k) for k in ("effect", "target", "status", "delay_s", "deadline_s")}
+            event["effects"][f"{row.get('effect')}|{row.get('target')}"] = effect
+    finding = {k: body.get(k) for k in ("probe", "device", "status", "reason")}
+    if finding["probe"] and finding not in event["findings"]:
+        event["findings"].append(finding)
+
+
+def linkage_rows(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return sorted(event["effects"].values(), key=lambda r: (str(r["effect"]), str(r["target"])))
 
 
 def in_period(outage: Mapping[str, Any], start: datetime, end: datetime) -> bool:
@@ -179,47 +244,14 @@ def degraded(baseline: Path, indicators: Mapping[str, Timeline], end: datetime) 
     out: list[dict[str, Any]] = []
     for indicator, entry in sorted((doc.get("verdicts") or {}).items()):
         was = entry.get("status") if isinstance(entry, Mapping) else None
-        points = [(at, s) for at, s in indicators.get(indicator, Timeline()).points if at < end]
-        now = max(points)[1] if points else None
+        points = sorted((at, s) for at, s in indicators.get(indicator, Timeline()).points if at < end)
+        now = points[-1][1] if points else None
         if was == "pass" and now is not None and now != "pass":
-            out.append({"indicator": indicator, "baseline": was, "now": now})
+            # since: the first point of the status it ends the period in
+            since = next(at for at, s in reversed(points) if s == now)
+            for at, s in reversed(points):
+                if s != now:
+                    break
+                since = at
+            out.append({"indicator": indicator, "baseline": was, "now": now, "since": since.isoformat()})
     return out
-
-
-def markdown(doc: Mapping[str, Any]) -> str:
-    lines = [
-        f"# Compliance from {doc['from']} to {doc['to']}",
-        "",
-        f"Monitored: {doc['monitored_share']:.1%} of the period.",
-        "",
-    ]
-    lines += ["## Indicators (share of the period per status)", "", "| indicator | shares |", "|---|---|"]
-    for indicator, shares in doc["indicators"].items():
-        lines.append(f"| {indicator} | " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()) + " |")
-    lines += [
-        "",
-        "## Retention per camera (days, at each check)",
-        "",
-        "| camera | min | last | required | checks |",
-        "|---|---|---|---|---|",
-    ]
-    for device, rows in sorted(doc["retention"].items()):
-        days = [r["observed_days"] for r in rows if isinstance(r["observed_days"], int | float)]
-        if days:
-            lines.append(
-                f"| {device} | {min(days):g} | {days[-1]:g} | {rows[-1]['required_days']} | {len(rows)} |"
-            )
-    lines += ["", "## Outages", "", "| device | reason | start | end |", "|---|---|---|---|"]
-    lines += [
-        f"| {o['device']} | {o['reason']} | {o['start']} | {o['end'] or 'open'} |" for o in doc["outages"]
-    ]
-    lines += ["", "## Broker gaps", ""] + [
-        f"- {g['device']}: {g.get('started_at')} to {g.get('ended_at') or '…'}" for g in doc["broker_gaps"]
-    ]
-    if "degraded_since_baseline" in doc:
-        lines += ["", "## Degraded since the graded run (4.10)", ""]
-        lines += [
-            f"- {d['indicator']}: {d['baseline']} then, {d['now']} now"
-            for d in doc["degraded_since_baseline"]
-        ] or ["- none"]
-    return "\n".join(lines) + "\n"

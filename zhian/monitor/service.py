@@ -19,6 +19,7 @@ import asyncio
 import random
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -117,6 +118,8 @@ class Monitor:
         # checks in flight: call-bound jobs, by default as many as connections (see Limits)
         self.gate = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
         self.gap_started: dict[str, datetime] = {}
+        self._handed: deque[Finding] = deque()  # live changes on their way to the main loop
+        self._handover_due = False
         self.console = Console(self)
         self.live = LiveSide(self, listen)
         self.started = time.monotonic()
@@ -163,8 +166,17 @@ class Monitor:
             self.alerts.closed(finding.device, at)
 
     def live_change(self, _device: Device, finding: Finding) -> None:
-        """Called on the live side's thread: recorded on the main loop."""
-        self.live.post(self.keep, finding)
+        """Called on the live side's thread: recorded on the main loop, in batches, so that a burst of
+        changes is one callback there and not thousands queued ahead of everything else (a stop)."""
+        self._handed.append(finding)
+        if not self._handover_due:
+            self._handover_due = True
+            self.live.post(self.take_handed)
+
+    def take_handed(self) -> None:
+        self._handover_due = False  # before taking: a change handed meanwhile posts another call
+        while self._handed:
+            self.keep(self._handed.popleft())
 
     def devices_up(self) -> dict[str, bool]:
         """Devices the tracker does not follow: up unless their last check could not reach them."""
@@ -267,7 +279,7 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.live.stop)
-            await asyncio.sleep(0)  # what the live side handed over last is recorded too
+            self.take_handed()  # what the live side handed over last is recorded too
             await self.ctx.close()
             self.judge_indicators()
             gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
