@@ -25,6 +25,8 @@ from tests.peers.monitor_helpers import Service, kill_started, ledger_records, r
 from zhian.monitor.period import period_report
 
 pytestmark = pytest.mark.peers
+# the simulated linkage acts within 0.3 s; a loaded machine may hold the monitor's loop for seconds
+DEADLINE_S = 20.0
 TERMINATION_S = 8  # renewed at half of it: room for a loop held up a few seconds on a loaded machine
 
 
@@ -149,7 +151,7 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
     camera, the relay, the panel's outputs and the platform alert are timed from the trigger, and
     each fire_linkage probe's verdict is recorded; the monitor sets nothing off and resets nothing."""
     watched = ("panel-b1", "cam-b1-lobby", "door-b1-unit1", "nvr-01")
-    deadlines = {k: 8.0 for k in ("doors_unlock_s", "camera_alarm_s", "emergency_lighting_s",
+    deadlines = {k: DEADLINE_S for k in ("doors_unlock_s", "camera_alarm_s", "emergency_lighting_s",
                                   "broadcast_s", "platform_alert_s")}  # fmt: skip
     async with small_site(tmp_path, {}) as site:
         config, env = write_config(
@@ -201,8 +203,8 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
     }  # fmt: skip
     assert set(timeline) == expected
     for row in timeline.values():
-        assert row["status"] == "on_time", row
-        assert 0 <= row["delay_s"] <= row["deadline_s"] == 8.0
+        assert row["status"] == "on_time", facts["timeline"]
+        assert 0 <= row["delay_s"] <= row["deadline_s"] == DEADLINE_S
     assert {v["status"] for v in linkage["verdicts"].values()} == {"pass"}, linkage["verdicts"]
     exchanges = {r["id"] for r in records if r["kind"] == "exchange"}
     assert linkage["evidence"] and set(linkage["evidence"]) <= exchanges
