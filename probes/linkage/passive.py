@@ -170,7 +170,11 @@ class PassiveFire:
         for door, w in self.doors:
             if door.protocol != "isapi" or w.settled:
                 continue
-            number = int(str(door.params.get("door") or "1"))
+            try:
+                number = int(str(door.params.get("door") or "1"))
+            except ValueError:
+                w.broken("inventory_invalid", f"door number {door.params.get('door')!r} is not a number")
+                continue
             try:
                 async with self.ctx.client(IsapiClient, door) as client:
                     status = await client.door_status()

@@ -5,7 +5,9 @@ monitoring sample), run by the same engine (plan_jobs, prepared, execute, make_c
 same limits, each probe once at start and then every `monitor.schedule` interval with jitter; each
 round gets a fresh fetch cache (ProbeContext.shared), so a round never reads the last one's
 answers. MQTT liveness is not scheduled: one subscription per broker stays open (reconnecting with
-backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker.
+backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker. The other
+observers: an ONVIF event subscription per camera and door (events.py), the platform's alert for
+each outage (alerts.py), and the fire panels read for real alarms whose linkage is timed (linkage.py).
 
 Evidence goes to the segmented ledger (zhian.evidence.segments): every exchange, every change of a
 (probe, device) status, every change of an indicator, a still-holds record per indicator a day,
