@@ -24,6 +24,7 @@ from typing import Any
 from collectors.mqtt.client import MqttClient
 from collectors.mqtt.messages import Observation, Received, TopicSummary
 from collectors.mqtt.profile import (
+    ROLES,
     Matcher,
     MqttProfile,
     ProfileError,
@@ -142,6 +143,11 @@ class DeviceIndex:
     def heartbeat(self, device: str) -> TopicSummary | None:
         return merged(self.topics.get((device, "heartbeat"), []))
 
+    def oversize(self, device: str) -> TopicSummary | None:
+        """The device's topic with the largest payload cut on arrival (past the run's bound), if any."""
+        cut = [s for role in ROLES for s in self.topics.get((device, role), ()) if s.oversize]
+        return max(cut, key=lambda s: s.oversize_bytes) if cut else None
+
 
 def started_never() -> datetime:
     return datetime.min.replace(tzinfo=UTC)
@@ -163,6 +169,8 @@ def merged(summaries: list[TopicSummary]) -> TopicSummary | None:
         first_live=min((s.first_live for s in lives if s.first_live), key=lambda r: r.at, default=None),
         last_live=max((s.last_live for s in lives if s.last_live), key=lambda r: r.at, default=None),
         max_live_gap_s=min(gaps) if gaps else None,
+        oversize=sum(s.oversize for s in summaries),
+        oversize_bytes=max(s.oversize_bytes for s in summaries),
     )
 
 
@@ -241,10 +249,26 @@ def clock_skew_s(received: Received | None) -> float | None:
 
 
 # -- judging ----------------------------------------------------------------------------------------------
+def too_large(name: str, topic: TopicSummary, limit: int | None) -> Liveness:
+    """A device that published past the run's bound: its first bytes are the evidence, not its state."""
+    facts = {
+        "topic": topic.topic,
+        "oversize_messages": topic.oversize,
+        "payload_bytes": topic.oversize_bytes,
+        "max_reply_bytes": limit,
+    }
+    detail = (
+        f"{name} published {topic.oversize_bytes} bytes on {topic.topic}, past the {limit}-byte bound "
+        "(limits.max_reply_bytes): only the first bytes were kept, and it cannot be judged on them."
+    )
+    return Liveness("error", "reply_too_large", detail.lstrip(), facts)
+
+
 @dataclass(frozen=True)
 class Liveness:
     status: Status
-    reason: str  # alive, alive_no_status, offline, stale_online, silent, heartbeat_gap, window_too_short
+    reason: str  # alive, alive_no_status, offline, stale_online, silent, heartbeat_gap, window_too_short,
+    # reply_too_large
     detail: str
     facts: dict[str, Any]
 
@@ -343,7 +367,11 @@ def device_liveness(
     interval_s: float,
     misses: int,
 ) -> Liveness:
-    """judge_liveness on a device's status and signs of life in a shared window, read by its profile."""
+    """judge_liveness on a device's status and signs of life in a shared window, read by its profile;
+    a device that published payloads past the run's bound is that error, whatever else it sent."""
+    oversize = index.oversize(device)
+    if oversize is not None:
+        return too_large(name, oversize, observation.max_payload_bytes)
     status, word = index.status(device)
     return judge_liveness(
         name,

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from collectors.connection import DEFAULT_MAX_REPLY_BYTES
+from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from zhian.errors import UsageError
 from zhian.yamlsource import Loc, Problem
 

@@ -19,10 +19,9 @@ from typing import Any
 import aiomqtt
 
 from collectors.exchange import now
-from collectors.mqtt.messages import Observation, Received, TopicSummary
+from collectors.mqtt.messages import PAYLOAD_LIMIT, Cut, Observation, Received, TopicSummary, payload_size
 from collectors.mqtt.session import Session, body
 
-PAYLOAD_LIMIT = 512  # bytes of a payload kept per stored message (status and heartbeat JSON fit)
 WHOLE_LIMIT = 1_000_000  # bytes kept of a topic asked for whole (a gateway's device list, its configs)
 SAMPLE_LIMIT = 100  # raw messages kept per observation, for the evidence
 MAX_TOPICS = 20_000  # topics tallied per observation (a 5,000-device site has 10,000); more are counted
@@ -61,6 +60,8 @@ async def observe(
         "retained": tally.retained,
         "topics": len(tally.topics),
         "untracked": tally.untracked,
+        "oversize": tally.oversize,
+        "max_payload_bytes": session.conn.max_reply_bytes,
         "tls": session.conn.tls is not None,
     }
     lines.append(
@@ -88,6 +89,7 @@ async def observe(
         messages=tally.messages,
         untracked=tally.untracked,
         exchange_id=exchange_id,
+        max_payload_bytes=session.conn.max_reply_bytes,
     )
 
 
@@ -99,9 +101,14 @@ class _Topic:
     first_live: Received | None = None
     last_live: Received | None = None
     max_gap_s: float | None = None
+    oversize: int = 0
+    oversize_bytes: int = 0
 
     def add(self, received: Received) -> None:
         self.messages += 1
+        if received.oversize:
+            self.oversize += 1
+            self.oversize_bytes = max(self.oversize_bytes, received.size)
         if received.retain:
             self.retained = received
             return
@@ -115,7 +122,15 @@ class _Topic:
 
     def summary(self, topic: str) -> TopicSummary:
         return TopicSummary(
-            topic, self.messages, self.live, self.retained, self.first_live, self.last_live, self.max_gap_s
+            topic,
+            self.messages,
+            self.live,
+            self.retained,
+            self.first_live,
+            self.last_live,
+            self.max_gap_s,
+            self.oversize,
+            self.oversize_bytes,
         )
 
 
@@ -129,15 +144,18 @@ class _Tally:
     messages: int = 0
     retained: int = 0
     untracked: int = 0
+    oversize: int = 0
 
     def add(self, topic: str, payload: bytes, qos: int, retain: bool, at: datetime) -> None:
         self.messages += 1
         self.retained += retain
-        received = Received(at, payload[:PAYLOAD_LIMIT], len(payload), qos, retain)
+        cut = isinstance(payload, Cut)
+        self.oversize += cut
+        received = Received(at, payload[:PAYLOAD_LIMIT], payload_size(payload), qos, retain, cut)
         if len(self.sample) < SAMPLE_LIMIT:
             self.sample.append((topic, received))
         if self.whole is not None and len(payload) > PAYLOAD_LIMIT and self.whole(topic):
-            received = Received(at, payload[:WHOLE_LIMIT], len(payload), qos, retain)
+            received = Received(at, payload[:WHOLE_LIMIT], payload_size(payload), qos, retain, cut)
         entry = self.topics.get(topic)
         if entry is None:
             if len(self.topics) >= MAX_TOPICS:
@@ -173,7 +191,8 @@ def _raw(
 def _summary_line(s: TopicSummary) -> str:
     gap = "-" if s.max_live_gap_s is None else f"{s.max_live_gap_s:.3f}"
     retained = int(s.retained is not None)
-    return f"{s.topic} messages={s.messages} live={s.live} retained={retained} max_gap_s={gap}"
+    line = f"{s.topic} messages={s.messages} live={s.live} retained={retained} max_gap_s={gap}"
+    return line + (f" oversize={s.oversize} largest={s.oversize_bytes}" if s.oversize else "")
 
 
 def _summary_row(s: TopicSummary) -> dict[str, Any]:
@@ -186,6 +205,8 @@ def _summary_row(s: TopicSummary) -> dict[str, Any]:
         "first_live_at": s.first_live.at.isoformat() if s.first_live else None,
         "last_live_at": s.last_live.at.isoformat() if s.last_live else None,
         "max_live_gap_s": s.max_live_gap_s,
+        "oversize": s.oversize,
+        "oversize_bytes": s.oversize_bytes,
         "latest": latest.payload.decode(errors="replace") if latest else None,
     }
 
@@ -197,5 +218,6 @@ def _message_row(topic: str, r: Received) -> dict[str, Any]:
         "qos": r.qos,
         "retain": r.retain,
         "size": r.size,
+        "oversize": r.oversize,
         "payload": r.payload.decode(errors="replace"),
     }

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from hostile_peers import BOMB, EXTERNAL, HEAD, Exchanges, Sent, conn, drip, fixed, flood, serve
 
 from collectors.errors import ProtocolViolation, ReplyTooLarge, Unreachable
 from collectors.http import HttpSession, decode_bytes, decode_xml
 from collectors.isapi import IsapiClient
 from collectors.onvif import OnvifClient
+from tests.faults.hostile_peers import BOMB, EXTERNAL, HEAD, Exchanges, Sent, conn, drip, fixed, flood, serve
 
 TOTAL = 64 << 20  # what the hostile device would send, were it let
 
@@ -64,7 +64,8 @@ async def test_slow_drip_is_cut_by_the_call_deadline() -> None:
         async with IsapiClient(conn(port, seen, timeout_s=1.0)) as c:
             with pytest.raises(Unreachable) as hung:
                 await c.device_info()
-    assert hung.value.timed_out and time.monotonic() - began < 3
+    # cut at its 1 s deadline, not drawn out by the drip (the slack: a loaded machine)
+    assert hung.value.timed_out and time.monotonic() - began < 4
 
 
 @pytest.mark.parametrize("body", [BOMB, EXTERNAL, b"<DeviceInfo><unclosed></DeviceInfo>"])

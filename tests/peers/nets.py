@@ -31,8 +31,14 @@ _order = itertools.count(os.getpid() * 37)
 
 def _lock(net: int) -> IO[bytes] | None:
     """The open, locked lock file of 127.net, or None when another claim holds it."""
-    LOCKS.mkdir(mode=0o1777, exist_ok=True)
-    handle = (LOCKS / f"127.{net}.lock").open("ab")
+    try:
+        LOCKS.mkdir()
+    except FileExistsError:
+        pass
+    else:
+        LOCKS.chmod(0o1777)  # shared by every user's test runs, like /tmp itself
+    # read-only: a lock file another user created can still be locked (flock needs no write access)
+    handle = os.fdopen(os.open(LOCKS / f"127.{net}.lock", os.O_RDONLY | os.O_CREAT, 0o666), "rb")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

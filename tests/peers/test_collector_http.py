@@ -79,12 +79,13 @@ async def test_isapi_door_reads_controls_and_streams(isapi: Starter) -> None:
         remote = [e for e in log.events if (e.major, e.minor) == (3, 0x400)]
         assert len(remote) == 1 and remote[0].fields["netUser"] == "inspector"
 
-        async def force() -> None:
-            await asyncio.sleep(0.3)
+        async def force() -> None:  # once the stream is open (the door pushes live events only)
+            while not door.alerts._queues:  # noqa: ASYNC110 - the simulator's plain attribute
+                await asyncio.sleep(0.02)
             await bus.command("door1", "force_open")
 
         pushing = asyncio.create_task(force())
-        stream = await c.alert_stream(1.0)
+        stream = await c.alert_stream(3.0)
         await pushing
     kinds = {(e.event_type, e.heartbeat) for e in stream.events}
     assert ("videoloss", True) in kinds and ("AccessControllerEvent", False) in kinds

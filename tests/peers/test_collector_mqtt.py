@@ -247,13 +247,36 @@ async def test_observation_memory_is_bounded(peer: Peer, monkeypatch: pytest.Mon
     assert exchange.facts["untracked"] == obs.untracked
 
 
+async def test_a_payload_past_the_bound_is_cut_on_arrival(mosquitto: Peer) -> None:
+    """limits.max_reply_bytes holds for MQTT too: a larger payload is cut to its first bytes as it
+    arrives, counted per topic and in the evidence; smaller ones are untouched."""
+    async with mosquitto.publisher() as pub:
+        await pub.publish("site/flood", b"{" + b"x" * 300_000, qos=1, retain=True)
+        await pub.publish("site/fine", b"y" * 1000, qos=1, retain=True)
+    async with MqttClient(mosquitto.conn(max_reply_bytes=100_000)) as client:
+        obs = await client.observe(["site/#"], 0.5)
+    flood, fine = obs.topic("site/flood"), obs.topic("site/fine")
+    assert flood is not None and flood.retained is not None and fine is not None and fine.retained is not None
+    assert (flood.oversize, flood.oversize_bytes) == (1, 300_001)
+    assert flood.retained.oversize and flood.retained.size == 300_001 and len(flood.retained.payload) <= 512
+    assert flood.retained.payload.startswith(b"{xxx")
+    assert (fine.oversize, fine.retained.oversize, fine.retained.size) == (0, False, 1000)
+    assert obs.max_payload_bytes == 100_000
+    [exchange] = mosquitto.ledger
+    assert exchange.facts["oversize"] == 1 and exchange.facts["max_payload_bytes"] == 100_000
+    assert (
+        "site/flood messages=1 live=0 retained=1 max_gap_s=- oversize=1 largest=300001" in exchange.response
+    )
+    assert len(exchange.raw or b"") < 20_000
+
+
 async def test_gate_holds_the_session_back(mosquitto: Peer) -> None:
     gate = asyncio.Semaphore(1)
     async with gate, MqttClient(mosquitto.conn(gate=gate)) as client:
         task = asyncio.create_task(client.observe(["site/#"], 0.2))
         await asyncio.sleep(0.3)
         assert not task.done() and mosquitto.ledger == []
-    obs = await asyncio.wait_for(task, 5)
+    obs = await asyncio.wait_for(task, 20)
     assert obs.exchange_id == mosquitto.ledger[0].id
 
 
@@ -360,7 +383,7 @@ async def test_losing_the_broker_mid_window_is_unreachable(
             await opened.wait()
         await mosquitto.broker.stop()
         with pytest.raises(Unreachable) as caught:
-            await asyncio.wait_for(observing, 5)
+            await asyncio.wait_for(observing, 20)
     assert caught.value.exchange_id == mosquitto.ledger[0].id and "lost" in str(caught.value)
 
 

@@ -246,7 +246,7 @@ async def open_mosquitto(tmp: Path, *, passwords: dict[str, str] | None) -> Asyn
         "mosquitto", "-c", str(conf), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
     try:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(20):
             while True:
                 try:
                     _, writer = await asyncio.open_connection(HOST, port)

@@ -30,13 +30,15 @@ FAST_THRESHOLDS = {
     "observe_s": 7,
     "offline_alert_window_s": 6,
     "recording_fresh_s": 600,
+    # The site acts within 0.3 s. Only the doors' deadline tells late from on time here (the slow
+    # garage door); the others leave room for a loaded machine (they cost time only when missed).
     "linkage": {
         "doors_unlock_s": 3,
-        "camera_alarm_s": 3,
-        "emergency_lighting_s": 3,
-        "broadcast_s": 3,
-        "platform_alert_s": 3,
-        "lighting_s": 3,
+        "camera_alarm_s": 10,
+        "emergency_lighting_s": 10,
+        "broadcast_s": 10,
+        "platform_alert_s": 10,
+        "lighting_s": 10,
     },
 }
 
@@ -158,10 +160,12 @@ EXPECTED_FAILED_INDICATORS = {
 async def test_run_faulty_finds_each_fault_and_nothing_else(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:
-    async with community_site("faulty", heartbeat_s=HEARTBEAT_S) as site:
+    # the garage door's 40 s become 3.6 s (+0.2 s of the platform's command): late against its 3 s
+    # deadline, and seen well inside the probe's 2 s of grace after it even when polls lag under load
+    async with community_site("faulty", heartbeat_s=HEARTBEAT_S, linkage_slow_scale=0.09) as site:
         runner, hook = await operator_endpoint(site, 0)
         try:
-            config, secrets = await write_config(site, tmp_path, hook, ALL_ACTIVE, call_timeout_s=8)
+            config, secrets = await write_config(site, tmp_path, hook, ALL_ACTIVE, call_timeout_s=10)
             code, stdout, stderr = await zhian_run(
                 config, tmp_path / "run", secrets, "--allow-active", "--fail-on", "gate"
             )

@@ -674,7 +674,7 @@ async def test_cancelled_broker_leaves_nothing_behind(site: Site) -> None:
             await asyncio.sleep(30)
 
     task = asyncio.create_task(serve())
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(20):
         await listening.wait()
     assert not port_is_free(site.port)
     task.cancel()

@@ -194,7 +194,7 @@ async def make_site(broker: int) -> AsyncIterator[Callable[..., Any]]:
         platform = Platform(context(comm, "plat", bus, directory, **tls))
         await platform.start()
         running.append(platform)
-        await asyncio.wait_for(platform.mqtt.connected.wait(), 5)
+        await asyncio.wait_for(platform.mqtt.connected.wait(), 20)
         site = Site(platform, door, bus)
         for dev in ("door2", "cam1", "camp", "panel1", "relay1", "relayp"):
             bus.register(dev, site.actuator(dev))

@@ -276,6 +276,38 @@ def test_gateway_counts_its_children_by_reason() -> None:
     assert facts["children_not_alive"] == {"offline": ["c3"], "silent": ["c4"], "stale_online": ["c2"]}
 
 
+def test_a_device_publishing_past_the_bound_is_its_own_error() -> None:
+    """Heartbeats on time, but one payload past limits.max_reply_bytes: the device is that error (its
+    first bytes the evidence), its neighbours are judged as usual."""
+
+    def topic(device: str, leaf: str) -> str:
+        return f"zhian-sim/site/gw/{device}/{leaf}"
+
+    beat = beats(10, 40, 70, 100)
+    assert beat is not None
+    flooding = dataclasses.replace(beat, oversize=1, oversize_bytes=9_000_000)
+    topics = {
+        topic("c1", "status"): status(),
+        topic("c1", "heartbeat"): flooding,
+        topic("c2", "status"): status(),
+        topic("c2", "heartbeat"): beat,
+    }
+    m = matcher_of(device())
+    named = {name: dataclasses.replace(s, topic=name) for name, s in topics.items()}
+    obs = Observation("b:8883", m.filters, T0, at(120), named, 8, 0, "ex-1", max_payload_bytes=1 << 20)
+    index = index_of(obs, m)
+    big = device_liveness("The device", obs, index, "c1", I, 3)
+    assert (big.status, big.reason) == ("error", "reply_too_large")
+    assert big.facts == {
+        "topic": topic("c1", "heartbeat"),
+        "oversize_messages": 1,
+        "payload_bytes": 9_000_000,
+        "max_reply_bytes": 1 << 20,
+    }
+    assert "9000000 bytes" in big.detail and "limits.max_reply_bytes" in big.detail
+    assert device_liveness("The device", obs, index, "c2", I, 3).reason == "alive"
+
+
 # -- broker auth -----------------------------------------------------------------------------------
 def login(accepted: bool, ex: str) -> LoginResult:
     return LoginResult(accepted, 0 if accepted else 135, "Success" if accepted else "Not authorized", ex)

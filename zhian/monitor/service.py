@@ -56,6 +56,7 @@ from zhian.monitor.period import OUTAGE_PROBES
 LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
 TICK_S = 1.0  # indicators re-judged, segments rolled, the console redrawn
+STOP_GRACE_S = 3.0  # per part of the service, on SIGTERM, before the segment is sealed regardless
 
 
 def monitor_id_of(state_dir: Path) -> str:
@@ -275,23 +276,36 @@ class Monitor:
             self.console.started(len(self.scheduled), len(self.tracker.devices), self.live.listen)
             await stop.wait()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(self.live.stop)
-            self.take_handed()  # what the live side handed over last is recorded too
-            await self.ctx.close()
-            self.judge_indicators()
-            gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
-            stop_at = datetime.now(UTC).isoformat()
-            self.ledger.append(
-                "monitor_stop",
-                {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
-            )
-            self.ledger.close()
-            self.console.stopped(self.ledger.records_total)
+            await self.stop(loop, tasks)
+
+    async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
+        """Seal within seconds: checks in flight, the live side and the devices' clients each get
+        STOP_GRACE_S to finish (a cancelled check or an unsubscribe that waits on a dead device does
+        not hold the seal); what the live side handed over is recorded; then the segment is sealed."""
+        phases: dict[str, float] = {}
+        t0 = time.monotonic()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+        phases["checks"] = time.monotonic() - t0
+        await asyncio.to_thread(self.live.stop, STOP_GRACE_S)
+        phases["live"] = time.monotonic() - t0 - sum(phases.values())
+        self.take_handed()  # what the live side handed over last is recorded too
+        await asyncio.wait([asyncio.ensure_future(self.ctx.close())], timeout=STOP_GRACE_S)
+        phases["clients"] = time.monotonic() - t0 - sum(phases.values())
+        self.judge_indicators()
+        gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
+        stop_at = datetime.now(UTC).isoformat()
+        self.ledger.append(
+            "monitor_stop",
+            {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
+        )
+        self.ledger.close()
+        phases["seal"] = time.monotonic() - t0 - sum(phases.values())
+        self.console.stopped(self.ledger.records_total, {k: round(v, 2) for k, v in phases.items()})
 
     def crashed(self, task: asyncio.Task[None], fail: Callable[[str], None]) -> None:
         """A part of the service that ends by itself is a bug: say so, and stop cleanly (sealing)."""
