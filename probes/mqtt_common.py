@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -249,6 +249,16 @@ def clock_skew_s(received: Received | None) -> float | None:
 
 
 # -- judging ----------------------------------------------------------------------------------------------
+def quiet_s(a: datetime, b: datetime, gaps: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds from a to b while zhian was subscribed (outside the broker's gaps)."""
+    total = (b - a).total_seconds()
+    for g0, g1 in gaps:
+        lo, hi = max(a, g0), min(b, g1)
+        if hi > lo:
+            total -= (hi - lo).total_seconds()
+    return max(0.0, total)
+
+
 def too_large(name: str, topic: TopicSummary, limit: int | None) -> Liveness:
     """A device that published past the run's bound: its first bytes are the evidence, not its state."""
     facts = {
@@ -281,16 +291,19 @@ def judge_liveness(
     interval_s: float,
     misses: int,
     word: StatusWord | None = None,
+    gaps: Sequence[tuple[datetime, datetime]] = (),
 ) -> Liveness:
     """Is the device alive, from its last status and the heartbeats seen in the window?
 
     Heartbeats missed in a row: round(gap / interval) - 1 between two heartbeats; at a window edge,
     where the silence may have begun before the window, only the whole intervals it holds. An outage
     is `misses` or more in a row. A device with no heartbeat at all cannot be judged unless the
-    window holds `misses` intervals (`window_too_short`), whatever its status claims.
+    window holds `misses` intervals (`window_too_short`), whatever its status claims. Silence while
+    zhian had no subscription (`gaps`: the broker restarted mid-window) is not counted as the
+    device's.
     """
     start, end = window
-    window_s = (end - start).total_seconds()
+    window_s = quiet_s(start, end, gaps)
     word = word if word is not None else status_word(status)
     beats = heartbeat.live if heartbeat is not None else 0
     first = heartbeat.first_live if heartbeat is not None else None
@@ -308,6 +321,8 @@ def judge_liveness(
         "heartbeat_misses": misses,
         "clock_skew_s": clock_skew_s(last),
     }
+    if gaps:
+        facts["broker_gap_s"] = round(sum((b - a).total_seconds() for a, b in gaps), 3)
     outage_s = misses * interval_s
 
     def verdict(state: Status, reason: str, detail: str) -> Liveness:
@@ -337,9 +352,12 @@ def judge_liveness(
                 "the status outlived the device.",
             )
         return verdict("fail", "silent", f"has no status and sent no heartbeat in {window_s:.1f} s.")
-    lead = (first.at - start).total_seconds()
-    trail = (end - last.at).total_seconds()
-    inner = heartbeat.max_live_gap_s or 0.0
+    lead = quiet_s(start, first.at, gaps)
+    trail = quiet_s(last.at, end, gaps)
+    # where the longest silence between two heartbeats fell is not kept: every gap between the
+    # first and the last heartbeat is taken off it
+    paused = (last.at - first.at).total_seconds() - quiet_s(first.at, last.at, gaps)
+    inner = max(0.0, (heartbeat.max_live_gap_s or 0.0) - paused)
     missed = max(
         math.floor(lead / interval_s), math.floor(trail / interval_s), max(0, round(inner / interval_s) - 1)
     )
@@ -381,4 +399,5 @@ def device_liveness(
         interval_s,
         misses,
         word=word,
+        gaps=observation.gaps,
     )

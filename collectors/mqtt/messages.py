@@ -78,6 +78,8 @@ class Observation:
     untracked: int  # messages on topics beyond MAX_TOPICS: counted, not kept
     exchange_id: str
     max_payload_bytes: int | None = None  # the bound past which a payload was cut on arrival
+    # spans without a subscription (the broker restarted mid-window): silence there is not the devices'
+    gaps: tuple[tuple[datetime, datetime], ...] = ()
 
     @property
     def window_s(self) -> float:

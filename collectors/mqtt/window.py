@@ -23,6 +23,7 @@ from collectors.mqtt.messages import PAYLOAD_LIMIT, Cut, Observation, Received, 
 from collectors.mqtt.session import Session, body
 
 WHOLE_LIMIT = 1_000_000  # bytes kept of a topic asked for whole (a gateway's device list, its configs)
+RETRY_S = 0.5  # between attempts to subscribe again when the broker went away mid-window
 SAMPLE_LIMIT = 100  # raw messages kept per observation, for the evidence
 MAX_TOPICS = 20_000  # topics tallied per observation (a 5,000-device site has 10,000); more are counted
 
@@ -45,13 +46,19 @@ async def observe(
     window: list[datetime] = []
     started, t0 = now(), time.monotonic()
     operation = f"observe({', '.join(wanted)}, {window_s:g} s)"
+    span = _Span(window_s)
+    gaps: list[tuple[datetime, datetime]] = []
     try:
-        async with session.subscription(wanted, qos, lines) as (client, granted):
-            window.append(now())
-            await _collect(client, tally, window_s)
-            window.append(now())
+        granted, _, lost = await _stretch(session, wanted, qos, lines, tally, span)
+        while lost is not None and time.monotonic() < span.end:
+            down = now()
+            lines.append(f"{down.isoformat()} the connection was lost ({lost}): subscribing again")
+            back, lost = await _resume(session, wanted, qos, lines, tally, span)
+            gaps.append((down, back))
     except BaseException as exc:
         raise session.failed(exc, operation, request, "\n".join(lines), started, t0)  # noqa: B904
+    assert span.opened is not None
+    window = [span.opened, now()]
     obs_facts = {
         "filters": list(wanted),
         "granted": granted,
@@ -62,6 +69,10 @@ async def observe(
         "untracked": tally.untracked,
         "oversize": tally.oversize,
         "max_payload_bytes": session.conn.max_reply_bytes,
+        "gaps": [
+            {"from": a.isoformat(), "to": b.isoformat(), "s": round((b - a).total_seconds(), 3)}
+            for a, b in gaps
+        ],
         "tls": session.conn.tls is not None,
     }
     lines.append(
@@ -90,7 +101,54 @@ async def observe(
         untracked=tally.untracked,
         exchange_id=exchange_id,
         max_payload_bytes=session.conn.max_reply_bytes,
+        gaps=tuple(gaps),
     )
+
+
+@dataclass
+class _Span:
+    """The window: `length_s` from the first SUBACK, whatever happens to the connection meanwhile."""
+
+    length_s: float
+    opened: datetime | None = None
+    end: float = float("inf")  # time.monotonic() at the window's end, once opened
+
+    def open(self, at: datetime) -> None:
+        if self.opened is None:
+            self.opened, self.end = at, time.monotonic() + self.length_s
+
+
+async def _stretch(
+    session: Session, wanted: tuple[str, ...], qos: int, lines: list[str], tally: _Tally, span: _Span
+) -> tuple[list[int], datetime, Exception | None]:
+    """One subscription's part of the window: its granted QoS, when it was acknowledged, and the
+    error that ended it early (the connection lost), None when the window ended."""
+    lost: Exception | None = None
+    try:
+        async with session.subscription(wanted, qos, lines) as (client, granted):
+            at = now()
+            span.open(at)
+            lost = await _collect(client, tally, span.end)
+    except Exception:
+        if lost is None:
+            raise
+        # leaving a connection already lost may fail too: the loss is what counts
+    return granted, at, lost
+
+
+async def _resume(
+    session: Session, wanted: tuple[str, ...], qos: int, lines: list[str], tally: _Tally, span: _Span
+) -> tuple[datetime, Exception | None]:
+    """Subscribe again after the broker went away (a restart) and go on tallying: the gap's end, and
+    what ended the new subscription early. A broker still away at the window's end closes the gap."""
+    while time.monotonic() < span.end:
+        try:
+            _, back, lost = await _stretch(session, wanted, qos, lines, tally, span)
+            return back, lost
+        except Exception as exc:
+            lines.append(f"{now().isoformat()} subscribing again failed: {exc}")
+            await asyncio.sleep(max(0.0, min(RETRY_S, span.end - time.monotonic())))
+    return now(), None
 
 
 @dataclass(slots=True)
@@ -165,14 +223,19 @@ class _Tally:
         entry.add(received)
 
 
-async def _collect(client: aiomqtt.Client, tally: _Tally, window_s: float) -> None:
+async def _collect(client: aiomqtt.Client, tally: _Tally, end: float) -> Exception | None:
+    """Tally messages until `end` (time.monotonic()); the error if the connection is lost first."""
     try:
-        async with asyncio.timeout(window_s) as window:
+        async with asyncio.timeout(max(0.0, end - time.monotonic())) as window:
             async for message in client.messages:
                 tally.add(message.topic.value, body(message), message.qos, message.retain, now())
     except TimeoutError:
         if not window.expired():
             raise
+        return None
+    except aiomqtt.MqttError as exc:
+        return exc
+    return ConnectionError("the broker ended the subscription")
 
 
 # -- evidence ---------------------------------------------------------------------------------------

@@ -255,6 +255,20 @@ def test_params_take_the_config_thresholds() -> None:
         heartbeat.Params.model_validate({"observe": 3})
 
 
+def test_silence_while_the_broker_was_away_is_not_the_devices() -> None:
+    """A broker restart from 100 s to 250 s: the silence inside it is not counted, silence outside is."""
+    gap = [(at(100), at(250))]
+    around = beats(10, 40, 70, 90, 260, 290)  # 170 s between 90 and 260, of which 150 s without us
+    live = judge_liveness("d", status(), around, (T0, at(300)), I, 3, gaps=gap)
+    assert (live.status, live.reason) == ("pass", "alive") and live.facts["broker_gap_s"] == 150
+    assert judge_liveness("d", status(), around, (T0, at(300)), I, 3).reason == "heartbeat_gap"
+    stopped = beats(10, 40, 70)  # then nothing: 230 s, of which 80 s outside the gap
+    late = judge_liveness("d", status(), stopped, (T0, at(300)), I, 3, gaps=gap)
+    assert (late.status, late.reason, late.facts["missed_in_a_row"]) == ("pass", "alive", 2)
+    gone = judge_liveness("d", status(), stopped, (T0, at(400)), I, 3, gaps=gap)
+    assert (gone.status, gone.reason) == ("fail", "heartbeat_gap")  # 180 s of its own silence
+
+
 # -- gateway children ------------------------------------------------------------------------------
 def test_gateway_counts_its_children_by_reason() -> None:
     def topic(device: str, leaf: str) -> str:

@@ -117,6 +117,8 @@ class LiveSide:
 
     # -- brokers ----------------------------------------------------------------------------------
     def message(self, topic: str, payload: bytes, retain: bool, at: datetime) -> None:
+        if topic in self.m.real_alarms.relay_topics:  # a lighting relay's state, for the passive linkage
+            self.post(self.m.real_alarms.relay_message, topic, payload, retain, at)
         self.m.tracker.message(topic, payload, retain, at)
 
     def record(self, exchange: Exchange) -> None:

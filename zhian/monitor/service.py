@@ -5,7 +5,9 @@ monitoring sample), run by the same engine (plan_jobs, prepared, execute, make_c
 same limits, each probe once at start and then every `monitor.schedule` interval with jitter; each
 round gets a fresh fetch cache (ProbeContext.shared), so a round never reads the last one's
 answers. MQTT liveness is not scheduled: one subscription per broker stays open (reconnecting with
-backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker.
+backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker. The other
+observers: an ONVIF event subscription per camera and door (events.py), the platform's alert for
+each outage (alerts.py), and the fire panels read for real alarms whose linkage is timed (linkage.py).
 
 Evidence goes to the segmented ledger (zhian.evidence.segments): every exchange, every change of a
 (probe, device) status, every change of an indicator, a still-holds record per indicator a day,
@@ -41,12 +43,15 @@ from zhian.engine.run import Job, config_digest, execute, make_context, new_run_
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
+from zhian.monitor.alerts import OutageAlerts, is_outage
 from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
 from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
+from zhian.monitor.linkage import RealAlarms
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
+from zhian.monitor.period import OUTAGE_PROBES
 
 LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
@@ -103,6 +108,8 @@ class Monitor:
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
         self.events = EventObserver(self)
+        self.alerts = OutageAlerts(self)
+        self.real_alarms = RealAlarms(self)
         sink = self.events.sink(self.exchanges)
         self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
@@ -144,9 +151,22 @@ class Monitor:
         previous = self.board.observe(finding)
         if previous is None:
             return
+        self.outage_change(finding)
         fields = finding_fields(finding, self.monitor_id, self.indicators_for(finding.probe, finding.device))
         self.ledger.append("finding", fields | {"change": {"from": previous, "to": finding.status}})
         self.console.change(finding, previous)
+
+    def outage_change(self, finding: Finding) -> None:
+        """A device gone down opens an outage the platform must alert; back up, it closes."""
+        at = finding.finished_at
+        if finding.status in ("fail", "error") and is_outage(finding.probe, finding.reason):
+            seen = finding.facts.get("last_seen")
+            last_seen = datetime.fromisoformat(seen) if isinstance(seen, str) else None
+            self.alerts.opened(finding.device, at, finding.reason, last_seen)
+        elif finding.status == "pass" and (
+            finding.probe in OUTAGE_PROBES or all(self.reachable.get(finding.device, {}).values())
+        ):
+            self.alerts.closed(finding.device, at)
 
     def live_change(self, _device: Device, finding: Finding) -> None:
         """Called on the live side's thread: recorded on the main loop, in batches, so that a burst of
@@ -246,6 +266,8 @@ class Monitor:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
             tasks.append(asyncio.create_task(self.events.run(), name="events"))
+            tasks.append(asyncio.create_task(self.alerts.run(), name="platform alerts"))
+            tasks.append(asyncio.create_task(self.real_alarms.run(), name="real alarms"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
@@ -301,6 +323,7 @@ class Monitor:
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
             "event_subscriptions": dict(self.events.state),
+            "panels": dict(self.real_alarms.state),
         }
         return open_segment is not None, doc
 
@@ -347,6 +370,8 @@ class Monitor:
         filters: dict[str, set[str]] = {}
         for device in self.tracker.devices.values():
             filters.setdefault(device.broker, set()).update(device.matcher.filters)
+        for broker, topics in self.real_alarms.relay_brokers.items():
+            filters.setdefault(broker, set()).update(topics)
         out: list[tuple[Target, list[str]]] = []
         for broker_id, wanted in sorted(filters.items()):
             try:
