@@ -48,6 +48,9 @@ def state(tmp_path: Path) -> Path:
         {"effect": "doors", "target": "door-1", "status": "on_time", "delay_s": 2.1, "deadline_s": 10},
         {"effect": "video", "target": "cam-1", "status": "late", "delay_s": 14.0, "deadline_s": 10},
     ]
+    led.append("linkage", {"device": "panel-1", "at": at(7), "verdicts": {"fire_linkage": {"status": "fail",
+               "reason": "effect_late"}}, "facts": {"trigger": "fire", "zone": "Z3", "trigger_at": at(6.99),
+               "timeline": timeline, "outcome": "triggered"}})  # fmt: skip
     for effect in ("doors", "video"):
         facts = {"trigger": "fire", "zone": "Z3", "effect": effect, "trigger_at": at(6.99),
                  "timeline": timeline, "outcome": "triggered"}  # fmt: skip
@@ -69,7 +72,10 @@ def test_shares_outages_gaps_retention_and_what_degraded(tmp_path: Path) -> None
     [outage] = doc["outages"]
     assert (outage["device"], outage["duration_s"]) == ("d1", 3600.0)
     assert outage["platform_alert"] == {"alert": True, "alert_id": "al-7", "after_s": 41.5, "window_s": 185}
-    [event] = doc["linkage_events"]  # two findings of one trigger: one event, each effect once
+    [event] = doc["linkage_events"]  # a record and two findings of one trigger: one event, each effect once
+    assert event["findings"] == [
+        {"probe": "fire_linkage", "device": "panel-1", "status": "fail", "reason": "effect_late"}
+    ]
     assert (event["at"], event["trigger"], event["zone"]) == (at(6.99), "fire", "Z3")
     assert [(e["target"], e["status"], e["delay_s"]) for e in event["effects"]] == [
         ("door-1", "on_time", 2.1),

@@ -209,9 +209,16 @@ def track_linkage(events: dict[tuple[str, str], dict[str, Any]], body: Mapping[s
         if isinstance(row, Mapping) and row.get("target"):
             effect = {k: row.get(k) for k in ("effect", "target", "status", "delay_s", "deadline_s")}
             event["effects"][f"{row.get('effect')}|{row.get('target')}"] = effect
-    finding = {k: body.get(k) for k in ("probe", "device", "status", "reason")}
-    if finding["probe"] and finding not in event["findings"]:
-        event["findings"].append(finding)
+    verdicts = body.get("verdicts")  # a monitor's `linkage` record (zhian/monitor/linkage.py)
+    rows = (
+        [{"probe": p, "device": body.get("device"), "status": v.get("status"), "reason": v.get("reason")}
+         for p, v in verdicts.items() if isinstance(v, Mapping)]
+        if isinstance(verdicts, Mapping)
+        else [{k: body.get(k) for k in ("probe", "device", "status", "reason")}]
+    )  # fmt: skip
+    for finding in rows:
+        if finding["probe"] and finding not in event["findings"]:
+            event["findings"].append(finding)
 
 
 def linkage_rows(event: Mapping[str, Any]) -> list[dict[str, Any]]:
