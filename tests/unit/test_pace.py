@@ -76,3 +76,20 @@ async def test_watching_measures_the_lag_of_a_blocked_loop() -> None:
         time.sleep(pace.HIGH_LAG_S + 0.4)  # noqa: ASYNC251 (the point: the loop blocked, the next tick wakes late)
         await asyncio.sleep(pace.TICK_S * 3)
     assert p.limit < 64
+
+
+async def test_thousands_of_waiters_cost_linear_time() -> None:
+    """20,000 jobs through 8 slots: a release wakes the first waiters without walking the queue."""
+    p = Pace(8, start=8, floor=8)
+    done = 0
+
+    async def job() -> None:
+        nonlocal done
+        async with p:
+            await asyncio.sleep(0)
+            done += 1
+
+    started = time.process_time()
+    await asyncio.gather(*(job() for _ in range(20_000)))
+    assert done == 20_000 and p.active == 0
+    assert time.process_time() - started < 30

@@ -40,12 +40,16 @@ class Pace:
     async def __aenter__(self) -> None:
         while self.active >= self.limit:
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            self._waiters.append(waiter)  # _wake takes it off the queue when it wakes it
             try:
                 await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: the slot goes to the next in line
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
         self.active += 1
 
     async def __aexit__(
@@ -55,10 +59,11 @@ class Pace:
         self._wake()
 
     def _wake(self) -> None:
+        """Wake as many of the first waiters as there are free slots (each checks again when it
+        runs). Thousands wait on a large site: nothing here walks the whole queue."""
         free = self.limit - self.active
-        for waiter in list(self._waiters):
-            if free <= 0:
-                break
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 free -= 1
