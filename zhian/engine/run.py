@@ -4,7 +4,8 @@ One TaskGroup for the passive probes, all started at once: limits sit on the res
 device's connections, the run's open connections; see ProbeContext), not on the number of jobs,
 so a probe that only waits on a shared window (one MQTT subscription per broker) never queues
 behind call-bound ones, which take a slot each (limits.concurrency, by default as many as
-limits.connections) so that a job's deadline runs from when it starts its calls. Then
+limits.connections, fewer while the process falls behind: zhian/engine/pace.py) so that a job's
+deadline runs from when it starts its calls. Then
 the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
 fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
 last. Every job has a deadline; a job that fails for any reason becomes an `error`
@@ -41,6 +42,7 @@ from probes.transport_common import settle_transports
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
+from zhian.engine.pace import Pace
 from zhian.evidence.ledger import current_job
 
 # The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
@@ -303,7 +305,21 @@ async def run_jobs(
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     # A job's deadline runs from when it gets its slot: without a cap, thousands of jobs queued on
     # the connection limits would time out before their first call.
-    calls = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
+    calls = Pace(config.limits.concurrency or config.limits.connections)  # and the CPU: see pace.py
+    async with calls.watching():
+        await _run_jobs(jobs, ctx, config, on_finding, allow_active, progress, calls, deadline)
+
+
+async def _run_jobs(
+    jobs: Sequence[Job],
+    ctx: ProbeContext,
+    config: Config,
+    on_finding: Callable[[Finding], None],
+    allow_active: bool,
+    progress: Progress,
+    calls: Pace,
+    deadline: float,
+) -> None:
     ctx.site = await settle_transports(ctx, calls)  # tls: auto, decided once per device
     settled = {t.id: t for t in ctx.site.targets}
     jobs = [replace(job, target=settled.get(job.target.id, job.target)) for job in jobs]
