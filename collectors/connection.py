@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.exchange import Sink, discard
-
-DEFAULT_MAX_REPLY_BYTES = 4 << 20  # config limits.max_reply_bytes: no device reply zhian reads is larger
+from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 
 
 class Gate:

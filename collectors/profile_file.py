@@ -10,7 +10,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_profile_text(path: Path, what: str, error: type[ValueError]) -> str:
@@ -25,7 +24,7 @@ def read_profile_text(path: Path, what: str, error: type[ValueError]) -> str:
 def parse_profile_text(text: str, source: str, model: type[M], error: type[ValueError]) -> M:
     """The profile validated; the first problem named by its place in the file."""
     try:
-        return model.model_validate(yaml.load(text, Loader=_LOADER))
+        return model.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

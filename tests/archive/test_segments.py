@@ -15,6 +15,7 @@ import pytest
 
 from mapping.catalog import load_catalog
 from tests.archive.helpers import archive, graded_run, trusted
+from zhian.archive import portfolio
 from zhian.evidence.keys import load_or_create
 from zhian.evidence.segments import SegmentedLedger, segment_dirs
 
@@ -74,7 +75,7 @@ def stored(url: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_state_directory_is_pushed_segment_by_segment_once_and_degradation_read_from_it(
-    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     graded = graded_run(tmp_path, "graded", "2026-12-01")
     state, indicator = monitor_state(tmp_path)
@@ -109,6 +110,11 @@ def test_a_state_directory_is_pushed_segment_by_segment_once_and_degradation_rea
         ["cam-1"],
         ["retention_short"],
     )
+    monkeypatch.setattr(portfolio, "SEGMENTS_SHOWN", 1)  # a page lists the latest segments only
+    assert archive("show", "测试小区", "--db", db_url, "--format", "json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["id"]) for r in shown["runs"]] == [("segment", 3), ("run", 1)]
+    assert shown["older_segments"] == 1
 
 
 def test_segments_removed_locally_after_their_push_still_anchor_the_chain(
@@ -152,4 +158,5 @@ def test_a_broken_chain_or_segment_is_refused_whole(
     assert "000002-20261203: does not verify" in out and "nothing was written" in out
     assert stored(db_url) == []  # the good segment before it is not stored either
 
-    assert archive("push", str(tmp_path / "graded-missing"), "--db", db_url) == 1
+    assert archive("push", str(segment_dirs(state)[0]), "--db", db_url, *trusted(tmp_path)) == 1
+    assert "one monitor segment: push its monitor's state directory" in capsys.readouterr().out

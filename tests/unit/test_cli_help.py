@@ -123,7 +123,18 @@ def test_config_check_loads_no_protocol_library(tmp_path: Path) -> None:
         "areas: [{id: a, kind: residence}]\ninventory: {}\n",
         encoding="utf-8",
     )
-    heavy = ("aiohttp", "zeep", "pymodbus", "babel", "psycopg", "simulator", "aiomqtt", "jinja2", "onvif")
+    heavy = (
+        "aiohttp",
+        "zeep",
+        "pymodbus",
+        "babel",
+        "psycopg",
+        "simulator",
+        "aiomqtt",
+        "jinja2",
+        "onvif",
+        "asyncio",
+    )
     script = (
         "import sys\nfrom zhian.cli.main import main\n"
         f"code = main(['config', 'check', '--no-secrets', {str(config)!r}])\n"

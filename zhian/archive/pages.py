@@ -103,6 +103,12 @@ def community_page(detail: CommunityDetail, today: date) -> str:
             ),
             "runs",
         ),
+        (
+            f'<p class="note">and {detail.older_segments} older monitor segments, each by its number with'
+            " <code>zhian archive verify</code> or <code>export</code></p>"
+            if detail.older_segments
+            else ""
+        ),
         "<h2>Grade history</h2>",
         _table(
             ("awarded", "grade", "by", "run"),

@@ -59,6 +59,9 @@ LEFT JOIN LATERAL ({_GRADED.format("c.id", "")}) graded ON true
 """
 
 
+SEGMENTS_SHOWN = 31  # a month of a monitor's daily segments on a community's page
+
+
 def graded_run(conn: Conn, community: int, sealed_by: str) -> int | None:
     """The community's graded run as of `sealed_by` (an ISO time): the one a segment then watched."""
     row = conn.execute(_GRADED.format("%s", "AND sealed_at <= %s"), (community, sealed_by)).fetchone()
@@ -202,11 +205,13 @@ class CommunityDetail:
     runs: list[RunRow]
     problems: list[Problem]  # failing indicators of the latest run or segment
     degraded: list[Degraded]
+    older_segments: int  # monitor segments past the SEGMENTS_SHOWN latest, not listed
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "community": self.community.as_dict(),
             "runs": [r.as_dict() for r in self.runs],
+            "older_segments": self.older_segments,
             "grade_history": [r.as_dict() for r in self.grade_history],
             "problems": [p.as_dict() for p in self.problems],
             "degraded": [d.as_dict() for d in self.degraded],
@@ -243,10 +248,18 @@ def community(conn: Conn, community_id: int, today: date) -> CommunityDetail:
                 """SELECT r.id, r.run_id, r.kind, r.sealed_at, r.level_applied, r.grade, r.graded_by,
                           r.awarded_on, r.interrupted, r.manifest_sha256, r.signer,
                           (SELECT count(*) FROM records WHERE run = r.id) AS records
-                   FROM runs r WHERE r.community_id = %s ORDER BY r.sealed_at DESC, r.id DESC""",
-                (community_id,),
+                   FROM runs r WHERE r.community_id = %s AND (r.kind = 'run' OR r.id IN (
+                        SELECT id FROM runs WHERE community_id = %s AND kind = 'segment'
+                        ORDER BY sealed_at DESC, id DESC LIMIT %s))
+                   ORDER BY r.sealed_at DESC, r.id DESC""",
+                (community_id, community_id, SEGMENTS_SHOWN),
             ).fetchall()
         ]
+        listed = sum(1 for r in runs if r.kind == "segment")
+        row = cur.execute(
+            "SELECT count(*) AS n FROM runs WHERE community_id = %s AND kind = 'segment'", (community_id,)
+        ).fetchone()
+        older = int(row["n"]) - listed if row else 0
         problems = [
             Problem(**p)
             for p in cur.execute(
@@ -270,4 +283,4 @@ def community(conn: Conn, community_id: int, today: date) -> CommunityDetail:
                     _DEGRADED, {"latest": summary.latest, "graded": summary.label.run}
                 ).fetchall()
             ]
-    return CommunityDetail(summary, runs, problems, degraded)
+    return CommunityDetail(summary, runs, problems, degraded, older)

@@ -21,6 +21,7 @@ from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
 from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.segments import is_segment
 from zhian.evidence.trust import TrustedKeys
 from zhian.evidence.verify import Verification, verify
 from zhian.report.build import build_report
@@ -46,6 +47,10 @@ class Pushed:
 
 
 def push(conn: Conn, run_dir: Path, trust: TrustedKeys) -> Pushed:
+    if is_segment(run_dir):
+        raise Refused(
+            f"{run_dir}: one monitor segment: push its monitor's state directory (the chain is checked)"
+        )
     if not (run_dir / RUN_FILE).is_file():
         raise Refused(f"{run_dir}: not a sealed run directory (no {RUN_FILE})")
     require(run_dir, verify(run_dir), trust)

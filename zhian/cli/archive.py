@@ -138,6 +138,8 @@ def _show_text(detail: CommunityDetail) -> None:
             f"  #{r.id} {r.kind} {r.run_id} sealed {r.sealed_at:%Y-%m-%d %H:%M}Z, level {r.level_applied},"
             f" {grade}, {r.records} records, signed by {r.signer}{cut}"
         )
+    if detail.older_segments:
+        print(f"  and {detail.older_segments} older monitor segments")
     print("grade history:")
     for r in detail.grade_history:
         print(f"  {r.awarded_on}  {r.grade}  (#{r.id}, {r.graded_by})")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.connection import DEFAULT_MAX_REPLY_BYTES
+from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import (
     GENESIS,
