@@ -39,6 +39,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ZHIAN = [sys.executable, "-m", "zhian.cli"]
 LIVE = ("heartbeat", "gateway_status")
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the configs hold every device
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 START_ATTEMPTS = 3  # per simulator process
 STOP_TARGET_S = 10.0  # SIGTERM to exit, every segment sealed
 
@@ -197,12 +199,13 @@ def main() -> int:
             for k in range(shards)
         ]
         doc, secrets = merged(
-            [yaml.safe_load((work / f"site-{k}.yaml").read_text()) for k in range(shards)],
+            [yaml.load((work / f"site-{k}.yaml").read_text(), Loader=LOADER) for k in range(shards)],
             [read_env(work / f"site-{k}.yaml.env") for k in range(shards)],
         )
         env |= secrets
         # flow style for the device rows: 50,000 of them in block style pass the 4 MB a config may have
-        config.write_text(yaml.safe_dump(doc, allow_unicode=True, default_flow_style=None, width=1000))
+        text = yaml.dump(doc, Dumper=DUMPER, allow_unicode=True, default_flow_style=None, width=1000)
+        config.write_text(text)
         port = 19300 + os.getpid() % 500
         mon_err = (work / "monitor.log").open("wb")
         monitor = subprocess.Popen(
