@@ -55,26 +55,39 @@ def library_version(dist: str) -> str:
         return dist
 
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Each shape with the words (lower case) one of which a text must hold for the shape to match:
+# most replies hold none, and a substring test is far cheaper than a case-blind regex scan.
+_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # WS-Security UsernameToken (ONVIF): password digest and nonce
-    (re.compile(r"(<(?:\w+:)?Password\b[^>]*>)[^<]*(</)", re.S), r"\1[redacted]\2"),
-    (re.compile(r"(<(?:\w+:)?Nonce\b[^>]*>)[^<]*(</)", re.S), r"\1[redacted]\2"),
+    (("password",), re.compile(r"(<(?:\w+:)?Password\b[^>]*>)[^<]*(</)", re.S), r"\1[redacted]\2"),
+    (("nonce",), re.compile(r"(<(?:\w+:)?Nonce\b[^>]*>)[^<]*(</)", re.S), r"\1[redacted]\2"),
     # HTTP authorization headers (Basic, Digest, Bearer) and cookies
-    (re.compile(r"(?im)^(authorization|proxy-authorization|cookie|set-cookie)\s*:.*$"), r"\1: [redacted]"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    (
+        ("authorization", "cookie"),
+        re.compile(r"(?im)^(authorization|proxy-authorization|cookie|set-cookie)\s*:.*$"),
+        r"\1: [redacted]",
+    ),
+    (("bearer",), re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     # JSON / form fields that carry secrets
     (
+        ('"password"', '"passwd"', '"token"', '"access_token"', '"secret"'),
         re.compile(r'(?i)("(?:password|passwd|token|access_token|secret)"\s*:\s*)"[^"]*"'),
         r'\1"[redacted]"',
     ),
-    (re.compile(r"(?i)\b(password|passwd|token)=([^&\s]+)"), r"\1=[redacted]"),
+    (
+        ("password=", "passwd=", "token="),
+        re.compile(r"(?i)\b(password|passwd|token)=([^&\s]+)"),
+        r"\1=[redacted]",
+    ),
 )
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove secrets: known shapes, and any literal secret value the caller knows of."""
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
+    lower = text.lower()
+    for words, pattern, repl in _PATTERNS:
+        if any(word in lower for word in words):
+            text = pattern.sub(repl, text)
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")

@@ -19,6 +19,8 @@ import yaml
 
 LEVELS: tuple[str, ...] = ("A", "B", "C")
 LEVEL_TOTAL = Decimal(100)
+# libyaml when installed: the pure-Python parser took most of a monitor's or run's start
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Kind = Literal["basic", "scored"]
 
@@ -230,7 +232,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             except OSError as exc:
                 raise CatalogError(f"{path}: {exc.strerror}") from exc
         try:
-            doc = yaml.safe_load(text)
+            doc = yaml.load(text, Loader=SAFE_LOADER)
         except yaml.YAMLError as exc:
             raise CatalogError(f"{source}: {exc}") from exc
         if not isinstance(doc, dict):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mapping.catalog import SAFE_LOADER
 from probes.finding import Finding
 from probes.targets import Target, TargetKind
 
@@ -93,7 +94,7 @@ def load_rules(directory: Path | None = None) -> RuleSet:
     evaluator_only: dict[str, str] = {}
     for name, text in _rule_texts(directory):
         try:
-            doc = RulesFile.model_validate(yaml.safe_load(text) or {})
+            doc = RulesFile.model_validate(yaml.load(text, Loader=SAFE_LOADER) or {})
         except yaml.YAMLError as exc:
             raise RuleError(f"{name}: {exc}") from None
         except ValidationError as exc:

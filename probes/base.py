@@ -73,6 +73,23 @@ async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
+async def to_the_end(work: Awaitable[None]) -> None:
+    """Run `work` (a restore, which bounds itself) to its end even when the caller is cancelled
+    meanwhile; a cancellation that came during it is passed on afterwards."""
+    task = asyncio.ensure_future(work)
+    interrupted = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            interrupted = True
+    if interrupted:
+        raise asyncio.CancelledError
+
+
 class DeviceClient(Protocol):
     """A collector's client of one device: built from a Connection, opened and closed as a context."""
 
@@ -202,7 +219,10 @@ class ProbeContext:
         return await asyncio.shield(task)
 
     async def close_shared(self) -> None:
-        """Cancel shared fetches nobody waits for any more (a round of checks ended)."""
+        """Cancel the shared work still running and wait for its end (a round of checks ended, or
+        the run was stopped): an active test shared by several probes (a panel's fire test)
+        restores the site first and notes each restore step (note_restore), so that what the run
+        records after this sees every step and its outcome."""
         for task in self._shared.values():
             task.cancel()
         await asyncio.gather(*self._shared.values(), return_exceptions=True)

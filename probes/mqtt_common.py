@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -24,6 +24,7 @@ from typing import Any
 from collectors.mqtt.client import MqttClient
 from collectors.mqtt.messages import Observation, Received, TopicSummary
 from collectors.mqtt.profile import (
+    ROLES,
     Matcher,
     MqttProfile,
     ProfileError,
@@ -142,6 +143,11 @@ class DeviceIndex:
     def heartbeat(self, device: str) -> TopicSummary | None:
         return merged(self.topics.get((device, "heartbeat"), []))
 
+    def oversize(self, device: str) -> TopicSummary | None:
+        """The device's topic with the largest payload cut on arrival (past the run's bound), if any."""
+        cut = [s for role in ROLES for s in self.topics.get((device, role), ()) if s.oversize]
+        return max(cut, key=lambda s: s.oversize_bytes) if cut else None
+
 
 def started_never() -> datetime:
     return datetime.min.replace(tzinfo=UTC)
@@ -163,6 +169,8 @@ def merged(summaries: list[TopicSummary]) -> TopicSummary | None:
         first_live=min((s.first_live for s in lives if s.first_live), key=lambda r: r.at, default=None),
         last_live=max((s.last_live for s in lives if s.last_live), key=lambda r: r.at, default=None),
         max_live_gap_s=min(gaps) if gaps else None,
+        oversize=sum(s.oversize for s in summaries),
+        oversize_bytes=max(s.oversize_bytes for s in summaries),
     )
 
 
@@ -241,10 +249,36 @@ def clock_skew_s(received: Received | None) -> float | None:
 
 
 # -- judging ----------------------------------------------------------------------------------------------
+def quiet_s(a: datetime, b: datetime, gaps: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds from a to b while zhian was subscribed (outside the broker's gaps)."""
+    total = (b - a).total_seconds()
+    for g0, g1 in gaps:
+        lo, hi = max(a, g0), min(b, g1)
+        if hi > lo:
+            total -= (hi - lo).total_seconds()
+    return max(0.0, total)
+
+
+def too_large(name: str, topic: TopicSummary, limit: int | None) -> Liveness:
+    """A device that published past the run's bound: its first bytes are the evidence, not its state."""
+    facts = {
+        "topic": topic.topic,
+        "oversize_messages": topic.oversize,
+        "payload_bytes": topic.oversize_bytes,
+        "max_reply_bytes": limit,
+    }
+    detail = (
+        f"{name} published {topic.oversize_bytes} bytes on {topic.topic}, past the {limit}-byte bound "
+        "(limits.max_reply_bytes): only the first bytes were kept, and it cannot be judged on them."
+    )
+    return Liveness("error", "reply_too_large", detail.lstrip(), facts)
+
+
 @dataclass(frozen=True)
 class Liveness:
     status: Status
-    reason: str  # alive, alive_no_status, offline, stale_online, silent, heartbeat_gap, window_too_short
+    reason: str  # alive, alive_no_status, offline, stale_online, silent, heartbeat_gap, window_too_short,
+    # reply_too_large
     detail: str
     facts: dict[str, Any]
 
@@ -257,16 +291,19 @@ def judge_liveness(
     interval_s: float,
     misses: int,
     word: StatusWord | None = None,
+    gaps: Sequence[tuple[datetime, datetime]] = (),
 ) -> Liveness:
     """Is the device alive, from its last status and the heartbeats seen in the window?
 
     Heartbeats missed in a row: round(gap / interval) - 1 between two heartbeats; at a window edge,
     where the silence may have begun before the window, only the whole intervals it holds. An outage
     is `misses` or more in a row. A device with no heartbeat at all cannot be judged unless the
-    window holds `misses` intervals (`window_too_short`), whatever its status claims.
+    window holds `misses` intervals (`window_too_short`), whatever its status claims. Silence while
+    zhian had no subscription (`gaps`: the broker restarted mid-window) is not counted as the
+    device's.
     """
     start, end = window
-    window_s = (end - start).total_seconds()
+    window_s = quiet_s(start, end, gaps)
     word = word if word is not None else status_word(status)
     beats = heartbeat.live if heartbeat is not None else 0
     first = heartbeat.first_live if heartbeat is not None else None
@@ -284,6 +321,8 @@ def judge_liveness(
         "heartbeat_misses": misses,
         "clock_skew_s": clock_skew_s(last),
     }
+    if gaps:
+        facts["broker_gap_s"] = round(sum((b - a).total_seconds() for a, b in gaps), 3)
     outage_s = misses * interval_s
 
     def verdict(state: Status, reason: str, detail: str) -> Liveness:
@@ -313,9 +352,12 @@ def judge_liveness(
                 "the status outlived the device.",
             )
         return verdict("fail", "silent", f"has no status and sent no heartbeat in {window_s:.1f} s.")
-    lead = (first.at - start).total_seconds()
-    trail = (end - last.at).total_seconds()
-    inner = heartbeat.max_live_gap_s or 0.0
+    lead = quiet_s(start, first.at, gaps)
+    trail = quiet_s(last.at, end, gaps)
+    # where the longest silence between two heartbeats fell is not kept: every gap between the
+    # first and the last heartbeat is taken off it
+    paused = (last.at - first.at).total_seconds() - quiet_s(first.at, last.at, gaps)
+    inner = max(0.0, (heartbeat.max_live_gap_s or 0.0) - paused)
     missed = max(
         math.floor(lead / interval_s), math.floor(trail / interval_s), max(0, round(inner / interval_s) - 1)
     )
@@ -343,7 +385,11 @@ def device_liveness(
     interval_s: float,
     misses: int,
 ) -> Liveness:
-    """judge_liveness on a device's status and signs of life in a shared window, read by its profile."""
+    """judge_liveness on a device's status and signs of life in a shared window, read by its profile;
+    a device that published payloads past the run's bound is that error, whatever else it sent."""
+    oversize = index.oversize(device)
+    if oversize is not None:
+        return too_large(name, oversize, observation.max_payload_bytes)
     status, word = index.status(device)
     return judge_liveness(
         name,
@@ -353,4 +399,5 @@ def device_liveness(
         interval_s,
         misses,
         word=word,
+        gaps=observation.gaps,
     )

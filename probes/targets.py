@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 TargetKind = Literal[
@@ -60,14 +61,27 @@ class SiteView:
     name: str
     targets: tuple[Target, ...]
 
-    def get(self, target_id: str) -> Target:
+    # Indexes built on first use: probes look devices up for every job, and a scan of a large
+    # site's 6,000 targets per job made the lookups quadratic.
+    @cached_property
+    def _by_id(self) -> dict[str, Target]:
+        return {t.id: t for t in reversed(self.targets)}  # the first of a repeated id, as a scan
+
+    @cached_property
+    def _by_kind(self) -> dict[str, tuple[Target, ...]]:
+        kinds: dict[str, list[Target]] = {}
         for t in self.targets:
-            if t.id == target_id:
-                return t
-        raise KeyError(f"no device {target_id!r} in the inventory")
+            kinds.setdefault(t.kind, []).append(t)
+        return {kind: tuple(found) for kind, found in kinds.items()}
+
+    def get(self, target_id: str) -> Target:
+        try:
+            return self._by_id[target_id]
+        except KeyError:
+            raise KeyError(f"no device {target_id!r} in the inventory") from None
 
     def of_kind(self, kind: TargetKind) -> tuple[Target, ...]:
-        return tuple(t for t in self.targets if t.kind == kind)
+        return self._by_kind.get(kind, ())
 
     def in_area(self, area: str, kind: TargetKind | None = None) -> tuple[Target, ...]:
         return tuple(t for t in self.targets if t.area == area and (kind is None or t.kind == kind))

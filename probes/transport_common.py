@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 from collectors.errors import Unreachable
 from collectors.tlscheck import TlsClient
@@ -56,7 +57,9 @@ def undecided(targets: Iterable[Target]) -> list[Target]:
     return [t for t in targets if t.tls_auto and t.protocol in HTTP_PROTOCOLS and "transport" not in t.params]
 
 
-async def settle_transports(ctx: ProbeContext, limit: asyncio.Semaphore | None) -> SiteView:
+async def settle_transports(
+    ctx: ProbeContext, limit: contextlib.AbstractAsyncContextManager[Any] | None
+) -> SiteView:
     """Every `tls: auto` device of the site decided, side by side under the run's limit (if any)."""
 
     async def one(target: Target) -> Target:

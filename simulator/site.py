@@ -149,7 +149,7 @@ class Site:
 
     def _context(self, spec: DeviceSpec) -> DeviceContext:
         ep = self.directory[spec.id]
-        server_tls = self.tls.server_context() if (self.tls and ep.tls) else None
+        server_tls = self.tls.server_context(ep.host) if (self.tls and ep.tls) else None
         return DeviceContext(
             spec=spec,
             community=self.community,
@@ -175,16 +175,17 @@ class Site:
         await self._start_broker()
         specs = [s for s in self.community.devices if s.kind != "platform"]
         platform = [s for s in self.community.devices if s.kind == "platform"]
-        if self.workers > 0:
-            shares = partition(specs, self.workers)
+        shares = partition(specs, self.workers) if self.workers > 0 else []
+        held = {i for share in shares for i in share}
+        # The site's own devices first: a gateway must see its announcements acknowledged within
+        # a deadline, which a machine busy starting the workers' 1,300 listeners can miss.
+        await self.start_devices([s for s in specs if s.id not in held])
+        if shares:
             pool = WorkerPool(self.bus, self.workdir / "workers", self.latency_scale)
             self._pool = pool
             self._stack.push_async_callback(pool.stop)
             await pool.start(self.community, shares, tls_dir if self.tls else None)
-            specs = [s for s in specs if not pool.owns(s.id)]
-        await self.start_devices(specs)
-        if self._pool is not None:
-            await self._pool.wait_ready()
+            await pool.wait_ready()
         await self.start_devices(platform)
 
     async def start_devices(self, specs: list[DeviceSpec]) -> None:

@@ -261,6 +261,8 @@ class Monitor(_Strict):
     event_pull_s: float = Field(default=10, gt=0)
     event_termination_s: float = Field(default=120, gt=0)
     event_check_s: float = Field(default=600, gt=0)
+    alert_poll_s: float = Field(default=10, gt=0)  # the platform's offline alerts, while an outage waits
+    linkage_poll_s: float = Field(default=2, gt=0)  # fire panels read for real alarms (the trigger's bound)
 
     @model_validator(mode="after")
     def _positive_intervals(self) -> Monitor:

@@ -7,6 +7,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+PAYLOAD_LIMIT = 512  # bytes of a payload kept per stored message (status and heartbeat JSON fit)
+
+
+class Cut(bytes):
+    """The first PAYLOAD_LIMIT bytes of a payload larger than the run's bound
+    (`limits.max_reply_bytes`), and its whole size: the rest is dropped as the message arrives,
+    before it is queued, so a device publishing huge payloads costs its own finding, not memory."""
+
+    size: int
+
+    @classmethod
+    def of(cls, payload: bytes) -> Cut:
+        cut = cls(payload[:PAYLOAD_LIMIT])
+        cut.size = len(payload)
+        return cut
+
+
+def payload_size(payload: bytes) -> int:
+    """A payload's whole length, also when it was cut on arrival."""
+    return payload.size if isinstance(payload, Cut) else len(payload)
+
 
 @dataclass(frozen=True)
 class Received:
@@ -17,6 +38,7 @@ class Received:
     size: int  # the whole payload's length
     qos: int
     retain: bool  # a stored message the broker replayed on subscribe, not one sent during the window
+    oversize: bool = False  # larger than the run's bound: cut on arrival (see Cut)
 
     @property
     def truncated(self) -> bool:
@@ -34,6 +56,8 @@ class TopicSummary:
     first_live: Received | None
     last_live: Received | None
     max_live_gap_s: float | None  # the longest silence between two consecutive live messages
+    oversize: int = 0  # messages larger than the run's bound (limits.max_reply_bytes), cut on arrival
+    oversize_bytes: int = 0  # the largest of them, whole
 
     @property
     def latest(self) -> Received | None:
@@ -53,6 +77,9 @@ class Observation:
     messages: int
     untracked: int  # messages on topics beyond MAX_TOPICS: counted, not kept
     exchange_id: str
+    max_payload_bytes: int | None = None  # the bound past which a payload was cut on arrival
+    # spans without a subscription (the broker restarted mid-window): silence there is not the devices'
+    gaps: tuple[tuple[datetime, datetime], ...] = ()
 
     @property
     def window_s(self) -> float:

@@ -23,6 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from collectors.connection import Connection
 from collectors.exchange import Exchange, excerpt, library_version, now, redact
 from collectors.mqtt.errors import ClosedBeforeConnack, SubscriptionRefused, classify, code, code_name
+from collectors.mqtt.messages import Cut
 
 KEEPALIVE_S = 30
 CONNECT_ATTEMPTS = 2  # a CONNECT left unanswered is sent once more (see Session.session)
@@ -98,7 +99,7 @@ class Session:
         password: str | None,
         queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
     ) -> aiomqtt.Client:
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.conn.host,
             self.conn.port,
             username=username,
@@ -111,6 +112,8 @@ class Session:
             tls_context=self.conn.tls,
             queue_type=queue_type,
         )
+        _cut_oversize(client, self.conn.max_reply_bytes)
+        return client
 
     # -- evidence ---------------------------------------------------------------------------------
     def connect_line(self, username: str | None, *, with_password: bool = True) -> str:
@@ -182,9 +185,26 @@ class Session:
 
 
 def body(message: aiomqtt.Message) -> bytes:
-    """A message's payload as bytes, whatever type aiomqtt gave it."""
+    """A message's payload as bytes, whatever type aiomqtt gave it (a Cut as it is)."""
     payload = message.payload
+    if isinstance(payload, Cut):
+        return payload
     return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+
+
+def _cut_oversize(client: aiomqtt.Client, limit: int) -> None:
+    """Cut every payload larger than `limit` to its first bytes as paho hands it over, before
+    aiomqtt queues it: paho holds one packet at a time while reading it, the queue never holds more
+    than the bound per message. (MQTT 3.1.1 has no way to ask the broker for smaller packets.)"""
+    paho = client._client
+    queue = cast(Callable[..., None], paho.on_message)
+
+    def on_message(c: Any, userdata: Any, message: Any) -> None:
+        if len(message.payload) > limit:
+            message.payload = Cut.of(message.payload)
+        queue(c, userdata, message)
+
+    paho.on_message = on_message
 
 
 # -- the aiomqtt life cycle, made cancellation-safe --------------------------------------------------

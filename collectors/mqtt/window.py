@@ -19,11 +19,11 @@ from typing import Any
 import aiomqtt
 
 from collectors.exchange import now
-from collectors.mqtt.messages import Observation, Received, TopicSummary
+from collectors.mqtt.messages import PAYLOAD_LIMIT, Cut, Observation, Received, TopicSummary, payload_size
 from collectors.mqtt.session import Session, body
 
-PAYLOAD_LIMIT = 512  # bytes of a payload kept per stored message (status and heartbeat JSON fit)
 WHOLE_LIMIT = 1_000_000  # bytes kept of a topic asked for whole (a gateway's device list, its configs)
+RETRY_S = 0.5  # between attempts to subscribe again when the broker went away mid-window
 SAMPLE_LIMIT = 100  # raw messages kept per observation, for the evidence
 MAX_TOPICS = 20_000  # topics tallied per observation (a 5,000-device site has 10,000); more are counted
 
@@ -46,13 +46,19 @@ async def observe(
     window: list[datetime] = []
     started, t0 = now(), time.monotonic()
     operation = f"observe({', '.join(wanted)}, {window_s:g} s)"
+    span = _Span(window_s)
+    gaps: list[tuple[datetime, datetime]] = []
     try:
-        async with session.subscription(wanted, qos, lines) as (client, granted):
-            window.append(now())
-            await _collect(client, tally, window_s)
-            window.append(now())
+        granted, _, lost = await _stretch(session, wanted, qos, lines, tally, span)
+        while lost is not None and time.monotonic() < span.end:
+            down = now()
+            lines.append(f"{down.isoformat()} the connection was lost ({lost}): subscribing again")
+            back, lost = await _resume(session, wanted, qos, lines, tally, span)
+            gaps.append((down, back))
     except BaseException as exc:
         raise session.failed(exc, operation, request, "\n".join(lines), started, t0)  # noqa: B904
+    assert span.opened is not None
+    window = [span.opened, now()]
     obs_facts = {
         "filters": list(wanted),
         "granted": granted,
@@ -61,6 +67,12 @@ async def observe(
         "retained": tally.retained,
         "topics": len(tally.topics),
         "untracked": tally.untracked,
+        "oversize": tally.oversize,
+        "max_payload_bytes": session.conn.max_reply_bytes,
+        "gaps": [
+            {"from": a.isoformat(), "to": b.isoformat(), "s": round((b - a).total_seconds(), 3)}
+            for a, b in gaps
+        ],
         "tls": session.conn.tls is not None,
     }
     lines.append(
@@ -88,7 +100,55 @@ async def observe(
         messages=tally.messages,
         untracked=tally.untracked,
         exchange_id=exchange_id,
+        max_payload_bytes=session.conn.max_reply_bytes,
+        gaps=tuple(gaps),
     )
+
+
+@dataclass
+class _Span:
+    """The window: `length_s` from the first SUBACK, whatever happens to the connection meanwhile."""
+
+    length_s: float
+    opened: datetime | None = None
+    end: float = float("inf")  # time.monotonic() at the window's end, once opened
+
+    def open(self, at: datetime) -> None:
+        if self.opened is None:
+            self.opened, self.end = at, time.monotonic() + self.length_s
+
+
+async def _stretch(
+    session: Session, wanted: tuple[str, ...], qos: int, lines: list[str], tally: _Tally, span: _Span
+) -> tuple[list[int], datetime, Exception | None]:
+    """One subscription's part of the window: its granted QoS, when it was acknowledged, and the
+    error that ended it early (the connection lost), None when the window ended."""
+    lost: Exception | None = None
+    try:
+        async with session.subscription(wanted, qos, lines) as (client, granted):
+            at = now()
+            span.open(at)
+            lost = await _collect(client, tally, span.end)
+    except Exception:
+        if lost is None:
+            raise
+        # leaving a connection already lost may fail too: the loss is what counts
+    return granted, at, lost
+
+
+async def _resume(
+    session: Session, wanted: tuple[str, ...], qos: int, lines: list[str], tally: _Tally, span: _Span
+) -> tuple[datetime, Exception | None]:
+    """Subscribe again after the broker went away (a restart) and go on tallying: the gap's end, and
+    what ended the new subscription early. A broker still away at the window's end closes the gap."""
+    while time.monotonic() < span.end:
+        try:
+            _, back, lost = await _stretch(session, wanted, qos, lines, tally, span)
+            return back, lost
+        except Exception as exc:
+            lines.append(f"{now().isoformat()} subscribing again failed: {exc}")
+            await asyncio.sleep(max(0.0, min(RETRY_S, span.end - time.monotonic())))
+    return now(), None
 
 
 @dataclass(slots=True)
@@ -99,9 +159,14 @@ class _Topic:
     first_live: Received | None = None
     last_live: Received | None = None
     max_gap_s: float | None = None
+    oversize: int = 0
+    oversize_bytes: int = 0
 
     def add(self, received: Received) -> None:
         self.messages += 1
+        if received.oversize:
+            self.oversize += 1
+            self.oversize_bytes = max(self.oversize_bytes, received.size)
         if received.retain:
             self.retained = received
             return
@@ -115,7 +180,15 @@ class _Topic:
 
     def summary(self, topic: str) -> TopicSummary:
         return TopicSummary(
-            topic, self.messages, self.live, self.retained, self.first_live, self.last_live, self.max_gap_s
+            topic,
+            self.messages,
+            self.live,
+            self.retained,
+            self.first_live,
+            self.last_live,
+            self.max_gap_s,
+            self.oversize,
+            self.oversize_bytes,
         )
 
 
@@ -129,15 +202,18 @@ class _Tally:
     messages: int = 0
     retained: int = 0
     untracked: int = 0
+    oversize: int = 0
 
     def add(self, topic: str, payload: bytes, qos: int, retain: bool, at: datetime) -> None:
         self.messages += 1
         self.retained += retain
-        received = Received(at, payload[:PAYLOAD_LIMIT], len(payload), qos, retain)
+        cut = isinstance(payload, Cut)
+        self.oversize += cut
+        received = Received(at, payload[:PAYLOAD_LIMIT], payload_size(payload), qos, retain, cut)
         if len(self.sample) < SAMPLE_LIMIT:
             self.sample.append((topic, received))
         if self.whole is not None and len(payload) > PAYLOAD_LIMIT and self.whole(topic):
-            received = Received(at, payload[:WHOLE_LIMIT], len(payload), qos, retain)
+            received = Received(at, payload[:WHOLE_LIMIT], payload_size(payload), qos, retain, cut)
         entry = self.topics.get(topic)
         if entry is None:
             if len(self.topics) >= MAX_TOPICS:
@@ -147,14 +223,19 @@ class _Tally:
         entry.add(received)
 
 
-async def _collect(client: aiomqtt.Client, tally: _Tally, window_s: float) -> None:
+async def _collect(client: aiomqtt.Client, tally: _Tally, end: float) -> Exception | None:
+    """Tally messages until `end` (time.monotonic()); the error if the connection is lost first."""
     try:
-        async with asyncio.timeout(window_s) as window:
+        async with asyncio.timeout(max(0.0, end - time.monotonic())) as window:
             async for message in client.messages:
                 tally.add(message.topic.value, body(message), message.qos, message.retain, now())
     except TimeoutError:
         if not window.expired():
             raise
+        return None
+    except aiomqtt.MqttError as exc:
+        return exc
+    return ConnectionError("the broker ended the subscription")
 
 
 # -- evidence ---------------------------------------------------------------------------------------
@@ -173,7 +254,8 @@ def _raw(
 def _summary_line(s: TopicSummary) -> str:
     gap = "-" if s.max_live_gap_s is None else f"{s.max_live_gap_s:.3f}"
     retained = int(s.retained is not None)
-    return f"{s.topic} messages={s.messages} live={s.live} retained={retained} max_gap_s={gap}"
+    line = f"{s.topic} messages={s.messages} live={s.live} retained={retained} max_gap_s={gap}"
+    return line + (f" oversize={s.oversize} largest={s.oversize_bytes}" if s.oversize else "")
 
 
 def _summary_row(s: TopicSummary) -> dict[str, Any]:
@@ -186,6 +268,8 @@ def _summary_row(s: TopicSummary) -> dict[str, Any]:
         "first_live_at": s.first_live.at.isoformat() if s.first_live else None,
         "last_live_at": s.last_live.at.isoformat() if s.last_live else None,
         "max_live_gap_s": s.max_live_gap_s,
+        "oversize": s.oversize,
+        "oversize_bytes": s.oversize_bytes,
         "latest": latest.payload.decode(errors="replace") if latest else None,
     }
 
@@ -197,5 +281,6 @@ def _message_row(topic: str, r: Received) -> dict[str, Any]:
         "qos": r.qos,
         "retain": r.retain,
         "size": r.size,
+        "oversize": r.oversize,
         "payload": r.payload.decode(errors="replace"),
     }

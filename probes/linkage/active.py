@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from collectors.errors import CollectorError
+from probes.base import to_the_end
 from probes.linkage.restore import Restoring
 from probes.linkage.site import relays_of
 from probes.linkage.watches import LinkageRun, Observed, Problem, seconds_between
@@ -99,20 +100,3 @@ class LinkageTest(Restoring):
 
 def problem_of(exc: CollectorError, detail: str) -> Problem:
     return Problem(exc.reason, detail, (exc.exchange_id,) if exc.exchange_id else ())
-
-
-async def to_the_end(restore: Awaitable[None]) -> None:
-    """Run the restore to its end even when the test is cancelled meanwhile (it bounds itself); a
-    cancellation that came during it is passed on afterwards."""
-    task = asyncio.ensure_future(restore)
-    interrupted = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            interrupted = True
-    if interrupted:
-        raise asyncio.CancelledError

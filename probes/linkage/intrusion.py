@@ -30,6 +30,9 @@ class IntrusionTest(LinkageTest):
         self.walker: Pending | None = None  # the operator we sent into the detection zone
         self.facts["camera"] = camera.id
 
+    def set_off(self) -> bool:
+        return self.walker is not None  # the walker may be in the zone before the camera says so
+
     async def precheck(self) -> bool:
         """Only a person can set an intrusion off; and only a camera with analytics can see one."""
         if self.kind != "guided" or self.ctx.operator is None:

@@ -13,7 +13,7 @@ INTRUSION = "intrusion_linkage"
 TIMEOUT_S = 600.0  # one trigger: a guided trigger wait, the deadlines and the restore, with room to spare
 
 Effect = Literal["doors", "video", "lighting", "broadcast", "alert"]
-TriggerKind = Literal["remote", "guided"]
+TriggerKind = Literal["remote", "guided", "real"]  # real: an alarm the monitor saw, nothing set off
 Outcome = Literal["triggered", "trigger_not_seen", "site_in_alarm", "no_operator", "no_analytics", "failed"]
 WatchStatus = Literal["on_time", "late", "missing", "error", "already_active"]
 
@@ -22,6 +22,7 @@ RELEASED_MODES = frozenset({"Unlocked", "LockedOpen"})
 ISAPI_UNLOCKED, ISAPI_REMAIN_OPEN = 1, 2  # AcsWorkStatus doorLockStatus / doorStatus codes
 ALARM_TOPICS = ("Device/Trigger/DigitalInput", "Device/Trigger/Relay")  # a linkage's alarm input/output
 INSIDE_TOPIC = "RuleEngine/FieldDetector/ObjectsInside"
+DOOR_MODE_TOPIC = "Door/State/DoorMode"
 TRUE_WORDS = frozenset({"true", "1", "active", "on"})
 PULL_WAIT_S = 0.5  # PullMessages long poll: short, so a test stops within it
 RETAINED_S = 0.3  # an MQTT window long enough for the broker to replay a retained state

@@ -3,7 +3,7 @@ and relay states, platform alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -12,7 +12,14 @@ from collectors.isapi import DoorStatus
 from collectors.mqtt.messages import TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
-from probes.linkage.params import ALARM_TOPICS, ISAPI_REMAIN_OPEN, ISAPI_UNLOCKED, RELEASED_MODES, TRUE_WORDS
+from probes.linkage.params import (
+    ALARM_TOPICS,
+    DOOR_MODE_TOPIC,
+    ISAPI_REMAIN_OPEN,
+    ISAPI_UNLOCKED,
+    RELEASED_MODES,
+    TRUE_WORDS,
+)
 from probes.mqtt_common import payload_object
 
 
@@ -38,9 +45,24 @@ def alarm_state(message: PulledMessage) -> bool | None:
 
 def alarm_onset(heard: Sequence[Heard], trigger_at: datetime) -> tuple[bool, Heard | None]:
     """(the alarm was on when the trigger came, the first alarm raised after the trigger)."""
+    return onset(heard, trigger_at, alarm_state)
+
+
+def door_mode_released(message: PulledMessage) -> bool | None:
+    """A door's DoorMode event: released (Unlocked, LockedOpen) or not; None for other messages."""
+    if message.topic != DOOR_MODE_TOPIC or "State" not in message.data:
+        return None
+    return door_released(message.data["State"])
+
+
+def onset(
+    heard: Sequence[Heard], trigger_at: datetime, state_of: Callable[[PulledMessage], bool | None]
+) -> tuple[bool, Heard | None]:
+    """(the state was on when the trigger came, the first message after it that turns it on). A
+    synchronization's "Initialized" state after the trigger tells no moment, so it is no onset."""
     active = False
     for h in heard:
-        state = alarm_state(h.message)
+        state = state_of(h.message)
         if state is None:
             continue
         if h.at < trigger_at:
@@ -97,7 +119,11 @@ def relay_on(summary: TopicSummary | None, which: Literal["first", "latest"]) ->
 
 
 def _on(received: Any) -> bool | None:
-    body = payload_object(received)
+    return relay_body_on(payload_object(received))
+
+
+def relay_body_on(body: dict[str, Any] | None) -> bool | None:
+    """A relay message's {"on": bool}; None when it says nothing of it."""
     value = body.get("on") if body is not None else None
     return value if isinstance(value, bool) else None
 

@@ -14,7 +14,7 @@ from probes.linkage.observe import Observing
 from probes.linkage.params import ALARM_TOPICS, INSIDE_TOPIC, RETAINED_S
 from probes.linkage.reading import current_state, relay_on
 from probes.linkage.state import Feed, RelayWatch, finish
-from probes.linkage.watches import RestoreStep, restore_rows
+from probes.linkage.watches import RestoreStep, Watch, restore_rows
 from probes.targets import Target
 
 Check = Callable[[], Awaitable[tuple[bool, str, tuple[str, ...]]]]  # (restored, detail, evidence)
@@ -41,12 +41,23 @@ class Restoring(Observing):
     """Putting back what a test changed: what the site must show back to normal, handed to the
     operator when it does not, recorded step by step."""
 
+    def set_off(self) -> bool:
+        """True once the trigger was set off: from then on the site may move before zhian sees it
+        (a stop can come in between), so every target the test watches is checked back."""
+        return self.trigger_at is not None
+
+    def may_have_moved(self, w: Watch) -> bool:
+        """Whether the test may have moved this target: seen moving, or it could move unseen."""
+        if w.baseline_active:
+            return False  # it was so before the test, and is left so
+        return w.seen_at is not None or (self.set_off() and w.error is None)
+
     def camera_items(self) -> list[Pending]:
         """Camera alarms the test raised must clear (the linkage's alarm input falls back)."""
         items: list[Pending] = []
         for w in self.watches:
             feed = self.feeds.get(w.target)
-            if w.effect == "video" and feed is not None and w.seen_at is not None and not w.baseline_active:
+            if w.effect == "video" and feed is not None and self.may_have_moved(w):
                 say = f"Camera {w.target}: acknowledge and clear the alarm the test raised."
                 items.append(
                     Pending("camera_cleared", w.target, partial(camera_clear, feed), (say, "clear", {}))
@@ -59,7 +70,7 @@ class Restoring(Observing):
         for broker, relays in self.brokers():
             for one in relays:
                 relay, w, _ = one
-                if w.seen_at is not None and not w.baseline_active:
+                if self.may_have_moved(w):
                     say = (
                         f"Lighting relay {relay.id} ({relay.area}) is still on after the test: switch it off."
                     )
@@ -101,7 +112,11 @@ class Restoring(Observing):
         await self.close_feeds()
         # kept on the context too: if the run is interrupted, this test's finding never comes, and
         # the run's `interrupted` finding lists these steps instead
-        self.ctx.note_restore(self.subject.id, restore_rows(self.restore_steps))
+        zone = {} if self.zone is None else {"zone": self.zone}
+        rows = restore_rows(self.restore_steps)
+        for row, step in zip(rows, self.restore_steps, strict=True):
+            row |= zone | {"evidence": list(step.evidence)}
+        self.ctx.note_restore(self.subject.id, rows)
 
     async def settle(self, items: list[Pending], tell_after: float) -> None:
         while True:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from hostile_peers import BOMB, EXTERNAL, HEAD, Exchanges, Sent, conn, drip, fixed, flood, serve
 
 from collectors.errors import ProtocolViolation, ReplyTooLarge, Unreachable
 from collectors.http import HttpSession, decode_bytes, decode_xml
 from collectors.isapi import IsapiClient
 from collectors.onvif import OnvifClient
+from tests.faults.hostile_peers import BOMB, EXTERNAL, HEAD, Exchanges, Sent, conn, drip, fixed, flood, serve
 
 TOTAL = 64 << 20  # what the hostile device would send, were it let
 

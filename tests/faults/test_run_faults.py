@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_peers import BOMB, Sent, drip, fixed, flood, hung, serve
-from run_helpers import error_lines, findings, write_config, zhian_run
 
 from simulator.tls import make_site_tls
+from tests.faults.hostile_peers import BOMB, Sent, drip, fixed, flood, hung, serve
+from tests.faults.run_helpers import error_lines, findings, write_config, zhian_run
 from zhian.cli import main
 from zhian.evidence.verify import verify
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import pytest
 from nets import claim_net
 
 from simulator.faults import LinkageSlow
-from simulator.model import Community, load_community
+from simulator.model import Community, DeviceSpec, load_community
 from simulator.site import Site
 
 COMMUNITIES = Path(__file__).resolve().parents[2] / "simulator" / "communities"
@@ -33,7 +33,9 @@ _NETS = _ProcessNets()
 # Windows short enough for tests, long enough for a loaded 2-core machine.
 FAST = {
     "heartbeat_s": 0.5,
-    "keepalive_s": 2,
+    # the broker drops a client silent for 1.5 keepalives: a loaded machine can stall the site's one
+    # process for seconds between a gateway's CONNECT and its next packet (no test waits on it)
+    "keepalive_s": 10,
     "offline_after_s": 4.0,  # eight heartbeats: a loaded machine delays some by seconds
     "poll_interval_s": 0.5,
     "linkage_scale": 0.1,
@@ -77,15 +79,34 @@ def fast(community: Community, net: int, platform_profile: str | None = None, **
 SiteFactory = Callable[..., AbstractAsyncContextManager[Site]]
 
 
+def with_faults(community: Community, faults: Mapping[str, list[dict[str, Any]]]) -> Community:
+    """The community with more faults on some devices (by id), as a community file would give them."""
+    devices = [
+        DeviceSpec.model_validate(
+            spec.model_dump() | {"faults": [*spec.model_dump()["faults"], *faults[spec.id]]}
+        )
+        if spec.id in faults
+        else spec
+        for spec in community.devices
+    ]
+    return community.model_copy(update={"devices": devices})
+
+
 @pytest.fixture
 def community_site(tmp_path: Path) -> SiteFactory:
     """`async with community_site("small") as site:` runs that community on its own addresses."""
 
     @asynccontextmanager
-    async def start(name: str, broker: str = "auto", **changes: Any) -> AsyncIterator[Site]:
+    async def start(
+        name: str,
+        broker: str = "auto",
+        faults: Mapping[str, list[dict[str, Any]]] | None = None,
+        **changes: Any,
+    ) -> AsyncIterator[Site]:
         # each community gets its own 127.N.0.0/16, claimed so that tests and parallel runs never collide
         with claim_net() as net:
-            community = fast(load_community(COMMUNITIES / f"{name}.yaml"), net, **changes)
+            community = with_faults(load_community(COMMUNITIES / f"{name}.yaml"), faults or {})
+            community = fast(community, net, **changes)
             workdir = tmp_path / f"site-{name}"
             async with Site(community, workdir, latency_scale=0, broker_impl=broker) as site:  # type: ignore[arg-type]
                 yield site

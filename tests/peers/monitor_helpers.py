@@ -41,7 +41,11 @@ def free_port() -> int:
 
 
 def write_config(
-    site: Site, tmp: Path, keep: Collection[str] = (), monitor: Mapping[str, Any] | None = None
+    site: Site,
+    tmp: Path,
+    keep: Collection[str] = (),
+    monitor: Mapping[str, Any] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """The site's config with only what MQTT liveness needs (broker, gateway, platform) and the
     devices named in `keep`, so the scheduled checks stay few on a loaded test machine."""
@@ -53,6 +57,7 @@ def write_config(
             inventory[kind] = kept
     config["monitor"] = {"default_interval_s": 600, "reconnect_min_s": 0.2, "reconnect_max_s": 1}
     config["monitor"] |= dict(monitor or {})
+    config["thresholds"] = config.get("thresholds", {}) | dict(thresholds or {})
     path = tmp / "site.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path, secrets
@@ -135,6 +140,14 @@ class Service:
         await asyncio.wait_for(self.proc.communicate(), timeout=120)
         assert self.proc.returncode is not None
         return self.proc.returncode
+
+
+async def records_now(state: Path) -> list[dict[str, Any]] | None:
+    """The ledger as the running service has written it so far (None while a write holds it)."""
+    try:
+        return await asyncio.to_thread(ledger_records, state)
+    except sqlite3.OperationalError:
+        return None
 
 
 def ledger_records(state: Path) -> list[dict[str, Any]]:

@@ -247,6 +247,29 @@ async def test_observation_memory_is_bounded(peer: Peer, monkeypatch: pytest.Mon
     assert exchange.facts["untracked"] == obs.untracked
 
 
+async def test_a_payload_past_the_bound_is_cut_on_arrival(mosquitto: Peer) -> None:
+    """limits.max_reply_bytes holds for MQTT too: a larger payload is cut to its first bytes as it
+    arrives, counted per topic and in the evidence; smaller ones are untouched."""
+    async with mosquitto.publisher() as pub:
+        await pub.publish("site/flood", b"{" + b"x" * 300_000, qos=1, retain=True)
+        await pub.publish("site/fine", b"y" * 1000, qos=1, retain=True)
+    async with MqttClient(mosquitto.conn(max_reply_bytes=100_000)) as client:
+        obs = await client.observe(["site/#"], 0.5)
+    flood, fine = obs.topic("site/flood"), obs.topic("site/fine")
+    assert flood is not None and flood.retained is not None and fine is not None and fine.retained is not None
+    assert (flood.oversize, flood.oversize_bytes) == (1, 300_001)
+    assert flood.retained.oversize and flood.retained.size == 300_001 and len(flood.retained.payload) <= 512
+    assert flood.retained.payload.startswith(b"{xxx")
+    assert (fine.oversize, fine.retained.oversize, fine.retained.size) == (0, False, 1000)
+    assert obs.max_payload_bytes == 100_000
+    [exchange] = mosquitto.ledger
+    assert exchange.facts["oversize"] == 1 and exchange.facts["max_payload_bytes"] == 100_000
+    assert (
+        "site/flood messages=1 live=0 retained=1 max_gap_s=- oversize=1 largest=300001" in exchange.response
+    )
+    assert len(exchange.raw or b"") < 20_000
+
+
 async def test_gate_holds_the_session_back(mosquitto: Peer) -> None:
     gate = asyncio.Semaphore(1)
     async with gate, MqttClient(mosquitto.conn(gate=gate)) as client:
@@ -350,18 +373,23 @@ async def test_misbehaving_peers(
         assert cast(DeviceRejected, caught.value).code == "136"  # 3.1.1's 3 in MQTT 5 numbering
 
 
-async def test_losing_the_broker_mid_window_is_unreachable(
+async def test_losing_the_broker_for_the_rest_of_the_window_is_a_gap_to_its_end(
     mosquitto: Peer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with MqttClient(mosquitto.conn()) as client:
+    """zhian tries to subscribe again until the window ends; the window is kept, the gap recorded."""
+    async with MqttClient(mosquitto.conn(timeout_s=1.0)) as client:
         opened = window_opened(client, monkeypatch)
-        observing = asyncio.create_task(client.observe(["#"], 60.0))
+        observing = asyncio.create_task(client.observe(["#"], 4.0))
         async with asyncio.timeout(30):
             await opened.wait()
         await mosquitto.broker.stop()
-        with pytest.raises(Unreachable) as caught:
-            await asyncio.wait_for(observing, 20)
-    assert caught.value.exchange_id == mosquitto.ledger[0].id and "lost" in str(caught.value)
+        obs = await asyncio.wait_for(observing, 30)
+    [(lost, back)] = obs.gaps
+    assert obs.started_at < lost < back <= obs.ended_at
+    assert (obs.ended_at - back).total_seconds() < 1  # away until the window's end
+    [exchange] = mosquitto.ledger
+    assert exchange.ok and exchange.id == obs.exchange_id and len(exchange.facts["gaps"]) == 1
+    assert "the connection was lost" in exchange.response and "subscribing again failed" in exchange.response
 
 
 # -- cancellation ----------------------------------------------------------------------------------

@@ -1,23 +1,32 @@
 """`zhian monitor`'s observers against the simulated community, as its own process: ONVIF event
-subscriptions kept alive (renewed; a forgotten or deaf one re-created and recorded)."""
+subscriptions kept alive (renewed; a forgotten or deaf one re-created and recorded); the platform's
+alert for each outage, or its absence; a real fire alarm's linkage timed, nothing set off."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from simulator.faults import Fault, SubscriptionDiesSilently
+from simulator.faults import Fault, PlatformNoOfflineAlert, SubscriptionDiesSilently
+from simulator.modbus import FirePanel
 from simulator.model import load_community
 from simulator.site import Site
 from tests.peers.conftest import _NETS, COMMUNITIES, fast
-from tests.peers.monitor_helpers import Service, kill_started, ledger_records, write_config
+from tests.peers.monitor_helpers import Service, kill_started, ledger_records, records_now, write_config
+from zhian.monitor.period import period_report
 
 pytestmark = pytest.mark.peers
+# the simulated linkage acts within 0.3 s; a loaded machine may hold the monitor's loop for seconds
+DEADLINE_S = 20.0
 TERMINATION_S = 8  # renewed at half of it: room for a loop held up a few seconds on a loaded machine
 
 
@@ -88,3 +97,131 @@ async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(t
         if e["device"] == "door-gate-01" and e["method"]["operation"] == "CreatePullPointSubscription"
     ]  # fmt: skip
     assert len(creations) == 1
+
+
+@pytest.mark.parametrize("alerting", [True, False], ids=["platform_alerts", "platform_silent"])
+async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, alerting: bool) -> None:
+    """A child gone quiet: an outage, and the platform's device_offline alert for it within the
+    window (then how long after), or none when the platform never raises one."""
+    faults = {} if alerting else {"platform": [PlatformNoOfflineAlert()]}
+    window_s = 60 if alerting else 6  # the silent platform: the window must end for the verdict
+    async with small_site(tmp_path, faults) as site:
+        config, env = write_config(
+            site, tmp_path, monitor={"alert_poll_s": 0.3}, thresholds={"offline_alert_window_s": window_s}
+        )
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+        await service.until(lambda m: m.get("intercom-b1-01") == 1)
+        await site.operator("intercom-b1-01", "child_quiet")
+
+        def verdict(records: list[dict[str, Any]]) -> bool:
+            return any(r["kind"] == "outage_alert" and r["device"] == "intercom-b1-01" for r in records)
+
+        await service.until(verdict, read=lambda: records_now(state), timeout_s=120)
+        assert await service.stop(signal.SIGTERM) == 0
+
+    records = ledger_records(state)
+    row = next(r for r in records if r["kind"] == "outage_alert" and r["device"] == "intercom-b1-01")
+    outage = next(
+        r for r in records
+        if r["kind"] == "finding" and r["device"] == "intercom-b1-01" and r["status"] == "fail"
+    )  # fmt: skip
+    assert row["outage_started_at"] == outage["finished_at"] and row["alert"] is alerting
+    exchanges = {r["id"]: r for r in records if r["kind"] == "exchange"}
+    assert row["evidence"] and all(e in exchanges for e in row["evidence"])
+    assert {exchanges[e]["method"]["operation"] for e in row["evidence"]} == {"alerts"}, row
+    if alerting:
+        assert row["alert_id"] and 0 <= row["after_s"] <= window_s
+        # raised for this outage: after the device's last heartbeat (same clock on this machine)
+        assert datetime.fromisoformat(row["raised_at"]) >= datetime.fromisoformat(
+            outage["facts"]["last_seen"]
+        )
+    else:
+        assert "alert_id" not in row and row["window_s"] == window_s
+    # the period report's outage says so
+    today = datetime.fromisoformat(row["outage_started_at"]).date()
+    outages = period_report(state, today, today, None)["outages"]
+    said = [o["platform_alert"] for o in outages if o["device"] == "intercom-b1-01"]
+    assert said and said[0] is not None and said[0]["alert"] is alerting
+
+
+async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeline(tmp_path: Path) -> None:
+    """A smoke detector in zone 1 of panel-b1 (b1-entrance) while the monitor runs: the doors, the
+    camera, the relay, the panel's outputs and the platform alert are timed from the trigger, and
+    each fire_linkage probe's verdict is recorded; the monitor sets nothing off and resets nothing."""
+    watched = ("panel-b1", "cam-b1-lobby", "door-b1-unit1", "nvr-01")
+    deadlines = {k: DEADLINE_S for k in ("doors_unlock_s", "camera_alarm_s", "emergency_lighting_s",
+                                  "broadcast_s", "platform_alert_s")}  # fmt: skip
+    async with small_site(tmp_path, {}) as site:
+        config, env = write_config(
+            site, tmp_path, watched, {"linkage_poll_s": 0.3, "event_pull_s": 0.5}, {"linkage": deadlines}
+        )
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+
+        async def health() -> dict[str, Any]:
+            return dict(json.loads(await asyncio.to_thread(service.get, "/healthz")))
+
+        await service.until(
+            lambda h: (
+                h["panels"].get("panel-b1") == "read"
+                and all(
+                    h["event_subscriptions"].get(d) == "subscribed" for d in ("cam-b1-lobby", "door-b1-unit1")
+                )
+            ),
+            read=health,
+        )
+
+        # the first round of checks done (ONVIF clients built: seconds of a busy loop on a loaded
+        # machine), so that the alarm is heard as it comes rather than when the loop is free again
+        async def checks() -> tuple[float, int]:
+            done = sum(v for _, v in await service.samples("zhian_check_duration_seconds_count"))
+            starts = [r for r in await records_now(state) or [] if r["kind"] == "monitor_start"]
+            return done, starts[0]["scheduled_jobs"] if starts else 1 << 30
+
+        await service.until(lambda c: c[0] >= c[1], read=checks, timeout_s=180)
+        await site.operator("panel-b1", "smoke", zone=1)
+
+        def observed(records: list[dict[str, Any]]) -> bool:
+            return any(r["kind"] == "linkage" for r in records)
+
+        await service.until(observed, read=lambda: records_now(state), timeout_s=120)
+        assert panel_in_alarm(site, "panel-b1")  # the monitor reset nothing
+        assert await service.stop(signal.SIGTERM) == 0
+
+    records = ledger_records(state)
+    (linkage,) = [r for r in records if r["kind"] == "linkage"]
+    facts = linkage["facts"]
+    what = (linkage["device"], facts["zone"], facts["area"], facts["trigger"])
+    assert what == ("panel-b1", 1, "b1-entrance", "real")
+    timeline = {(row["effect"], row["target"]): row for row in facts["timeline"]}
+    expected = {
+        ("video", "cam-b1-lobby"), ("doors", "door-b1-unit1"), ("lighting", "light-b1-entrance"),
+        ("lighting", "panel-b1"), ("broadcast", "panel-b1"), ("alert", "platform"),
+    }  # fmt: skip
+    assert set(timeline) == expected
+    for row in timeline.values():
+        assert row["status"] == "on_time", facts["timeline"]
+        assert 0 <= row["delay_s"] <= row["deadline_s"] == DEADLINE_S
+    assert {v["status"] for v in linkage["verdicts"].values()} == {"pass"}, linkage["verdicts"]
+    exchanges = {r["id"] for r in records if r["kind"] == "exchange"}
+    assert linkage["evidence"] and set(linkage["evidence"]) <= exchanges
+    # the period report lists the event with its timings
+    today = datetime.fromisoformat(linkage["at"]).date()
+    (event,) = period_report(state, today, today, None)["linkage_events"]
+    assert (event["subject"], event["trigger"]) == ("panel-b1", "real")
+    assert {(e["effect"], e["target"]) for e in event["effects"]} == expected
+    # the findings reached the board: each fire_linkage probe's first status, recorded as a change
+    changed = {r["probe"] for r in records if r["kind"] == "finding" and r["device"] == "panel-b1"}
+    assert {p for p in changed if p.startswith("fire_linkage_")} == {
+        "fire_linkage_doors", "fire_linkage_video", "fire_linkage_lighting",
+        "fire_linkage_broadcast", "fire_linkage_alert",
+    }  # fmt: skip
+
+
+def panel_in_alarm(site: Site, panel_id: str) -> bool:
+    device = site.devices[panel_id]
+    assert isinstance(device, FirePanel)
+    return bool(device.state.alarm)

@@ -16,8 +16,7 @@ from collectors.isapi import DoorStatus
 from collectors.mqtt.messages import Received, TopicSummary
 from collectors.onvif_events import PulledMessage
 from collectors.platform import PlatformAlert
-from probes.base import ProbeContext, Sample
-from probes.linkage.active import to_the_end
+from probes.base import ProbeContext, Sample, to_the_end
 from probes.linkage.fire import fire_finding
 from probes.linkage.intrusion import intrusion_finding
 from probes.linkage.judge import judge_effect, judge_zones

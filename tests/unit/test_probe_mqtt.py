@@ -255,6 +255,20 @@ def test_params_take_the_config_thresholds() -> None:
         heartbeat.Params.model_validate({"observe": 3})
 
 
+def test_silence_while_the_broker_was_away_is_not_the_devices() -> None:
+    """A broker restart from 100 s to 250 s: the silence inside it is not counted, silence outside is."""
+    gap = [(at(100), at(250))]
+    around = beats(10, 40, 70, 90, 260, 290)  # 170 s between 90 and 260, of which 150 s without us
+    live = judge_liveness("d", status(), around, (T0, at(300)), I, 3, gaps=gap)
+    assert (live.status, live.reason) == ("pass", "alive") and live.facts["broker_gap_s"] == 150
+    assert judge_liveness("d", status(), around, (T0, at(300)), I, 3).reason == "heartbeat_gap"
+    stopped = beats(10, 40, 70)  # then nothing: 230 s, of which 80 s outside the gap
+    late = judge_liveness("d", status(), stopped, (T0, at(300)), I, 3, gaps=gap)
+    assert (late.status, late.reason, late.facts["missed_in_a_row"]) == ("pass", "alive", 2)
+    gone = judge_liveness("d", status(), stopped, (T0, at(400)), I, 3, gaps=gap)
+    assert (gone.status, gone.reason) == ("fail", "heartbeat_gap")  # 180 s of its own silence
+
+
 # -- gateway children ------------------------------------------------------------------------------
 def test_gateway_counts_its_children_by_reason() -> None:
     def topic(device: str, leaf: str) -> str:
@@ -274,6 +288,38 @@ def test_gateway_counts_its_children_by_reason() -> None:
     assert facts["children"] == 4
     assert facts["children_by_reason"] == {"alive": 1, "offline": 1, "silent": 1, "stale_online": 1}
     assert facts["children_not_alive"] == {"offline": ["c3"], "silent": ["c4"], "stale_online": ["c2"]}
+
+
+def test_a_device_publishing_past_the_bound_is_its_own_error() -> None:
+    """Heartbeats on time, but one payload past limits.max_reply_bytes: the device is that error (its
+    first bytes the evidence), its neighbours are judged as usual."""
+
+    def topic(device: str, leaf: str) -> str:
+        return f"zhian-sim/site/gw/{device}/{leaf}"
+
+    beat = beats(10, 40, 70, 100)
+    assert beat is not None
+    flooding = dataclasses.replace(beat, oversize=1, oversize_bytes=9_000_000)
+    topics = {
+        topic("c1", "status"): status(),
+        topic("c1", "heartbeat"): flooding,
+        topic("c2", "status"): status(),
+        topic("c2", "heartbeat"): beat,
+    }
+    m = matcher_of(device())
+    named = {name: dataclasses.replace(s, topic=name) for name, s in topics.items()}
+    obs = Observation("b:8883", m.filters, T0, at(120), named, 8, 0, "ex-1", max_payload_bytes=1 << 20)
+    index = index_of(obs, m)
+    big = device_liveness("The device", obs, index, "c1", I, 3)
+    assert (big.status, big.reason) == ("error", "reply_too_large")
+    assert big.facts == {
+        "topic": topic("c1", "heartbeat"),
+        "oversize_messages": 1,
+        "payload_bytes": 9_000_000,
+        "max_reply_bytes": 1 << 20,
+    }
+    assert "9000000 bytes" in big.detail and "limits.max_reply_bytes" in big.detail
+    assert device_liveness("The device", obs, index, "c2", I, 3).reason == "alive"
 
 
 # -- broker auth -----------------------------------------------------------------------------------

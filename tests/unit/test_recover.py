@@ -9,10 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.browser import open_page
 from zhian.cli import main
 from zhian.evidence.verify import verify
 
@@ -86,3 +88,29 @@ def test_a_broken_chain_is_never_sealed(killed: Path, capsys: pytest.CaptureFixt
     assert "NOT recovered" in capsys.readouterr().out
     assert not (killed / "manifest.json").exists()
     assert main(["verify", str(killed)]) == 1
+
+
+def test_the_summary_and_the_viewer_say_recovered_and_why(
+    killed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seal", "--recover", str(killed), "--reason", "power cut", "--lang", "en"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(killed), "--summary", "--format", "json", "--lang", "en"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["recovered"] is True and summary["recovery_reason"] == "power cut"
+    assert summary["interrupted"] is True
+    assert main(["report", str(killed), "--summary", "--lang", "en"]) == 0
+    screen = capsys.readouterr().out
+    assert "zhian seal --recover" in screen and "(reason: power cut)" in screen
+
+    assert main(["export", str(killed), "--pack", str(tmp_path / "pack.zip")]) == 0
+    with zipfile.ZipFile(tmp_path / "pack.zip") as archive:
+        archive.extract("viewer.html", tmp_path / "unzipped")
+    shown = """window.zhianVerification.then(r => ({
+      verified: r.verified,
+      recovered: document.querySelector('#summary dd.recovered')?.textContent,
+    }))"""
+    page = open_page(tmp_path / "unzipped" / "viewer.html", shown)
+    assert page.exceptions == [] and page.console == [] and page.requests == [], page.exceptions
+    assert page.value["verified"] is True
+    assert "zhian seal --recover" in page.value["recovered"] and "power cut" in page.value["recovered"]

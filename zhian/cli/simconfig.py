@@ -129,6 +129,8 @@ MONITOR = {
     "event_pull_s": 2,
     "event_termination_s": 30,
     "event_check_s": 20,
+    "alert_poll_s": 1,
+    "linkage_poll_s": 1,
 }
 
 

@@ -4,7 +4,8 @@ One TaskGroup for the passive probes, all started at once: limits sit on the res
 device's connections, the run's open connections; see ProbeContext), not on the number of jobs,
 so a probe that only waits on a shared window (one MQTT subscription per broker) never queues
 behind call-bound ones, which take a slot each (limits.concurrency, by default as many as
-limits.connections) so that a job's deadline runs from when it starts its calls. Then
+limits.connections, fewer while the process falls behind: zhian/engine/pace.py) so that a job's
+deadline runs from when it starts its calls. Then
 the permitted active tests in phases (ACTIVE_ORDER): the linkages one at a time, since a
 fire linkage moves doors the next test would observe; the tests of one device side by side; lockout
 last. Every job has a deadline; a job that fails for any reason becomes an `error`
@@ -34,13 +35,14 @@ import yaml
 from collectors.exchange import Sink
 from mapping.catalog import Catalog
 from mapping.rules import MachineVerdict, Rule, RuleSet, judge
-from probes.base import Operator, ProbeContext, ProbeSpec, Sample
+from probes.base import Operator, ProbeContext, ProbeSpec, Sample, to_the_end
 from probes.finding import Finding
 from probes.targets import SiteView, Target
 from probes.transport_common import settle_transports
 from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
+from zhian.engine.pace import Pace
 from zhian.evidence.ledger import current_job
 
 # The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
@@ -53,6 +55,9 @@ ONE_AT_A_TIME = 0
 # Failed logins count per device: each login test stays below a device's lockout threshold on its
 # own, not together with another one on the same host, so a host takes one login test at a time.
 ONE_PER_HOST = frozenset({"credentials", "lockout"})
+# Tests that only try logins: they change nothing on the site (a lockout they set off lapses by
+# itself), so one cut short has nothing to restore.
+SITE_UNCHANGED = frozenset({"credentials", "lockout"})
 
 
 @dataclass(frozen=True)
@@ -203,17 +208,21 @@ async def execute(ctx: ProbeContext, job: Job, params: Any, budget_s: float) -> 
 
 
 def interrupted(job: Job, restore: Sequence[Mapping[str, Any]], started: datetime) -> Finding:
-    """An active test cut short by a stop: `error`, with each restore step it took and its outcome
-    (its own finding never comes; the site must still be seen put back)."""
-    steps = [dict(step) for step in restore]
-    complete = bool(steps) and all(step.get("ok") for step in steps)
-    state = (
-        "every restore step succeeded"
-        if complete
-        else "NOT every restore step succeeded: check the site"
-        if steps
-        else "it had not moved anything yet, or left no restore record: check the site"
-    )
+    """An active test cut short by a stop: `error`, with each restore step it took, its outcome and
+    the exchanges that show it (its own finding never comes; the site must still be seen put back)."""
+    steps = [{k: v for k, v in step.items() if k != "evidence"} for step in restore]
+    evidence = tuple(dict.fromkeys(x for step in restore for x in step.get("evidence", ())))
+    if job.spec.active_test in SITE_UNCHANGED:
+        complete, state = True, "it only tries logins, so nothing on the site needs restoring"
+    else:
+        complete = bool(steps) and all(step.get("ok") for step in steps)
+        state = (
+            "every restore step succeeded"
+            if complete
+            else "NOT every restore step succeeded: check the site"
+            if steps
+            else "it had not moved anything yet, or left no restore record: check the site"
+        )
     return Finding(
         job.spec.id,
         job.target.id,
@@ -221,6 +230,7 @@ def interrupted(job: Job, restore: Sequence[Mapping[str, Any]], started: datetim
         "interrupted",
         f"The active test was interrupted; {state}.",
         {"restore": {"complete": complete, "steps": steps}},
+        evidence,
         started_at=started,
     )
 
@@ -295,7 +305,21 @@ async def run_jobs(
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
     # A job's deadline runs from when it gets its slot: without a cap, thousands of jobs queued on
     # the connection limits would time out before their first call.
-    calls = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
+    calls = Pace(config.limits.concurrency or config.limits.connections)  # and the CPU: see pace.py
+    async with calls.watching():
+        await _run_jobs(jobs, ctx, config, on_finding, allow_active, progress, calls, deadline)
+
+
+async def _run_jobs(
+    jobs: Sequence[Job],
+    ctx: ProbeContext,
+    config: Config,
+    on_finding: Callable[[Finding], None],
+    allow_active: bool,
+    progress: Progress,
+    calls: Pace,
+    deadline: float,
+) -> None:
     ctx.site = await settle_transports(ctx, calls)  # tls: auto, decided once per device
     settled = {t.id: t for t in ctx.site.targets}
     jobs = [replace(job, target=settled.get(job.target.id, job.target)) for job in jobs]
@@ -313,7 +337,10 @@ async def run_jobs(
                 finding = await execute(ctx, timed, params, max(1.0, deadline - time.monotonic()))
             except asyncio.CancelledError:
                 if job.spec.mode == "active":
-                    keep(interrupted(job, ctx.restores.pop(job.target.id, ()), started))
+                    try:  # a shared test (a panel's fire test) restores in its own task: wait for it
+                        await to_the_end(ctx.close_shared())
+                    finally:
+                        keep(interrupted(job, ctx.restores.pop(job.target.id, ()), started))
                 raise
             ctx.restores.pop(job.target.id, None)  # reported by the test's own finding
             keep(finding)

@@ -188,6 +188,11 @@ class SqliteStorage:
         for found in self._db.execute(f"SELECT {self._COLUMNS} FROM records ORDER BY seq"):
             yield Row(*found)
 
+    def kinds(self) -> dict[str, int]:
+        """Records counted by kind, in the order each kind first appears (no body is read)."""
+        found = self._db.execute("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY min(seq)")
+        return {str(kind): int(n) for kind, n in found}
+
     def row(self, record_id: str) -> Row | None:
         found = self._db.execute(f"SELECT {self._COLUMNS} FROM records WHERE id = ?", (record_id,)).fetchone()
         return Row(*found) if found else None
@@ -353,6 +358,13 @@ class LedgerReader:
     def records(self) -> Iterator[Record]:
         for row in self.storage.rows():
             yield record_of(row)
+
+    def last(self) -> Row | None:
+        """The chain's head: its last record."""
+        return self.storage.last()
+
+    def kinds(self) -> dict[str, int]:
+        return self.storage.kinds()
 
     def get(self, record_id: str) -> Record | None:
         row = self.storage.row(record_id)

@@ -44,12 +44,9 @@ def sealed_files(run_dir: Path) -> Iterator[Path]:
 def ledger_summary(run_dir: Path) -> dict[str, Any]:
     reader = LedgerReader(run_dir)
     try:
-        counts: dict[str, int] = {}
-        head, records = "", 0
-        for row in reader.rows():
-            counts[row.kind] = counts.get(row.kind, 0) + 1
-            head, records = row.hash, row.seq
-        return {"file": LEDGER_FILE, "records": records, "counts": counts, "chain_head": head}
+        last = reader.last()
+        head, records = (last.hash, last.seq) if last else ("", 0)
+        return {"file": LEDGER_FILE, "records": records, "counts": reader.kinds(), "chain_head": head}
     finally:
         reader.close()
 

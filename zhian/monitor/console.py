@@ -48,9 +48,9 @@ class Console:
     def note(self, text: str) -> None:
         self._line("note", text=text)
 
-    def stopped(self, records: int) -> None:
+    def stopped(self, records: int, phases_s: dict[str, float]) -> None:
         self.screen = False
-        self._line("stopped", records=records)
+        self._line("stopped", records=records, seconds=phases_s)
 
     def tick(self) -> None:
         """Redraw the one screen (a terminal only)."""

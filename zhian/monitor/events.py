@@ -49,12 +49,20 @@ SYNC_PULLS = 3  # pulls without a message after a synchronization point: the sub
 
 Listener = Callable[[Target, Sequence[Heard]], None]
 ROUTINE = frozenset({"PullMessages", "Renew"})
-_following: ContextVar[bool] = ContextVar("zhian_event_subscription", default=False)
+HELD = 32  # routine exchanges held per device (a panel reading takes several), for a record to cite
+# which task an exchange comes from: an event subscription, or a poller of the monitor's own
+following: ContextVar[str | None] = ContextVar("zhian_monitor_observer", default=None)
 
 
 def routine(exchange: Exchange) -> bool:
-    """A successful Renew, or a PullMessages that brought no message."""
-    if not exchange.ok or exchange.operation not in ROUTINE:
+    """What an observer need not record: for an event subscription a successful Renew or a
+    PullMessages that brought no message; for a poller (the panels' readings) every success."""
+    observer = following.get()
+    if observer is None or not exchange.ok:
+        return False
+    if observer == "poller":
+        return True
+    if exchange.operation not in ROUTINE:
         return False
     return exchange.operation == "Renew" or "NotificationMessage" not in exchange.response
 
@@ -76,20 +84,32 @@ class EventObserver:
         self.state: dict[str, str] = {}  # device -> subscribed | gap
         self.gap_started: dict[str, datetime] = {}
         self.listeners: list[Listener] = []
-        self.held: dict[str, Exchange] = {}  # device -> its subscription's last routine exchange
+        self.held: dict[str, deque[Exchange]] = {}  # device -> its observers' last routine exchanges
         self._record: Sink = discard
 
     def sink(self, record: Sink) -> Sink:
         """The monitor's sink: the subscriptions' routine exchanges held, every other one recorded."""
 
         def sink(exchange: Exchange) -> None:
-            if _following.get() and routine(exchange):
-                self.held[exchange.device] = exchange
+            if routine(exchange):
+                self.held.setdefault(exchange.device, deque(maxlen=HELD)).append(exchange)
             else:
                 record(exchange)
 
         self._record = record
         return sink
+
+    def flush(self, device: str, ids: Sequence[str | None]) -> None:
+        """Record the held exchanges a record is about to cite."""
+        held = self.held.get(device, ())
+        wanted = set(ids)
+        for exchange in [e for e in held if e.id in wanted]:
+            held.remove(exchange)  # type: ignore[union-attr]
+            self._record(exchange)
+
+    def heard_by(self, device: str) -> Sequence[Heard] | None:
+        """What the device's subscription heard, while it is alive (the passive linkage's history)."""
+        return self.heard.get(device) if self.state.get(device) == "subscribed" else None
 
     async def run(self) -> None:
         """Follow every device until the service stops (the followers never end by themselves)."""
@@ -100,7 +120,7 @@ class EventObserver:
             await asyncio.Event().wait()  # also with nothing to follow: ends with the service
 
     async def follow(self, target: Target) -> None:
-        _following.set(True)  # this task's own context: the checks' exchanges are all recorded
+        following.set("subscription")  # this task's own context: the checks' exchanges are all recorded
         settings = self.m.config.monitor
         delay = settings.reconnect_min_s
         while True:
@@ -194,9 +214,7 @@ class EventObserver:
             return  # still the same gap: the retries failed too
         at = datetime.now(UTC)
         self.gap_started[target.id] = at
-        held = self.held.pop(target.id, None)
-        if held is not None and held.id == death.evidence:
-            self._record(held)
+        self.flush(target.id, [death.evidence])
         self.m.ledger.append(
             "event_gap",
             {"run_id": self.m.monitor_id, "device": target.id, "started_at": at.isoformat(),

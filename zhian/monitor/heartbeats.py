@@ -99,6 +99,16 @@ class HeartbeatTracker:
         # topic, not for every message (at 100 gateways that was 360 us a heartbeat); bounded, since
         # anyone allowed to publish under the filters can invent topics
         self._routes: dict[str, Route] = {}
+        # a matcher whose every topic names its gateway as one level can match only a topic that
+        # holds that id: on a routing miss only those are asked (500 gateways: 1 or 2, not 500)
+        self._keyed: dict[str, list[Matcher]] = {}
+        self._unkeyed: list[Matcher] = []
+        for matcher in self._matchers:
+            rules = matcher.profile.topics
+            if rules and not matcher.profile.discovery and all("{gateway}" in r.pattern for r in rules):
+                self._keyed.setdefault(matcher.gateway, []).append(matcher)
+            else:
+                self._unkeyed.append(matcher)
         self._routes_cap = 4 * len(self.devices) + 1024
         self._on_change = on_change
         self._deadlines: dict[float, OrderedDict[str, float]] = {}
@@ -149,7 +159,8 @@ class HeartbeatTracker:
 
     def _route(self, topic: str) -> Route:
         found: list[tuple[Device, str]] = []
-        for matcher in self._matchers:
+        keyed = [m for level in set(topic.split("/")) for m in self._keyed.get(level, ())]
+        for matcher in keyed + self._unkeyed:
             for signal in matcher.signals(topic):
                 device = self.devices.get(signal.device)
                 if device is not None and device.matcher is matcher and signal.role != "alarm":

@@ -56,11 +56,13 @@ class LiveSide:
         if self.error is not None:
             raise OSError(self.error)
 
-    def stop(self) -> None:
+    def stop(self, within_s: float) -> None:
+        """Ask the live side to stop and wait at most within_s (a daemon thread: it dies with the
+        process if an unsubscribe hangs)."""
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stop.set)
-        self.thread.join(START_TIMEOUT_S)
+        self.thread.join(within_s)
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) on the main loop (the ledger's writer)."""
@@ -115,6 +117,8 @@ class LiveSide:
 
     # -- brokers ----------------------------------------------------------------------------------
     def message(self, topic: str, payload: bytes, retain: bool, at: datetime) -> None:
+        if topic in self.m.real_alarms.relay_topics:  # a lighting relay's state, for the passive linkage
+            self.post(self.m.real_alarms.relay_message, topic, payload, retain, at)
         self.m.tracker.message(topic, payload, retain, at)
 
     def record(self, exchange: Exchange) -> None:

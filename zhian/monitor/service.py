@@ -5,7 +5,9 @@ monitoring sample), run by the same engine (plan_jobs, prepared, execute, make_c
 same limits, each probe once at start and then every `monitor.schedule` interval with jitter; each
 round gets a fresh fetch cache (ProbeContext.shared), so a round never reads the last one's
 answers. MQTT liveness is not scheduled: one subscription per broker stays open (reconnecting with
-backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker.
+backoff; a lost subscription is recorded as a gap) and feeds the heartbeat tracker. The other
+observers: an ONVIF event subscription per camera and door (events.py), the platform's alert for
+each outage (alerts.py), and the fire panels read for real alarms whose linkage is timed (linkage.py).
 
 Evidence goes to the segmented ledger (zhian.evidence.segments): every exchange, every change of a
 (probe, device) status, every change of an indicator, a still-holds record per indicator a day,
@@ -41,16 +43,20 @@ from zhian.engine.run import Job, config_digest, execute, make_context, new_run_
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
+from zhian.monitor.alerts import OutageAlerts, is_outage
 from zhian.monitor.board import Board, Indicator
 from zhian.monitor.console import Console
 from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
+from zhian.monitor.linkage import RealAlarms
 from zhian.monitor.live import LiveSide
 from zhian.monitor.metrics import LiveCollector, Metrics
+from zhian.monitor.period import OUTAGE_PROBES
 
 LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
 TICK_S = 1.0  # indicators re-judged, segments rolled, the console redrawn
+STOP_GRACE_S = 3.0  # per part of the service, on SIGTERM, before the segment is sealed regardless
 
 
 def monitor_id_of(state_dir: Path) -> str:
@@ -102,6 +108,8 @@ class Monitor:
         )  # fmt: skip
         self.exchanges = ExchangeRecorder(self.ledger, self.monitor_id, self.indicators_for)
         self.events = EventObserver(self)
+        self.alerts = OutageAlerts(self)
+        self.real_alarms = RealAlarms(self)
         sink = self.events.sink(self.exchanges)
         self.ctx: ProbeContext = make_context(self.site, config, sink, None, False)
         self.metrics = Metrics()
@@ -143,9 +151,22 @@ class Monitor:
         previous = self.board.observe(finding)
         if previous is None:
             return
+        self.outage_change(finding)
         fields = finding_fields(finding, self.monitor_id, self.indicators_for(finding.probe, finding.device))
         self.ledger.append("finding", fields | {"change": {"from": previous, "to": finding.status}})
         self.console.change(finding, previous)
+
+    def outage_change(self, finding: Finding) -> None:
+        """A device gone down opens an outage the platform must alert; back up, it closes."""
+        at = finding.finished_at
+        if finding.status in ("fail", "error") and is_outage(finding.probe, finding.reason):
+            seen = finding.facts.get("last_seen")
+            last_seen = datetime.fromisoformat(seen) if isinstance(seen, str) else None
+            self.alerts.opened(finding.device, at, finding.reason, last_seen)
+        elif finding.status == "pass" and (
+            finding.probe in OUTAGE_PROBES or all(self.reachable.get(finding.device, {}).values())
+        ):
+            self.alerts.closed(finding.device, at)
 
     def live_change(self, _device: Device, finding: Finding) -> None:
         """Called on the live side's thread: recorded on the main loop, in batches, so that a burst of
@@ -245,6 +266,8 @@ class Monitor:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
             tasks.append(asyncio.create_task(self.events.run(), name="events"))
+            tasks.append(asyncio.create_task(self.alerts.run(), name="platform alerts"))
+            tasks.append(asyncio.create_task(self.real_alarms.run(), name="real alarms"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
@@ -253,23 +276,36 @@ class Monitor:
             self.console.started(len(self.scheduled), len(self.tracker.devices), self.live.listen)
             await stop.wait()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(self.live.stop)
-            self.take_handed()  # what the live side handed over last is recorded too
-            await self.ctx.close()
-            self.judge_indicators()
-            gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
-            stop_at = datetime.now(UTC).isoformat()
-            self.ledger.append(
-                "monitor_stop",
-                {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
-            )
-            self.ledger.close()
-            self.console.stopped(self.ledger.records_total)
+            await self.stop(loop, tasks)
+
+    async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
+        """Seal within seconds: checks in flight, the live side and the devices' clients each get
+        STOP_GRACE_S to finish (a cancelled check or an unsubscribe that waits on a dead device does
+        not hold the seal); what the live side handed over is recorded; then the segment is sealed."""
+        phases: dict[str, float] = {}
+        t0 = time.monotonic()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+        phases["checks"] = time.monotonic() - t0
+        await asyncio.to_thread(self.live.stop, STOP_GRACE_S)
+        phases["live"] = time.monotonic() - t0 - sum(phases.values())
+        self.take_handed()  # what the live side handed over last is recorded too
+        await asyncio.wait([asyncio.ensure_future(self.ctx.close())], timeout=STOP_GRACE_S)
+        phases["clients"] = time.monotonic() - t0 - sum(phases.values())
+        self.judge_indicators()
+        gaps = {b: at.isoformat() for b, at in self.gap_started.items()}
+        stop_at = datetime.now(UTC).isoformat()
+        self.ledger.append(
+            "monitor_stop",
+            {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
+        )
+        self.ledger.close()
+        phases["seal"] = time.monotonic() - t0 - sum(phases.values())
+        self.console.stopped(self.ledger.records_total, {k: round(v, 2) for k, v in phases.items()})
 
     def crashed(self, task: asyncio.Task[None], fail: Callable[[str], None]) -> None:
         """A part of the service that ends by itself is a bug: say so, and stop cleanly (sealing)."""
@@ -287,6 +323,7 @@ class Monitor:
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
             "event_subscriptions": dict(self.events.state),
+            "panels": dict(self.real_alarms.state),
         }
         return open_segment is not None, doc
 
@@ -333,6 +370,8 @@ class Monitor:
         filters: dict[str, set[str]] = {}
         for device in self.tracker.devices.values():
             filters.setdefault(device.broker, set()).update(device.matcher.filters)
+        for broker, topics in self.real_alarms.relay_brokers.items():
+            filters.setdefault(broker, set()).update(topics)
         out: list[tuple[Target, list[str]]] = []
         for broker_id, wanted in sorted(filters.items()):
             try:

@@ -91,9 +91,8 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
     cited = list(dict.fromkeys(e for f in findings for e in f.evidence))
     with ledger(run_dir) as reader:
         records = {i: r for i in cited if (r := reader.get(i)) is not None}
-        count, head = 0, ""
-        for row in reader.rows():
-            count, head = row.seq, row.hash
+        last = reader.last()
+        count, head = (last.seq, last.hash) if last else (0, "")
     waivers = {o.waiver.indicator: _waiver(o) for o in evaluation.waivers}
     by_indicator: dict[str, list[int]] = {}
     for n, f in enumerate(findings, 1):

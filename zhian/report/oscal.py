@@ -166,6 +166,7 @@ def oscal_document(report: Report) -> dict[str, Any]:
             _prop("target-level", community.target_level),
             _prop("threshold", run.threshold),
             _prop("interrupted", str(run.interrupted).lower()),
+            _prop("recovered", str(run.recovered).lower()),
         ],
         "reviewed-controls": {
             "control-selections": [{"include-controls": [{"control-id": i.id} for i in report.indicators]}]

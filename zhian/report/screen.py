@@ -72,6 +72,10 @@ def render_screen(report: Report) -> str:
             threshold="> 80" if summary.threshold == "gt" else "≥ 80",
         ),
     ]
+    if report.run.interrupted:
+        lines.append(t("run.interrupted"))
+    if report.run.recovered:  # sealed after a kill: said on the first screen, with the reason
+        lines.append(t("run.recovered", reason=report.run.recovery_reason or "—"))
     n_wait, wait_points = waiting(report)
     if n_wait:
         lines.append(t("first.provisional_explain", waiting=n_wait, points=f"{wait_points:g}"))

@@ -34,6 +34,9 @@ def summary_data(report: Report) -> dict[str, Any]:
         "threshold": s.threshold,
         "grade": s.grade,
         "provisional": waiting > 0,
+        "interrupted": report.run.interrupted,
+        "recovered": report.run.recovered,  # sealed after a kill by `zhian seal --recover`
+        "recovery_reason": report.run.recovery_reason,
         "levels": [
             {
                 "level": lv.level,

@@ -10,7 +10,7 @@
       title: "zhian 证据包", other_lang: "English", summary: "运行概况", checks: "浏览器内复核",
       findings: "判定与发现", records: "账本记录（共 {0} 条）",
       community: "小区", run_id: "运行编号", sealed: "封存", signer: "签名者指纹", claimed: "（清单声称 {0}）",
-      chain_head: "链头", counts: "记录数", interrupted: "中断", score: "得分", grade: "等级 {0}", yes: "是", no: "否",
+      chain_head: "链头", counts: "记录数", interrupted: "中断", recovered: "事后封存", score: "得分", grade: "等级 {0}", yes: "是", no: "否",
       banner_pending: "正在复核…",
       banner_bad: "✘ 未通过验证：{0}",
       banner_unsupported: "⚠ 链已验证，但此浏览器无法检查 Ed25519 签名：请用 zhian verify 复核",
@@ -44,7 +44,7 @@
       title: "zhian evidence pack", other_lang: "中文", summary: "Run summary", checks: "Re-checked in this browser",
       findings: "Verdicts and findings", records: "Ledger records ({0} in all)",
       community: "Community", run_id: "Run id", sealed: "Sealed", signer: "Signer fingerprint",
-      claimed: " (the manifest claims {0})", chain_head: "Chain head", counts: "Records", interrupted: "Interrupted",
+      claimed: " (the manifest claims {0})", chain_head: "Chain head", counts: "Records", interrupted: "Interrupted", recovered: "Recovered",
       score: "Score", grade: "grade {0}", yes: "yes", no: "no",
       banner_pending: "Checking…",
       banner_bad: "✘ NOT verified: {0}",
@@ -268,6 +268,11 @@
     row(dl, t("chain_head"), manifest.ledger?.chain_head, true);
     row(dl, t("counts"), Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(" · ") || String(records.length));
     row(dl, t("interrupted"), manifest.interrupted === undefined ? null : t(manifest.interrupted ? "yes" : "no"));
+    // sealed after a kill by `zhian seal --recover`: said in the report's words, with the reason
+    if (manifest.recovered) {
+      dl.append(el("dt", null, t("recovered")),
+        el("dd", "recovered", w("run.recovered", { reason: manifest.recovery_reason })));
+    }
     row(dl, t("score"), scoreText(shownFile("score.json")));
     row(dl, w("run.sampling"), samplingText(run.sampling));
     const reports = data.reports ?? [];
