@@ -39,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ZHIAN = [sys.executable, "-m", "zhian.cli"]
 LIVE = ("heartbeat", "gateway_status")
+START_ATTEMPTS = 3  # per simulator process
 STOP_TARGET_S = 10.0  # SIGTERM to exit, every segment sealed
 
 
@@ -172,11 +173,21 @@ def main() -> int:
             out = ["--write-config", str(work / f"site-{k}.yaml"), "--workdir", str(work / f"site-{k}")]
             quick = ["--latency-scale", "0", "--broker", "mosquitto"]
             command = [*ZHIAN, "sim", "up", str(site_file), *out, *quick]
-            log = (work / f"sim-{k}.log").open("wb")
-            sims.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-            # one after another: five starting at once on a loaded machine miss the gateways' 30 s for
-            # the broker to acknowledge their retained statuses
-            wait_for(work / f"site-{k}.yaml.env", 1800, sims[-1])
+            # one after another, and again when a start fails: on a loaded machine a process's
+            # gateways can miss their 30 s for the broker to acknowledge their retained statuses
+            for attempt in range(1, START_ATTEMPTS + 1):
+                log = (work / f"sim-{k}.log").open("wb")
+                sim = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                sims.append(sim)
+                try:
+                    wait_for(work / f"site-{k}.yaml.env", 1800, sim)
+                    break
+                except SystemExit:
+                    sim.wait()
+                    sims.remove(sim)
+                    if attempt == START_ATTEMPTS:
+                        raise
+                    subprocess.run(["rm", "-rf", str(work / f"site-{k}")], check=True)
         hooks = [
             next(
                 line.split()[-1]

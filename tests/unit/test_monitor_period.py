@@ -37,6 +37,9 @@ def state(tmp_path: Path) -> Path:
                            "finished_at": at(3), "change": {"from": "fail", "to": "pass"}})  # fmt: skip
     led.append("gap", {"device": "broker", "started_at": at(4), "error": "lost"})
     led.append("gap_end", {"device": "broker", "started_at": at(4), "ended_at": at(4.5), "duration_s": 1800})
+    led.append("event_gap", {"device": "cam-1", "started_at": at(5), "reason": "silent", "error": "no reply"})
+    end = {"ended_at": at(5.1), "duration_s": 360}
+    led.append("event_gap_end", {"device": "cam-1", "started_at": at(5), **end})
     led.append("indicator", {"indicator": "A2.3.4", "status": "fail", "record": "change", "at": at(6)})
     led.append("measure", {"device": "cam-1", "observed_days": 29.0, "required_days": 30, "at": at(6)})
     led.append("outage_alert", {"device": "d1", "outage_started_at": at(2), "alert": True, "alert_id": "al-7",
@@ -45,6 +48,9 @@ def state(tmp_path: Path) -> Path:
         {"effect": "doors", "target": "door-1", "status": "on_time", "delay_s": 2.1, "deadline_s": 10},
         {"effect": "video", "target": "cam-1", "status": "late", "delay_s": 14.0, "deadline_s": 10},
     ]
+    led.append("linkage", {"device": "panel-1", "at": at(7), "verdicts": {"fire_linkage": {"status": "fail",
+               "reason": "effect_late"}}, "facts": {"trigger": "fire", "zone": "Z3", "trigger_at": at(6.99),
+               "timeline": timeline, "outcome": "triggered"}})  # fmt: skip
     for effect in ("doors", "video"):
         facts = {"trigger": "fire", "zone": "Z3", "effect": effect, "trigger_at": at(6.99),
                  "timeline": timeline, "outcome": "triggered"}  # fmt: skip
@@ -66,7 +72,10 @@ def test_shares_outages_gaps_retention_and_what_degraded(tmp_path: Path) -> None
     [outage] = doc["outages"]
     assert (outage["device"], outage["duration_s"]) == ("d1", 3600.0)
     assert outage["platform_alert"] == {"alert": True, "alert_id": "al-7", "after_s": 41.5, "window_s": 185}
-    [event] = doc["linkage_events"]  # two findings of one trigger: one event, each effect once
+    [event] = doc["linkage_events"]  # a record and two findings of one trigger: one event, each effect once
+    assert event["findings"] == [
+        {"probe": "fire_linkage", "device": "panel-1", "status": "fail", "reason": "effect_late"}
+    ]
     assert (event["at"], event["trigger"], event["zone"]) == (at(6.99), "fire", "Z3")
     assert [(e["target"], e["status"], e["delay_s"]) for e in event["effects"]] == [
         ("door-1", "on_time", 2.1),
@@ -75,6 +84,8 @@ def test_shares_outages_gaps_retention_and_what_degraded(tmp_path: Path) -> None
     assert doc["broker_gaps"] == [
         {"device": "broker", "started_at": at(4), "error": "lost", "ended_at": at(4.5), "duration_s": 1800}
     ]
+    [gap] = doc["event_gaps"]
+    assert (gap["device"], gap["reason"], gap["ended_at"]) == ("cam-1", "silent", at(5.1))
     assert doc["degraded_since_baseline"] == [
         {"indicator": "A2.3.4", "baseline": "pass", "now": "fail", "since": at(6)}
     ]
@@ -108,6 +119,7 @@ def test_every_format_of_the_period_report(tmp_path: Path, lang: str) -> None:
     assert t("period.alert.yes", after="41.5", id="al-7") in page
     assert t("watch.late") in page and "door-1" in page and "Z3" in page
     assert t("period.degraded") in page and "<script" not in page
+    assert t("period.event_gaps") in page and "silent" in page
     assert t("period.alert.yes", after="41.5", id="al-7") in out["md"]
     assert json.loads(out["json"])["schema"] == "zhian.period/1"
     suite = ET.fromstring(out["junit"]).find("testsuite")

@@ -37,11 +37,13 @@ STATE_FILE = "state.json"
 SCHEMA = "zhian.evidence.segment/1"
 
 
-def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomically: a kill never leaves half a file."""
+def write_json(path: Path, doc: Mapping[str, Any], *, compact: bool = False) -> None:
+    """Atomically: a kill never leaves half a file. `compact` for the board's state, which at
+    50,000 devices is 36 MB and 1.9 s of CPU indented, 26 MB and 0.7 s without (on the stop's path)."""
     tmp = path.with_name(f".{path.name}.tmp")
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
     with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+        handle.write(json.dumps(doc, ensure_ascii=False, default=str, **layout) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
@@ -213,7 +215,7 @@ class SegmentedLedger:
         write_json(segment / SEGMENT_FILE, doc)
         if (segment / LEDGER_FILE).is_file():
             open_ledger(segment).close()  # folds a killed writer's WAL into the one file
-        write_json(segment / STATE_FILE, self._snapshot())
+        write_json(segment / STATE_FILE, self._snapshot(), compact=True)
         meta = {
             "run_id": f"{self.monitor_id}/{segment.name}",
             "interrupted": recovered or interrupted,

@@ -5,8 +5,9 @@ or the daily still-holds); the time the monitor was not running is `not_monitore
 Retention per camera at every check (the `measure` records), outages per device (a heartbeat,
 gateway or reachability finding turning fail, until it turns pass again) with whether the platform
 raised its alert (the `outage_alert` record the platform observer writes for each outage,
-zhian/monitor/alerts.py), the broker gaps, the linkage events observed from real alarms, and with
---baseline the indicators that passed in the graded run and do not now: the 4.10 downgrade risk.
+zhian/monitor/alerts.py), the broker gaps and the event subscriptions' gaps
+(zhian/monitor/events.py), the linkage events observed from real alarms, and with --baseline the
+indicators that passed in the graded run and do not now: the 4.10 downgrade risk.
 
 A linkage event is read from any record whose facts carry a linkage timeline (`trigger_at` and
 `timeline`, probes/linkage/judge.py run_facts), the shape the linkage probes' findings have in
@@ -30,6 +31,7 @@ from zhian.evidence.segments import records_of, segment_dirs
 
 NOT_MONITORED = "not_monitored"
 OUTAGE_PROBES = frozenset({"heartbeat", "gateway_status"})
+GAP_FIELDS = ("device", "started_at", "ended_at", "duration_s", "reason", "error")
 ALERT_MATCH_S = 60.0  # an outage_alert names the outage by its start; clocks read a moment apart
 
 
@@ -93,6 +95,7 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
     retention: dict[str, list[dict[str, Any]]] = {}
     outages: dict[str, list[dict[str, Any]]] = {}
     gaps: dict[tuple[str, str], dict[str, Any]] = {}
+    event_gaps: dict[tuple[str, str], dict[str, Any]] = {}  # ONVIF event subscriptions lost
     alerts: dict[str, list[dict[str, Any]]] = {}  # device -> its outage_alert records
     linkage: dict[tuple[str, str], dict[str, Any]] = {}
     running: list[tuple[datetime, datetime]] = []
@@ -117,11 +120,10 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
             track_outage(outages, body, at)
         elif kind == "outage_alert":
             alerts.setdefault(str(body.get("device")), []).append(dict(body))
-        elif kind in ("gap", "gap_end"):
-            row = gaps.setdefault((str(body.get("device")), str(body.get("started_at"))), {})
-            row |= {
-                k: body[k] for k in ("device", "started_at", "ended_at", "duration_s", "error") if k in body
-            }
+        elif kind in ("gap", "gap_end", "event_gap", "event_gap_end"):
+            into = gaps if kind.startswith("gap") else event_gaps
+            row = into.setdefault((str(body.get("device")), str(body.get("started_at"))), {})
+            row |= {k: body[k] for k in GAP_FIELDS if k in body}
         facts = body.get("facts")
         if isinstance(facts, Mapping) and facts.get("trigger_at") and isinstance(facts.get("timeline"), list):
             track_linkage(linkage, body, facts)
@@ -147,6 +149,7 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
             if in_period(o, start, end)
         ],
         "broker_gaps": list(gaps.values()),
+        "event_gaps": list(event_gaps.values()),
         "linkage_events": [
             e | {"effects": linkage_rows(e)}
             for e in sorted(linkage.values(), key=lambda e: str(e["at"]))
@@ -206,9 +209,16 @@ def track_linkage(events: dict[tuple[str, str], dict[str, Any]], body: Mapping[s
         if isinstance(row, Mapping) and row.get("target"):
             effect = {k: row.get(k) for k in ("effect", "target", "status", "delay_s", "deadline_s")}
             event["effects"][f"{row.get('effect')}|{row.get('target')}"] = effect
-    finding = {k: body.get(k) for k in ("probe", "device", "status", "reason")}
-    if finding["probe"] and finding not in event["findings"]:
-        event["findings"].append(finding)
+    verdicts = body.get("verdicts")  # a monitor's `linkage` record (zhian/monitor/linkage.py)
+    rows = (
+        [{"probe": p, "device": body.get("device"), "status": v.get("status"), "reason": v.get("reason")}
+         for p, v in verdicts.items() if isinstance(v, Mapping)]
+        if isinstance(verdicts, Mapping)
+        else [{k: body.get(k) for k in ("probe", "device", "status", "reason")}]
+    )  # fmt: skip
+    for finding in rows:
+        if finding["probe"] and finding not in event["findings"]:
+            event["findings"].append(finding)
 
 
 def linkage_rows(event: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -90,6 +90,14 @@ def _degraded_lines(t: Messages, doc: Mapping[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def _gap_rows(t: Messages, gaps: Iterable[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    return [
+        (str(g["device"]), str(g.get("started_at") or "—"), str(g.get("ended_at") or t("period.open")),
+         str(g.get("reason") or g.get("error") or "—"))
+        for g in gaps
+    ]  # fmt: skip
+
+
 def _heads(t: Messages, prefix: str, names: Sequence[str]) -> list[str]:
     return [t(f"{prefix}.{name}") for name in names]
 
@@ -120,9 +128,10 @@ def markdown(doc: Mapping[str, Any], t: Messages) -> str:
     lines += _md_table(_heads(t, "period.col", RETENTION_COLS), _retention_rows(doc))
     lines += ["", f"## {t('period.outages')}", ""]
     lines += _md_table(_heads(t, "period.col", OUTAGE_COLS), _outage_rows(t, doc))
-    lines += ["", f"## {t('period.gaps')}", ""]
-    lines += [f"- {g['device']}: {g.get('started_at')} — {g.get('ended_at') or t('period.open')}"
-              for g in doc["broker_gaps"]] or [f"- {t('period.none')}"]  # fmt: skip
+    for key, title in (("broker_gaps", "period.gaps"), ("event_gaps", "period.event_gaps")):
+        lines += ["", f"## {t(title)}", ""]
+        rows = _gap_rows(t, doc.get(key, ()))
+        lines += [f"- {' | '.join(row)}" for row in rows] or [f"- {t('period.none')}"]
     lines += ["", f"## {t('period.linkage')}", ""]
     rows = _linkage_rows(t, doc)
     lines += _md_table(_heads(t, "period.col", LINKAGE_COLS), rows) if rows else [f"- {t('period.none')}"]
@@ -151,10 +160,7 @@ def html(doc: Mapping[str, Any], t: Messages) -> str:
     )
     head = f"<th>{esc(t('period.col.indicator'))}</th><th>{esc(t('period.col.shares'))}</th>"
     chart = retention_over_period(doc["retention"], start, end, t) or ""
-    gaps = [
-        (g["device"], g.get("started_at") or "—", g.get("ended_at") or t("period.open"))
-        for g in doc["broker_gaps"]
-    ]
+    gap_head = [t("period.col.device"), t("period.col.start"), t("period.col.end"), t("period.col.reason")]
     parts = [
         f"<header><h1>{esc(title)}</h1><p class=sub>{esc(doc['state'])}</p>"
         f'<p class="note">{esc(t("period.intro"))}</p>'
@@ -169,7 +175,9 @@ def html(doc: Mapping[str, Any], t: Messages) -> str:
         f"<h2>{esc(t('period.outages'))}</h2>",
         _html_table(_heads(t, "period.col", OUTAGE_COLS), _outage_rows(t, doc), t),
         f"<h2>{esc(t('period.gaps'))}</h2>",
-        _html_table([t("period.col.device"), t("period.col.start"), t("period.col.end")], gaps, t),
+        _html_table(gap_head, _gap_rows(t, doc["broker_gaps"]), t),
+        f"<h2>{esc(t('period.event_gaps'))}</h2>",
+        _html_table(gap_head, _gap_rows(t, doc.get("event_gaps", ())), t),
         f"<h2>{esc(t('period.linkage'))}</h2>",
         _html_table(_heads(t, "period.col", LINKAGE_COLS), _linkage_rows(t, doc), t),
     ]
