@@ -124,20 +124,6 @@ class ClockSkew(FaultBase):
     seconds: float
 
 
-class ModbusException(FaultBase):
-    """The fire panel answers every request with this Modbus exception code (4: device failure)."""
-
-    type: Literal["modbus_exception"] = "modbus_exception"
-    code: int = Field(default=4, ge=1, le=255)
-
-
-class DropsConnection(FaultBase):
-    """The fire panel answers `after` requests on a connection, then closes it on the next one."""
-
-    type: Literal["drops_connection"] = "drops_connection"
-    after: int = Field(default=0, ge=0)
-
-
 class SubscriptionDiesSilently(FaultBase):
     """ONVIF pull points go deaf after_s seconds after their creation: PullMessages and Renew still
     answer, but no event (nor a synchronization point's states) reaches them any more, as on
@@ -170,8 +156,6 @@ Fault = Annotated[
     | WeakCredentials
     | NoLockout
     | ClockSkew
-    | ModbusException
-    | DropsConnection
     | SubscriptionDiesSilently
     | PlainHttp,
     Field(discriminator="type"),

@@ -2,9 +2,8 @@
 
 Served by pymodbus' own TCP server (SimDevice datastore, one server per panel address). The panel
 logic is in state.py and the vendor's register layout in a profile; this module wires both to the
-wire (latency, one-client limit, the offline / hung / slow / modbus_exception / drops_connection
-faults) and to the site bus, where the platform's linkage switches lighting and broadcast and
-where detectors "go off".
+wire (latency, one-client limit, the offline / hung / slow faults) and to the site bus, where the
+platform's linkage switches lighting and broadcast and where detectors "go off".
 
 Modbus TCP has no authentication and no encryption: anyone who reaches port 502/5020 can read the
 panel and write its command registers. The panel therefore ignores the site's TLS setting and the
@@ -26,7 +25,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulator.bus import EventType, SiteEvent
-from simulator.faults import DropsConnection, HeartbeatMissing, LinkageSlow, ModbusException, Slow
+from simulator.faults import HeartbeatMissing, LinkageSlow, Slow
 from simulator.modbus.image import IllegalAddress, RegisterImage
 from simulator.modbus.profile import BIT_TABLES, Profile, Table, load_profile
 from simulator.modbus.state import Hazard, NotInTestMode, PanelState, Refused, Zone
@@ -271,8 +270,7 @@ class _PanelServer(ModbusTcpServer):
 
 
 class _PanelConnection(ServerRequestHandler):
-    """One client connection: the one-client limit, latency, and the hung, slow, exception and
-    dropping faults."""
+    """One client connection: the one-client limit, latency, and the hung / slow faults."""
 
     def __init__(self, server: _PanelServer) -> None:
         super().__init__(  # type: ignore[no-untyped-call]
@@ -282,7 +280,6 @@ class _PanelConnection(ServerRequestHandler):
         self._serial = asyncio.Lock()  # one request at a time, as the panel's single Modbus task
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._dripper: asyncio.Task[None] | None = None
-        self._answered = 0  # requests answered on this connection (the drops_connection fault)
 
     def callback_connected(self) -> None:
         """Over the limit: the TCP stack accepted, the Modbus task has no slot, so it closes."""
@@ -304,16 +301,11 @@ class _PanelConnection(ServerRequestHandler):
             return  # hung: the request was read and is never answered
         async with self._serial:
             await self.panel.ctx.latency.wait("modbus")
-            drops = self.panel.ctx.spec.fault(DropsConnection)
-            if drops is not None and self._answered >= drops.after:
-                self.close()  # the panel's stack resets the connection instead of answering
-                return
-            self._answered += 1
-            refuses = self.panel.ctx.spec.fault(ModbusException)
-            if pdu.dev_id != self.panel.unit_id or refuses is not None:
-                # an unknown id: like a gateway whose target does not answer (pymodbus' choice)
-                code = refuses.code if refuses is not None else ExcCodes.GATEWAY_NO_RESPONSE
-                reply = ExceptionResponse(pdu.function_code, code, pdu.dev_id, pdu.transaction_id)
+            if pdu.dev_id != self.panel.unit_id:
+                # like a gateway whose target does not answer (pymodbus' choice for unknown ids)
+                reply = ExceptionResponse(
+                    pdu.function_code, ExcCodes.GATEWAY_NO_RESPONSE, pdu.dev_id, pdu.transaction_id
+                )
                 self.server_send(reply, addr)  # type: ignore[no-untyped-call]
                 return
             self.last_pdu, self.last_addr = pdu, addr

@@ -58,6 +58,8 @@ def monitor_state(root: Path, days: int = 3) -> tuple[Path, str]:
                        "detail": "12 days of 30", "evidence": ["x1"], "ratio": None, "facts": {}}  # fmt: skip
             led.append("finding", finding | {"finished_at": at, "indicators": [indicator]})
             board.state["findings"]["retention|cam-1"] = finding | {"since": at}
+            alive = {"probe": "heartbeat", "device": "gw-1", "status": "pass", "reason": "alive"}
+            board.state["findings"]["heartbeat|gw-1"] = finding | alive
             board.state["indicators"][indicator] = {"status": "fail", "since": at, "held_at": at}
             led.append("indicator", {"indicator": indicator, "status": "fail", "at": at})
         else:
@@ -110,11 +112,23 @@ def test_a_state_directory_is_pushed_segment_by_segment_once_and_degradation_rea
         ["cam-1"],
         ["retention_short"],
     )
+    with psycopg.connect(db_url) as conn:  # of the board, the findings that do not pass
+        assert conn.execute("SELECT device FROM findings WHERE run = 3").fetchall() == [("cam-1",)]
     monkeypatch.setattr(portfolio, "SEGMENTS_SHOWN", 1)  # a page lists the latest segments only
     assert archive("show", "测试小区", "--db", db_url, "--format", "json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(r["kind"], r["id"]) for r in shown["runs"]] == [("segment", 3), ("run", 1)]
     assert shown["older_segments"] == 1
+
+
+def test_a_first_day_has_nothing_sealed_to_push_yet(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state, _ = monitor_state(tmp_path, days=1)
+    assert archive("push", str(state), "--db", db_url, *trusted(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "0 segments stored, 0 already archived; the open segment 000001-20261202 is left" in out
+    assert stored(db_url) == []
 
 
 def test_segments_removed_locally_after_their_push_still_anchor_the_chain(

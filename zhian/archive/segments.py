@@ -7,9 +7,10 @@ stored (the sha256 of its manifest) was verified when it was pushed: only its li
 open segment (not sealed yet) is left for a later push. Nothing is written unless the whole chain
 holds; then each new segment is stored in its own transaction, in chain order, like a run: its
 records, every file, and from the state sealed with it (`state.json`) the final status of each
-indicator (with since when) and the latest finding of each (probe, device), which the portfolio reads
-as the monitor's view. The community comes from the monitor's `monitor_start` record, or for a
-segment without one from the segment before it.
+indicator (with since when) and the latest finding of each (probe, device) that does not pass (the
+passing ones stay in the stored `state.json`), which the portfolio reads as the monitor's view. The
+community comes from the monitor's `monitor_start` record, or for a segment without one from the
+segment before it.
 """
 
 from __future__ import annotations
@@ -76,16 +77,18 @@ def push_state(conn: Conn, state_dir: Path, trust: TrustedKeys) -> StatePushed:
     if segments[: len(sealed)] != sealed or len(still_open) > 1:
         first = next(s for s in segments if not (s / MANIFEST).is_file())
         raise Refused(f"{first}: not sealed but not the last segment (the monitor's next start seals it)")
-    if not sealed:
-        raise Refused(f"{state_dir}: no sealed monitor segment here")
+    if not segments:
+        raise Refused(f"{state_dir}: no monitor segment here")
     chain = _checked_chain(conn, state_dir, sealed, trust)
-    context = _context_before(conn, chain[0])
+    context, follows_stored = _Context(), True  # the first one follows the archive's, if any
     pushed = []
     for segment in chain:
         if segment.stored is not None:
-            context = _context_before(conn, segment, after=True)
             pushed.append(segment.stored)
+            follows_stored = True
             continue
+        if follows_stored:
+            context, follows_stored = _context_before(conn, segment), False
         _scan(segment.path, context)
         if context.community is None:
             raise Refused(f"{segment.path}: no monitor_start record names the community, here or before")
@@ -143,10 +146,10 @@ def _check_link(conn: Conn, state_dir: Path, segment: _Segment, before: _Segment
         raise Refused(f"{segment.path}: does not follow {after} (the monitor's chain is broken here)")
 
 
-def _context_before(conn: Conn, segment: _Segment, *, after: bool = False) -> _Context:
-    """The community and finding indicators of the stored segment before `segment` (or `segment`
-    itself with `after`), if the archive holds it."""
-    index = segment.index if after else segment.index - 1
+def _context_before(conn: Conn, segment: _Segment) -> _Context:
+    """The community and finding indicators of the stored segment before `segment`, if the archive
+    holds it (it keeps the findings that do not pass: those a later board can still hold failing)."""
+    index = segment.index - 1
     row = conn.execute(
         """SELECT r.id, c.name, c.operator, c.address, r.level_applied FROM runs r
            JOIN communities c ON c.id = r.community_id
@@ -237,7 +240,10 @@ def _copy_state(conn: Conn, run: int, state: dict[str, Any], context: _Context) 
     with conn.cursor().copy(
         "COPY findings (run, n, probe, device, status, reason, detail, indicators, evidence) FROM STDIN"
     ) as copy:
-        for n, (_, f) in enumerate(sorted((state.get("findings") or {}).items()), start=1):
+        open_problems = [
+            f for _, f in sorted((state.get("findings") or {}).items()) if f.get("status") != "pass"
+        ]
+        for n, f in enumerate(open_problems, start=1):
             probe, device = str(f.get("probe")), str(f.get("device"))
             fields = (probe, device, str(f.get("status")), str(f.get("reason")), str(f.get("detail") or ""))
             copy.write_row(
