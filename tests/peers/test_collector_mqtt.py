@@ -132,8 +132,18 @@ async def talker(reply: bytes, *, close: bool, heard: asyncio.Event | None = Non
         await server.wait_closed()
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def open_sockets() -> set[str]:
+    """This process's sockets by identity (`socket:[inode]`): a count would be fooled by a socket of
+    an earlier test closing meanwhile."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed between the listing and the read
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
 
 
 async def settles(check: Callable[[], bool], within: float = 3.0) -> bool:
@@ -397,17 +407,17 @@ async def test_cancelled_window_closes_its_connection(
     mosquitto: Peer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await asyncio.sleep(0.1)
-    baseline = open_fds()
+    baseline = open_sockets()
     async with MqttClient(mosquitto.conn()) as client:
         opened = window_opened(client, monkeypatch)
         observing = asyncio.create_task(client.observe(["#"], 60.0))
         async with asyncio.timeout(30):
             await opened.wait()
-        assert open_fds() > baseline  # the session is open
+        assert open_sockets() - baseline  # the session is open
         observing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await observing
-    assert await settles(lambda: open_fds() <= baseline)
+    assert await settles(lambda: not open_sockets() - baseline)
     [exchange] = mosquitto.ledger
     assert not exchange.ok and exchange.facts == {"cancelled": True}
 
@@ -417,7 +427,7 @@ async def test_cancelled_connect_drops_the_socket_when_paho_is_done() -> None:
     heard = asyncio.Event()
     async with talker(b"", close=False, heard=heard) as port:
         await asyncio.sleep(0.1)
-        baseline = open_fds()
+        baseline = open_sockets()
         # cancelled while paho waits for the CONNACK, well before its timeout, when it lets go
         conn = Connection("broker", HOST, port, username="u", password=SECRET, timeout_s=3.0, sink=ledger)
         async with MqttClient(conn) as client:
@@ -428,5 +438,5 @@ async def test_cancelled_connect_drops_the_socket_when_paho_is_done() -> None:
             with pytest.raises(asyncio.CancelledError):
                 await connecting
         # the talker's own end of the connection stays open until the talker closes: count ours only
-        assert await settles(lambda: open_fds() <= baseline + 1, within=15.0)
+        assert await settles(lambda: len(open_sockets() - baseline) <= 1, within=15.0)
     assert len(ledger) == 1 and not ledger[0].ok
