@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from collectors.exchange import Sink, discard
+from collectors.exchange import Exchange, Sink, discard, excerpt, redact
 from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 
 
@@ -57,3 +59,41 @@ class Connection:
 
     def secrets(self) -> tuple[str, ...]:
         return (self.password,) if self.password else ()
+
+    def record(
+        self,
+        protocol: str,
+        operation: str,
+        started: datetime,
+        t0: float,
+        request: str,
+        response: str,
+        *,
+        ok: bool,
+        library: str,
+        error: str | None = None,
+        facts: dict[str, Any] | None = None,
+        raw: str | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> str:
+        """One exchange with this device, cleared of its secrets, handed to the sink: its id.
+
+        The one place a collector's evidence is cut and redacted, so no protocol can forget it."""
+        hidden = self.secrets() + secrets
+        exchange = Exchange(
+            device=self.device,
+            address=self.address,
+            protocol=protocol,
+            operation=operation,
+            started_at=started,
+            duration_s=round(time.monotonic() - t0, 6),
+            request=excerpt(redact(request, hidden)),
+            response=excerpt(redact(response, hidden)),
+            ok=ok,
+            error=redact(error, hidden) if error is not None else None,
+            library=library,
+            facts=facts or {},
+            raw=redact(raw, hidden).encode() if raw is not None else None,
+        )
+        self.sink(exchange)
+        return exchange.id

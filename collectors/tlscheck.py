@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from collectors.connection import Connection
 from collectors.errors import Unreachable
-from collectors.exchange import Exchange, excerpt, now, redact
+from collectors.exchange import now
 
 LIBRARY = f"ssl {ssl.OPENSSL_VERSION}"
 PLAIN_READ = 4096
@@ -136,23 +136,18 @@ class TlsClient:
         error: str | None = None,
         facts: dict[str, Any] | None = None,
     ) -> str:
-        secrets = self.conn.secrets()
-        exchange = Exchange(
-            device=self.conn.device,
-            address=self.conn.address,
-            protocol=protocol,
-            operation=operation,
-            started_at=started,
-            duration_s=round(time.monotonic() - t0, 4),
-            request=excerpt(redact(request, secrets)),
-            response=excerpt(redact(response, secrets)),
+        return self.conn.record(
+            protocol,
+            operation,
+            started,
+            t0,
+            request,
+            response,
             ok=ok,
             error=error,
             library=LIBRARY,
-            facts=facts or {},
+            facts=facts,
         )
-        self.conn.sink(exchange)
-        return exchange.id
 
     async def _handshake(self, ctx: ssl.SSLContext) -> tuple[str | None, str | None, bytes | None]:
         """Version, cipher and peer certificate (DER) of one handshake; raises what it raised."""

@@ -19,7 +19,7 @@ from pymodbus.pdu import ModbusPDU
 
 from collectors.connection import Connection
 from collectors.errors import DeviceRejected, ProtocolViolation, Unreachable
-from collectors.exchange import Exchange, excerpt, library_version, now, redact
+from collectors.exchange import library_version, now
 from collectors.modbus.profile import Table
 from collectors.modbus.readings import Read
 
@@ -293,24 +293,21 @@ class ModbusTransport:
         error: str | None = None,
         facts: dict[str, Any] | None = None,
     ) -> str:
-        secrets = self.conn.secrets()
-        exchange = Exchange(
-            device=self.conn.device,
-            address=self.conn.address,
-            protocol="modbus",
-            operation=operation,
-            started_at=started,
-            duration_s=time.monotonic() - t0,
-            request=excerpt(redact(self._tx.hex(" ") if operation != "connect" else "", secrets)),
-            response=excerpt(redact(self._rx.hex(" ") if operation != "connect" else "", secrets)),
+        wire = operation != "connect"
+        exchange_id = self.conn.record(
+            "modbus",
+            operation,
+            started,
+            t0,
+            self._tx.hex(" ") if wire else "",
+            self._rx.hex(" ") if wire else "",
             ok=ok,
             error=error,
             library=self._library,
-            facts=facts or {},
+            facts=facts,
         )
-        self.conn.sink(exchange)
-        self.ids.append(exchange.id)
-        return exchange.id
+        self.ids.append(exchange_id)
+        return exchange_id
 
 
 def _reply_so_far(request: bytes, received: bytes) -> bool:

@@ -21,7 +21,7 @@ import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collectors.connection import Connection
-from collectors.exchange import Exchange, excerpt, library_version, now, redact
+from collectors.exchange import library_version, now
 from collectors.mqtt.errors import ClosedBeforeConnack, SubscriptionRefused, classify, code, code_name
 from collectors.mqtt.messages import Cut
 
@@ -141,24 +141,20 @@ class Session:
         raw: str | None = None,
         secrets: tuple[str, ...] = (),
     ) -> str:
-        hidden = self.conn.secrets() + secrets
-        exchange = Exchange(
-            device=self.conn.device,
-            address=self.conn.address,
-            protocol="mqtt",
-            operation=operation,
-            started_at=started,
-            duration_s=round(time.monotonic() - t0, 6),
-            request=excerpt(redact(request, hidden)),
-            response=excerpt(redact(response, hidden)),
+        return self.conn.record(
+            "mqtt",
+            operation,
+            started,
+            t0,
+            request,
+            response,
             ok=ok,
-            error=redact(error, hidden) if error is not None else None,
+            error=error,
             library=self._library,
-            facts=facts or {},
-            raw=redact(raw, hidden).encode() if raw is not None else None,
+            facts=facts,
+            raw=raw,
+            secrets=secrets,
         )
-        self.conn.sink(exchange)
-        return exchange.id
 
     def failed(
         self,
