@@ -11,9 +11,9 @@ from probes.linkage.params import FIRE, LABELS, NOT_RUN, Effect
 from probes.linkage.watches import LinkageRun, PanelRun, restore_rows, seconds_between
 
 
-def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
-    """Facts every linkage finding carries: the trigger, the whole timeline, and the restore."""
-    own = run.of(effect)
+def timeline_facts(run: LinkageRun) -> dict[str, Any]:
+    """What every linkage record carries, active or observed from a real alarm: the trigger and the
+    whole timeline (the period report reads this shape)."""
     return {
         "test": run.test,
         "subject": run.subject,
@@ -23,13 +23,24 @@ def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
         "outcome": run.outcome,
         "trigger_at": run.trigger_at.isoformat() if run.trigger_at else None,
         "observed_for_s": seconds_between(run.trigger_at, run.observed_until),
-        "effect": effect,
-        "deadline_s": max((w.deadline_s for w in own), default=None),
-        "targets": {w.target: w.row() for w in own},
         "timeline": [w.row() for w in run.watches],
-        "restore": {"complete": run.restored, "steps": restore_rows(run.restore)},
         **run.facts,
     }
+
+
+def run_facts(run: LinkageRun, effect: Effect) -> dict[str, Any]:
+    """Facts every linkage finding carries: the timeline, the effect judged, and the restore."""
+    own = run.of(effect)
+    return (
+        timeline_facts(run)
+        | {
+            "effect": effect,
+            "deadline_s": max((w.deadline_s for w in own), default=None),
+            "targets": {w.target: w.row() for w in own},
+            "restore": {"complete": run.restored, "steps": restore_rows(run.restore)},
+        }
+        | dict(run.facts)
+    )  # the test's own facts have the last word, as in timeline_facts
 
 
 def judge_effect(

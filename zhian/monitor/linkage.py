@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 from collectors.errors import CollectorError
 from collectors.modbus.client import ModbusClient
 from collectors.modbus.readings import PanelReading
+from probes.linkage.judge import timeline_facts
 from probes.linkage.params import FireParams
 from probes.linkage.passive import FIRE_PROBES, RealAlarm, RelayHeard, observe_real_fire
 from probes.linkage.reading import Heard, relay_body_on
 from probes.linkage.site import relay_topics, zone_areas
-from probes.linkage.watches import seconds_between
 from probes.panel_common import panel_site
 from probes.registry import PROBES
 from probes.targets import Target
@@ -134,18 +134,7 @@ class RealAlarms:
     async def observe(self, alarm: RealAlarm) -> None:
         following.set(None)  # the observation's exchanges are its evidence: all recorded
         run, findings = await observe_real_fire(self.m.ctx, self.params, alarm, self)
-        facts = {  # the shape of a linkage finding's (judge.run_facts), which the period report reads
-            "test": run.test,
-            "subject": run.subject,
-            "trigger": run.trigger_kind,
-            "zone": run.zone,
-            "area": run.area,
-            "outcome": run.outcome,
-            "trigger_at": alarm.trigger_at.isoformat(),
-            "observed_for_s": seconds_between(run.trigger_at, run.observed_until),
-            "timeline": [w.row() for w in run.watches],
-            **run.facts,
-        }
+        facts = timeline_facts(run) | {"trigger_at": alarm.trigger_at.isoformat()}
         self.m.ledger.append(
             "linkage",
             {
