@@ -12,8 +12,9 @@ Site-bus actions each device takes (params in brackets):
   the door momentarily.
 
 Every ONVIF device also takes "forget_subscriptions" (a reboot: its pull points are gone, their
-addresses answer ResourceUnknownFault). linkage_slow delays the linkage actions by delay_s; the
-command returns at once.
+addresses answer ResourceUnknownFault) and "freeze" (from now on every request is read and never
+answered: a device hung mid-service, as the hung fault is from the start). linkage_slow delays the
+linkage actions by delay_s; the command returns at once.
 """
 
 from __future__ import annotations

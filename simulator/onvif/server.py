@@ -58,6 +58,7 @@ class OnvifDevice(ABC):
         self._cat: Catalog | None = None
         self._runner: web.AppRunner | None = None
         self._hung: asyncio.Server | None = None
+        self._frozen = False  # "freeze": requests read and never answered
         self._held: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scopes: tuple[str, ...] = ()
@@ -214,6 +215,8 @@ class OnvifDevice(ABC):
         if request.method != "POST":
             raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         data = await request.read()
+        if self._frozen:
+            await asyncio.Event().wait()  # until the client gives up or the device stops
         try:
             status, body = 200, await self._answer(service, data, request.remote or "", path)
         except soap.SoapFault as fault:
@@ -270,6 +273,9 @@ class OnvifDevice(ABC):
     async def _command(self, action: str, params: dict[str, Any]) -> None:
         if action == "forget_subscriptions":  # a reboot: the device forgets its pull points
             self.broker.forget()
+            return
+        if action == "freeze":
+            self._frozen = True
             return
         act = self.actions().get(action)
         if act is None:

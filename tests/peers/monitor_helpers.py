@@ -68,6 +68,7 @@ class Service:
         self.config, self.state, self.env = config, state, env
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
+        self.stderr = ""  # what it said, once stopped
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -128,6 +129,25 @@ class Service:
         health = await asyncio.to_thread(self.get, "/healthz")
         raise AssertionError(f"not seen within {timeout_s} s: {value} {health}")
 
+    async def health(self) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.to_thread(self.get, "/healthz")))
+
+    async def subscribed(self, devices: Collection[str]) -> None:
+        """Until every one of these devices has its live event subscription."""
+        await self.until(
+            lambda h: all(h["event_subscriptions"].get(d) == "subscribed" for d in devices), read=self.health
+        )
+
+    async def first_round(self) -> None:
+        """Until every scheduled check has run once."""
+
+        async def checks() -> tuple[float, int]:
+            done = sum(v for _, v in await self.samples("zhian_check_duration_seconds_count"))
+            starts = [r for r in await records_now(self.state) or [] if r["kind"] == "monitor_start"]
+            return done, starts[0]["scheduled_jobs"] if starts else 1 << 30
+
+        await self.until(lambda c: c[0] >= c[1], read=checks, timeout_s=180)
+
     async def output(self) -> str:
         assert self.proc is not None and self.proc.stderr is not None
         if self.proc.returncode is None:
@@ -137,7 +157,8 @@ class Service:
     async def stop(self, sig: int) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
-        await asyncio.wait_for(self.proc.communicate(), timeout=120)
+        _, err = await asyncio.wait_for(self.proc.communicate(), timeout=120)
+        self.stderr = err.decode()
         assert self.proc.returncode is not None
         return self.proc.returncode
 

@@ -64,7 +64,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_period(args: argparse.Namespace) -> int:
-    """A monitor's state directory: compliance over --from .. --to (md by default; html, json, junit)."""
+    """A monitor's state directory: compliance over --from .. --to (md by default; html, json, junit,
+    oscal)."""
     if args.period_from is None or args.period_to is None:
         raise UsageError(f"{args.run_dir}: a monitor's state: give the period (--from DATE --to DATE)")
     fmt = args.format or "md"
@@ -132,6 +133,7 @@ def add_parser(sub: SubParsers) -> None:
                 "zhian report STATE --from 2026-11-01 --to 2026-11-30 --format html --baseline RUN",
                 "the same in HTML with its retention chart, and what degraded since the graded run",
             ),
+            ("zhian report STATE --from 2026-11-01 --to 2026-11-30 --format oscal", "the month in OSCAL"),
         ],
         description="Render the report of a run directory. It reads the run and writes only where --out "
         "says (stdout by default); --into-run adds the report to the sealed run and re-seals it.",
@@ -144,7 +146,7 @@ def add_parser(sub: SubParsers) -> None:
         choices=(*EXTENSIONS, "text"),
         help="html (default), md, json (zhian.report/1), junit (one test case per indicator), "
         "oscal (OSCAL 1.2 assessment-results); "
-        "with --summary also text (its default)",
+        "with --summary also text (its default); a monitor's period: md (default), html, json, junit, oscal",
     )
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="zh (default) or en")
     p.add_argument(

@@ -287,9 +287,10 @@ class Monitor:
             await self.stop(loop, tasks)
 
     async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
-        """Seal within seconds: checks in flight, the live side and the devices' clients each get
-        STOP_GRACE_S to finish (a cancelled check or an unsubscribe that waits on a dead device does
-        not hold the seal); what the live side handed over is recorded; then the segment is sealed."""
+        """Seal within seconds: checks in flight, the live side, the event subscriptions' Unsubscribe
+        and the devices' clients each get STOP_GRACE_S to finish (a cancelled check or an
+        unsubscribe that waits on a dead device does not hold the seal); what the live side handed
+        over is recorded; then the segment is sealed."""
         phases: dict[str, float] = {}
         t0 = time.monotonic()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -302,6 +303,8 @@ class Monitor:
         await asyncio.to_thread(self.live.stop, STOP_GRACE_S)
         phases["live"] = time.monotonic() - t0 - sum(phases.values())
         self.take_handed()  # what the live side handed over last is recorded too
+        unsubscribed = await self.events.unsubscribe(STOP_GRACE_S)
+        phases["unsubscribe"] = time.monotonic() - t0 - sum(phases.values())
         await asyncio.wait([asyncio.ensure_future(self.ctx.close())], timeout=STOP_GRACE_S)
         phases["clients"] = time.monotonic() - t0 - sum(phases.values())
         self.judge_indicators()
@@ -309,7 +312,13 @@ class Monitor:
         stop_at = datetime.now(UTC).isoformat()
         self.ledger.append(
             "monitor_stop",
-            {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
+            {
+                "run_id": self.monitor_id,
+                "at": stop_at,
+                "open_gaps": gaps,
+                "failure": self.failure,
+                "unsubscribed": unsubscribed,
+            },
         )
         self.ledger.close()
         phases["seal"] = time.monotonic() - t0 - sum(phases.values())
