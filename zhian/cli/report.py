@@ -54,6 +54,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"{out}: inside the sealed run {run_dir}; write it elsewhere, "
             "or add it to the run with --into-run"
         )
+    if not args.summary and str(out) != "-":  # the html page is written as it is rendered
+        print(write_report(run_dir, cast(Format, fmt), args.lang, args.evaluator, out))
+        return 0
     report = build_report(run_dir, args.lang, args.evaluator)
     text = SUMMARY_RENDERERS[fmt](report) if args.summary else RENDERERS[cast(Format, fmt)](report)
     if str(out) == "-":
