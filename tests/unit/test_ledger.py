@@ -305,6 +305,8 @@ def test_group_commit_killed_keeps_a_valid_chain_of_all_but_the_last_group(tmp_p
 
 def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path, run_id="r", group_commit=True)
+    with pytest.raises(RuntimeError), ledger.batch():  # groups are its own: no batch inside
+        ledger.append("exchange", {"n": 0})
     ledger.append("run_start", {"run_id": "r"})
     appended = time.monotonic()
     with sqlite3.connect(tmp_path / "ledger.sqlite") as other:
