@@ -2,13 +2,18 @@
 
 Alarms reach a platform only through a working event service, and subscriptions die silently on
 real devices; so besides reading the topic set (GetEventProperties) the probe takes one
-subscription through its whole life: create, pull, wait on it, renew, unsubscribe. The topics are
-reported as facts, the analytics ones (tns1:RuleEngine/...) serving as evidence that the camera
-runs video analytics (A1.1.1).
+subscription through its whole life: create, pull, wait on it, renew, check it still hears
+(SetSynchronizationPoint: the device sends its properties' states again, which a deaf pull point
+never receives), unsubscribe. A subscription that dies on the way (the device forgets it, stops
+answering, answers past its termination time, or goes deaf) is an `error`: the events could not be
+observed. A death after the probe's window is `zhian monitor`'s to notice. The topics are reported
+as facts, the analytics ones (tns1:RuleEngine/...) serving as evidence that the camera runs video
+analytics (A1.1.1); door controllers raise their alarms (forced, held open) the same way.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectors.errors import CollectorError, DeviceRejected, Unsupported
+from collectors.errors import CollectorError, DeviceRejected, ProtocolViolation, Unreachable, Unsupported
 from collectors.onvif import OnvifClient
+from collectors.onvif_events import Pull, PullPoint
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, Status, collector_finding
 from probes.targets import Target
@@ -35,17 +41,20 @@ class Params(BaseModel):
     subscription_s: float = Field(default=60, gt=0)  # InitialTerminationTime asked for
     pull_wait_s: float = Field(default=2, ge=0, le=60)  # the subscription must still answer after this
     renew_s: float = Field(default=60, gt=0)
+    sync_wait_s: float = Field(default=2, gt=0, le=60)  # for the states a synchronization point re-sends
 
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """How far one subscription got: create, pull, wait, renew, unsubscribe, done."""
+    """How far one subscription got: create, pull, wait, renew, sync, unsubscribe, done."""
 
     step: str
     initial_messages: int
     renewed_for_s: float | None
-    refused: DeviceRejected | None  # the refusal that ended it (SubscriptionLost when it vanished)
+    refused: CollectorError | None  # what ended it: a refusal (SubscriptionLost when it vanished), a call
     evidence: tuple[str, ...]
+    heard_sync: bool | None = None  # a synchronization point's states came back (None: not checked)
+    past_termination: bool = False  # it answered after the termination time it gave
 
 
 def topic_facts(topics: Iterable[str]) -> dict[str, Any]:
@@ -68,59 +77,124 @@ def judge(
     started: datetime,
     finished: datetime,
 ) -> Finding:
+    """A subscription the device refuses is a fail of its event service; one that dies once made
+    (gone, unanswered, past its termination, deaf) is an `error`: what the device's events would
+    have shown could not be observed, and nothing is judged on that silence."""
     facts = {
         **topic_facts(topics),
         "subscription_step": life.step,
         "initial_messages": life.initial_messages,
         "renewed_for_s": life.renewed_for_s,
+        "sync_heard": life.heard_sync,
     }
 
     def finding(status: Status, reason: str, detail: str) -> Finding:
         return Finding(PROBE, device, status, reason, detail, facts, evidence, None, started, finished)
 
     if life.refused is not None:
-        facts["code"] = life.refused.code
+        facts["error"] = str(life.refused)
+        if isinstance(life.refused, DeviceRejected):
+            facts["code"] = life.refused.code
+        said = f"the device answered {facts['code']}" if "code" in facts else str(life.refused)
+        if life.step == "create" and isinstance(life.refused, DeviceRejected):
+            return finding("fail", "subscription_dead", f"The device refuses an event subscription: {said}.")
+        return finding("error", "subscription_dead", f"The event subscription died at {life.step}: {said}.")
+    if life.past_termination:
         return finding(
-            "fail",
+            "error",
             "subscription_dead",
-            f"The event subscription failed at {life.step}: the device answered {life.refused.code}.",
+            f"The event subscription still answered at {life.step}, past the termination time it was given.",
         )
     if life.renewed_for_s is not None and life.renewed_for_s <= 0:
         return finding(
-            "fail", "subscription_dead", "Renewing the event subscription left it no time to live."
+            "error", "subscription_dead", "Renewing the event subscription left it no time to live."
+        )
+    if life.heard_sync is False:
+        return finding(
+            "error",
+            "subscription_silent",
+            f"The event subscription went deaf: it still answers PullMessages and Renew, but the "
+            f"{life.initial_messages} states its first pull brought did not come back after a "
+            "synchronization point.",
         )
     if not topics:
         return finding("fail", "no_topics", "The event service lists no topic the device could raise.")
     return finding(
         "pass",
         "events_live",
-        f"The event service lists {len(topics)} topics; a subscription was created, pulled, renewed, ended.",
+        f"The event service lists {len(topics)} topics; a subscription was created, pulled, renewed, "
+        "checked alive and ended.",
     )
 
 
+class _Life:
+    """One subscription taken through its life, each exchange kept as evidence."""
+
+    def __init__(self) -> None:
+        self.step = "create"
+        self.initial = 0
+        self.renewed: float | None = None
+        self.evidence: list[str] = []
+        self.past_termination = False
+
+    def pulled(self, pull: Pull) -> Pull:
+        self.evidence.append(pull.exchange_id)
+        now, ends = pull.current_time, pull.termination_time
+        self.past_termination |= now is not None and ends is not None and now > ends
+        return pull
+
+    async def synchronized(self, pp: PullPoint, wait_s: float) -> bool:
+        """Whether a synchronization point's states reach the subscription within wait_s: a live
+        one hears them at once, a deaf one answers empty pulls (some devices answer a long poll
+        early, so it pulls again until the time is up)."""
+        self.evidence.append(await pp.synchronize())
+        ends = time.monotonic() + wait_s
+        while (left := ends - time.monotonic()) > 0 and not self.past_termination:
+            if self.pulled(await pp.pull(left)).messages:
+                return True
+        return False
+
+    def end(self, refused: CollectorError | None = None, heard: bool | None = None) -> Lifecycle:
+        cited = (refused.exchange_id,) if refused is not None and refused.exchange_id else ()
+        return Lifecycle(
+            self.step,
+            self.initial,
+            self.renewed,
+            refused,
+            (*self.evidence, *cited),
+            heard,
+            self.past_termination,
+        )
+
+
 async def lifecycle(client: OnvifClient, params: Params) -> Lifecycle:
-    evidence: list[str] = []
-    step, initial, renewed = "create", 0, None
+    life = _Life()
+    heard: bool | None = None
     try:
         async with await client.pull_point(params.subscription_s) as pp:
-            evidence += pp.evidence
-            step = "pull"
-            first = await pp.pull(0)
-            evidence.append(first.exchange_id)
-            initial = len(first.messages)
-            step = "wait"
-            evidence.append((await pp.pull(params.pull_wait_s)).exchange_id)
-            step = "renew"
+            life.evidence += pp.evidence
+            life.step = "pull"
+            life.initial = len(life.pulled(await pp.pull(0)).messages)
+            life.step = "wait"
+            life.pulled(await pp.pull(params.pull_wait_s))
+            life.step = "renew"
             renewal = await pp.renew(params.renew_s)
-            evidence.append(renewal.exchange_id)
-            renewed = renewal.remaining_s
-            step = "unsubscribe"
-            evidence.append(await pp.unsubscribe())
-    except DeviceRejected as exc:
-        return Lifecycle(
-            step, initial, renewed, exc, (*evidence, *((exc.exchange_id,) if exc.exchange_id else ()))
-        )
-    return Lifecycle("done", initial, renewed, None, tuple(evidence))
+            life.evidence.append(renewal.exchange_id)
+            life.renewed = renewal.remaining_s
+            if life.initial and not life.past_termination:  # a device with no state cannot show it
+                life.step = "sync"
+                try:
+                    heard = await life.synchronized(pp, params.sync_wait_s)
+                except Unsupported as exc:  # no SetSynchronizationPoint: its life stays unchecked
+                    life.evidence += (exc.exchange_id,) if exc.exchange_id else ()
+            life.step = "unsubscribe"
+            life.evidence.append(await pp.unsubscribe())
+            life.step = "done"
+    except (DeviceRejected, Unreachable, ProtocolViolation) as exc:
+        if life.step == "create" and not isinstance(exc, DeviceRejected):
+            raise  # not a subscription's death: the device could not be read at all
+        return life.end(exc, heard)
+    return life.end(heard=heard)
 
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
@@ -181,7 +255,7 @@ SPEC = ProbeSpec(
     id=PROBE,
     title="The device's event service lists its topics and keeps a subscription alive",
     mode="passive",
-    applies_to=("camera", "nvr"),
+    applies_to=("camera", "nvr", "door"),
     params=Params,
     timeout_s=90.0,
     run=run,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError
-from probes.base import ProbeContext, ProbeSpec
+from probes.base import Operator, ProbeContext, ProbeSpec, to_the_end
 from probes.finding import Finding, collector_finding
 from probes.offline_common import wait_for_alerts
 from probes.targets import Target
@@ -26,6 +26,23 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offline_alert_window_s: float = Field(default=180, gt=0)
+
+
+async def reconnect(ctx: ProbeContext, operator: Operator, target: Target) -> None:
+    """Ask the operator to reconnect the device and note the step with its outcome, which the run's
+    `interrupted` finding lists when a stop cut the test short; a failure is raised afterwards."""
+    step = {"step": "operator_told_reconnect", "target": target.id}
+    told = operator.instruct(f"Reconnect {target.id}.", device=target.id, action="child_online", params={})
+    try:
+        await asyncio.wait_for(told, RESTORE_TIMEOUT_S)
+    except Exception as exc:  # noted, then raised: the probe's error finding says the rest
+        detail = f"the operator could not be told: {type(exc).__name__}: {exc}"
+        ctx.note_restore(target.id, [step | {"operator_told": False, "ok": False, "detail": detail}])
+        raise
+    ctx.note_restore(
+        target.id,
+        [step | {"operator_told": True, "ok": True, "detail": "the operator was told to reconnect it"}],
+    )
 
 
 async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
@@ -42,31 +59,23 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             started_at=started,
             finished_at=ctx.clock(),
         )
-    await operator.instruct(
-        f"Disconnect {target.id} ({target.params.get('type', target.kind)} in {target.area}): unplug it or "
-        "remove its battery, and leave it off until told.",
-        device=target.id,
-        action="child_offline",
-        params={},
-    )
     cut = ctx.clock()
-    try:
+    try:  # from the instruction on: a stop while the operator is being told still reconnects it
+        await operator.instruct(
+            f"Disconnect {target.id} ({target.params.get('type', target.kind)} in {target.area}): unplug it "
+            "or remove its battery, and leave it off until told.",
+            device=target.id,
+            action="child_offline",
+            params={},
+        )
+        cut = ctx.clock()
         waited = await wait_for_alerts(
             ctx, platform, [target.id], params.offline_alert_window_s, since=started
         )
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     finally:
-        restore = operator.instruct(
-            f"Reconnect {target.id}.", device=target.id, action="child_online", params={}
-        )
-        step = {"step": "operator_told_reconnect", "target": target.id, "operator_told": True}
-        try:
-            await asyncio.shield(asyncio.wait_for(restore, RESTORE_TIMEOUT_S))
-        except Exception as exc:  # noted, then raised: the probe's error finding says the rest
-            ctx.note_restore(target.id, [step | {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}])
-            raise
-        ctx.note_restore(target.id, [step | {"ok": True, "detail": "the operator was told to reconnect it"}])
+        await to_the_end(reconnect(ctx, operator, target))
     alert = waited.found.get(target.id)
     facts: dict[str, Any] = {
         "disconnected_at": cut.isoformat(),

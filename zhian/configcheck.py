@@ -9,6 +9,7 @@ device names (shipped, or the site's own file beside the config) and, unless tol
 
 from __future__ import annotations
 
+import difflib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from collectors.mqtt.profile import load_profile as load_mqtt_profile
 from collectors.mqtt.profile import load_profile_file as load_mqtt_profile_file
 from collectors.platform_profile import ProfileError as PlatformProfileError
 from collectors.platform_profile import load_profile as load_platform_profile
+from mapping.rules import load_rules
 from zhian.config import (
     ALL_PROBLEMS,
     Config,
@@ -184,6 +186,21 @@ def profile_problems(config: Config, base: Path) -> list[Problem]:
     return problems
 
 
+def schedule_problems(config: Config) -> list[Problem]:
+    """A monitor.schedule entry must name a probe the rules plan: a misspelt one would leave that
+    probe on its default interval without a word."""
+    if not config.monitor.schedule:
+        return []
+    known = sorted({probe for rule in load_rules().rules for probe in rule.probes})
+    problems: list[Problem] = []
+    for probe in config.monitor.schedule:
+        if probe not in known:
+            near = difflib.get_close_matches(probe, known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(Problem(("monitor", "schedule", probe), f"no probe {probe!r} in the rules{hint}"))
+    return problems
+
+
 def secret_problems(config: Config, base: Path) -> list[Problem]:
     problems = []
     for name, cred in config.credentials.items():
@@ -215,6 +232,7 @@ def _check(path: Path, secrets: bool) -> Checked:
     problems += address_problems(config)
     problems += ca_problems(config, base)
     problems += profile_problems(config, base)
+    problems += schedule_problems(config)
     if secrets:
         problems += secret_problems(config, base)
     if problems:

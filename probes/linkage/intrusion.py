@@ -16,6 +16,7 @@ from probes.linkage.judge import judge_effect, not_permitted
 from probes.linkage.params import INTRUSION, TIMEOUT_S, Effect, IntrusionParams
 from probes.linkage.reading import intrusion_onset
 from probes.linkage.restore import Pending, zone_empty
+from probes.linkage.site import intrusion_cameras
 from probes.linkage.watches import LinkageRun
 from probes.targets import Target
 
@@ -50,9 +51,7 @@ class IntrusionTest(LinkageTest):
         return True if rules else self.stop("no_analytics")
 
     def cameras(self) -> tuple[Target, ...]:
-        """The area's cameras, the one the walker triggers among them."""
-        cameras = super().cameras()
-        return cameras if self.subject.id in {c.id for c in cameras} else (self.subject, *cameras)
+        return intrusion_cameras(self.ctx.site, self.subject)
 
     async def trigger(self) -> bool:
         """The operator walks in; the camera's own analytics event is the trigger."""

@@ -30,6 +30,9 @@ class Heard:
     at: datetime
     message: PulledMessage
     exchange_id: str
+    # the return of the subscription's previous pull, when known: the message came after it (a long
+    # poll returns as soon as one comes), so a trigger heard here is timed from then, an upper bound
+    after: datetime | None = None
 
 
 def _truthy(value: object) -> bool:

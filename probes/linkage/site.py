@@ -28,6 +28,12 @@ def doors_of(site: SiteView, area: str, zone: int | None = None) -> tuple[Target
     )
 
 
+def intrusion_cameras(site: SiteView, camera: Target) -> tuple[Target, ...]:
+    """The cameras an intruder before `camera` must alarm: its area's, itself among them."""
+    cameras = site.in_area(camera.area, "camera")
+    return cameras if camera.id in {c.id for c in cameras} else (camera, *cameras)
+
+
 def relays_of(site: SiteView, area: str) -> tuple[Target, ...]:
     return tuple(t for t in site.in_area(area, "mqtt_device") if t.params.get("type") == "lighting_relay")
 

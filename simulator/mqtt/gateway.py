@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from simulator.model import GatewayParams
 from simulator.mqtt.children import Child
 from simulator.mqtt.commands import Commands
 from simulator.mqtt.dialect import Speaker
-from simulator.mqtt.link import ACK_TIMEOUT_S, CLOSE_TIMEOUT_S, Link, MqttGatewayError
+from simulator.mqtt.link import CLOSE_TIMEOUT_S, Link, MqttGatewayError, acknowledged
 from simulator.mqtt.topics import QOS, GatewayTopics, Leaf
 from simulator.runtime import DeviceContext, Endpoint
 
@@ -143,9 +144,7 @@ class MqttGateway:
         )
         try:
             await link.connect(broker.host, broker.port)
-            acks = [ack for ack in self._announce(link) if ack is not None]
-            async with asyncio.timeout(ACK_TIMEOUT_S):
-                await asyncio.gather(*acks)
+            await acknowledged([ack for ack in self._announce(link) if ack is not None])
             if self.ctx.hung:
                 link.freeze()  # everything it had to say is acknowledged; now it goes quiet
                 self._link = link
@@ -227,9 +226,13 @@ class MqttGateway:
         return _ms(self.ctx.now() + child.skew)
 
     async def _tick_loop(self) -> None:
+        """A heartbeat round every period, the first after a share of it fixed by the gateway's id: real
+        gateways are not switched on together, and a site's gateways beating in step sent a broker
+        every heartbeat of the site in one burst per period."""
         loop = asyncio.get_running_loop()
         period = self.params.heartbeat_s
-        due = loop.time()
+        phase = 1 - zlib.crc32(self.id.encode()) / 2**32  # in (0, 1]
+        due = loop.time() - period * (1 - phase)
         tick = 0
         while True:
             now = loop.time()

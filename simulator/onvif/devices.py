@@ -12,8 +12,10 @@ Site-bus actions each device takes (params in brackets):
   the door momentarily.
 
 Every ONVIF device also takes "forget_subscriptions" (a reboot: its pull points are gone, their
-addresses answer ResourceUnknownFault). linkage_slow delays the linkage actions by delay_s; the
-command returns at once.
+addresses answer ResourceUnknownFault) and "freeze" (from now on every request is read and never
+answered: a device hung mid-service, as the hung fault is from the start); one that records (an NVR,
+a camera recording on its own) also "purge" [days] (its video older than that gone: a disk wiped or
+overwritten early). linkage_slow delays the linkage actions by delay_s; the command returns at once.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from simulator.onvif.events import (
     xml_bool,
 )
 from simulator.onvif.media import FIELD_RULE, LINE_RULE, VIDEO_ANALYTICS, Channel, MediaService
-from simulator.onvif.recording import RecordedSource, Recorder, RecordingService, SearchService, damage
+from simulator.onvif.recording import RecordedSource, damage
 from simulator.onvif.render import Catalog
 from simulator.onvif.server import CommandAction, OnvifDevice
 from simulator.onvif.service import Service
@@ -102,8 +104,7 @@ class OnvifCamera(OnvifDevice):
                 configured_retention_days=p.configured_retention_days,
                 **damage([self.ctx.spec], p.retention_days),
             )
-            recorder = Recorder([source], self.ctx.now, self.started_on_device_clock())
-            services += [RecordingService(recorder).service(), SearchService(cat, recorder).service()]
+            services += self.recording_services(cat, [source])
         return services
 
     _release: asyncio.TimerHandle | None = None
@@ -183,8 +184,7 @@ class OnvifNvr(OnvifDevice):
         ]
         if p.profile_g:
             sources = [self._source(ch, cam) for ch, cam in zip(self.channels, self.cameras, strict=True)]
-            recorder = Recorder(sources, self.ctx.now, self.started_on_device_clock())
-            services += [RecordingService(recorder).service(), SearchService(cat, recorder).service()]
+            services += self.recording_services(cat, sources)
         return services
 
     def _source(self, channel: Channel, camera: DeviceSpec) -> RecordedSource:

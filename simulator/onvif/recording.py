@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -177,6 +177,12 @@ class Recorder:
         self.sources = {s.token: s for s in sources}
         self.clock = clock
         self.anchor = anchor
+
+    def purge(self, days: float) -> None:
+        """Every recording's video older than `days` gone (a disk wiped or overwritten early)."""
+        self.sources = {
+            t: replace(s, retention_days=min(s.retention_days, days)) for t, s in self.sources.items()
+        }
 
     def histories(self) -> list[History]:
         now = self.clock()

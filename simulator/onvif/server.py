@@ -31,6 +31,7 @@ from simulator.bus import EventType, SiteEvent
 from simulator.onvif import discovery, soap
 from simulator.onvif.device import PRE_AUTH, DeviceService, Identity
 from simulator.onvif.events import PULLPOINT_PREFIX, EventBroker, EventServices, Topic
+from simulator.onvif.recording import RecordedSource, Recorder, RecordingService, SearchService
 from simulator.onvif.render import Catalog, load_catalog
 from simulator.onvif.service import Call, Service
 from simulator.runtime import DeviceContext
@@ -58,6 +59,8 @@ class OnvifDevice(ABC):
         self._cat: Catalog | None = None
         self._runner: web.AppRunner | None = None
         self._hung: asyncio.Server | None = None
+        self._frozen = False  # "freeze": requests read and never answered
+        self.recorder: Recorder | None = None  # a device that records: its recordings
         self._held: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scopes: tuple[str, ...] = ()
@@ -73,6 +76,11 @@ class OnvifDevice(ABC):
 
     def actions(self) -> dict[str, CommandAction]:
         return {}
+
+    def recording_services(self, cat: Catalog, sources: list[RecordedSource]) -> list[Service]:
+        """Profile G's recording and search services over these recordings (kept: "purge" acts on them)."""
+        self.recorder = Recorder(sources, self.ctx.now, self.started_on_device_clock())
+        return [RecordingService(self.recorder).service(), SearchService(cat, self.recorder).service()]
 
     def on_start(self) -> None:  # noqa: B027 - a hook most devices leave empty
         """Announce on the bus what the device shows from power-on (e.g. a lost video signal)."""
@@ -214,6 +222,8 @@ class OnvifDevice(ABC):
         if request.method != "POST":
             raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         data = await request.read()
+        if self._frozen:
+            await asyncio.Event().wait()  # until the client gives up or the device stops
         try:
             status, body = 200, await self._answer(service, data, request.remote or "", path)
         except soap.SoapFault as fault:
@@ -270,6 +280,12 @@ class OnvifDevice(ABC):
     async def _command(self, action: str, params: dict[str, Any]) -> None:
         if action == "forget_subscriptions":  # a reboot: the device forgets its pull points
             self.broker.forget()
+            return
+        if action == "freeze":
+            self._frozen = True
+            return
+        if action == "purge" and self.recorder is not None:
+            self.recorder.purge(float(params["days"]))
             return
         act = self.actions().get(action)
         if act is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from linkage_helpers import camera_alarm, door_locked, panel_quiet, until
 
 from simulator.isapi import IsapiDoorController
@@ -21,7 +22,7 @@ from simulator.onvif import OnvifCamera, OnvifDoorController
 from simulator.site import Site
 from tests.faults.conftest import SiteFactory
 from tests.faults.run_helpers import error_lines, start_zhian
-from tests.faults.site_helpers import write_site_config
+from tests.faults.site_helpers import THRESHOLDS, write_site_config
 from zhian.cli.sim import operator_endpoint
 from zhian.evidence.verify import verify
 
@@ -47,6 +48,17 @@ def relays_on(site: Site) -> list[str]:
     ]
 
 
+def unplugged(site: Site) -> list[str]:
+    """The gateways' children the operator took away (the offline alert test)."""
+    return [
+        c
+        for dev in site.devices.values()
+        if isinstance(dev, MqttGateway)
+        for c, child in dev.children.items()
+        if not child.reachable
+    ]
+
+
 def cameras_alarmed(site: Site) -> list[str]:
     return [d for d, dev in site.devices.items() if isinstance(dev, OnvifCamera) and camera_alarm(site, d)]
 
@@ -58,6 +70,7 @@ def moved(site: Site) -> dict[str, list[str]]:
         "doors": doors_released(site),
         "relays": relays_on(site),
         "cameras": cameras_alarmed(site),
+        "unplugged": unplugged(site),
     }
     return {k: v for k, v in found.items() if v}
 
@@ -129,3 +142,61 @@ async def test_a_stop_during_an_active_test_restores_the_site_and_records_each_s
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["interrupted"] is True
     assert stdout  # the summary of what was kept is still printed
+
+
+async def test_a_stop_during_the_offline_alert_test_reconnects_each_device_it_took_away(
+    community_site: SiteFactory, tmp_path: Path
+) -> None:
+    """The platform never alerts, so each intercom stays unplugged for the whole alert window: SIGINT
+    then, and every test cut short says it had the operator reconnect its intercom, and did."""
+    out, config = tmp_path / "run", tmp_path / "site.yaml"
+    silent = {"platform": [{"type": "platform_no_offline_alert"}]}
+    async with community_site("small", heartbeat_s=1.0, faults=silent) as site:
+        runner, hook = await operator_endpoint(site, 0)
+        try:
+            assert not moved(site)
+            thresholds = THRESHOLDS | {"offline_alert_window_s": 60}
+            secrets = write_site_config(site, config, hook, ["offline_alert"], thresholds=thresholds)
+            doc = yaml.safe_load(config.read_text(encoding="utf-8"))
+            # what the offline test needs: the intercoms' gateway, its broker and the platform
+            kept = ("brokers", "gateways", "platform")
+            doc["inventory"] = {k: v for k, v in doc["inventory"].items() if k in kept}
+            config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+            keys = str(tmp_path / "keys")
+            proc = await start_zhian(
+                config, out, "--allow-active", "--level", "C", "--key-dir", keys, env=secrets
+            )
+            communicate = asyncio.ensure_future(proc.communicate())
+            await until(lambda: bool(unplugged(site)) or communicate.done(), timeout_s=120)
+            assert not communicate.done(), "the run ended before its offline test unplugged anything"
+            away = set(unplugged(site))
+            before = (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = await asyncio.wait_for(communicate, timeout=120)
+            left = moved(site)
+        finally:
+            await runner.cleanup()
+    text = stderr.decode()
+    assert proc.returncode == 130, text
+    lines = error_lines(text)
+    assert lines and "SIGINT" in lines[0], text
+    assert not left, left  # every intercom is back
+    rows = [json.loads(line) for line in (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[: len(before)] == [json.loads(line) for line in before]  # nothing lost
+    cut = {r["device"]: r for r in rows if r["reason"] == "interrupted"}
+    assert away <= set(cut), (away, cut)
+    for finding in cut.values():
+        assert finding["status"] == "error" and finding["probe"] == "offline_alert_test", finding
+        restore = finding["facts"]["restore"]
+        assert restore["complete"] is True, restore
+        [step] = restore["steps"]
+        assert (step["step"], step["target"], step["ok"]) == (
+            "operator_told_reconnect",
+            finding["device"],
+            True,
+        )
+        assert step["operator_told"] and step["detail"]
+    sealed = verify(out)
+    assert sealed.ok, sealed.problems
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["interrupted"] is True
+    assert stdout

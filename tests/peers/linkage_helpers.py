@@ -16,6 +16,7 @@ from simulator.isapi import IsapiDoorController
 from simulator.modbus import FirePanel
 from simulator.mqtt.gateway import MqttGateway
 from simulator.onvif import OnvifCamera, OnvifDoorController
+from simulator.onvif.server import OnvifDevice
 from simulator.site import Site
 
 ACTIVE = ("fire_linkage", "intrusion_linkage")
@@ -98,11 +99,11 @@ def relay_on(site: Site, gateway_id: str, relay_id: str) -> bool:
     return gateway.children[relay_id].relay_on
 
 
-def pull_points(site: Site, camera_id: str) -> int:
-    """Pull-point subscriptions the camera still holds (a test must leave none behind)."""
-    camera = site.devices[camera_id]
-    assert isinstance(camera, OnvifCamera)
-    return len(camera.broker._subscriptions)
+def pull_points(site: Site, device_id: str) -> int:
+    """Pull-point subscriptions the ONVIF device still holds (a test must leave none behind)."""
+    device = site.devices[device_id]
+    assert isinstance(device, OnvifDevice)
+    return len(device.broker._subscriptions)
 
 
 def camera_alarm(site: Site, camera_id: str) -> bool:

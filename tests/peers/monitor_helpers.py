@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import json
 import os
+import pty
 import signal
 import socket
 import sqlite3
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -63,19 +65,50 @@ def write_config(
     return path, secrets
 
 
+class Terminal:
+    """A pseudo-terminal for the service's stderr, read as it writes (a full one would block it)."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # the service's side closed
+                return
+            if not data:
+                return
+            self.chunks.append(data)
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def close(self) -> None:
+        self.reader.join(timeout=5)
+        os.close(self.master)
+
+
 class Service:
     def __init__(self, config: Path, state: Path, env: dict[str, str]) -> None:
         self.config, self.state, self.env = config, state, env
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
+        self.stderr = ""  # what it said, once stopped (on a pipe)
 
-    async def start(self) -> None:
+    async def start(self, terminal: Terminal | None = None) -> None:
+        """Its stderr on a pipe, or on the terminal given."""
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "zhian.cli", "monitor", "--config", str(self.config), "--state",
             str(self.state), "--listen", f"127.0.0.1:{self.port}",
             env={**os.environ, "ZHIAN_KEY_DIR": str(self.state.parent / "keys"), **self.env},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=terminal.slave if terminal else asyncio.subprocess.PIPE,
         )  # fmt: skip
+        if terminal is not None:
+            os.close(terminal.slave)  # the service holds it now: its exit ends the reader
         STARTED.append(self.proc.pid)
 
     def get(self, path: str) -> str:
@@ -128,6 +161,25 @@ class Service:
         health = await asyncio.to_thread(self.get, "/healthz")
         raise AssertionError(f"not seen within {timeout_s} s: {value} {health}")
 
+    async def health(self) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.to_thread(self.get, "/healthz")))
+
+    async def subscribed(self, devices: Collection[str]) -> None:
+        """Until every one of these devices has its live event subscription."""
+        await self.until(
+            lambda h: all(h["event_subscriptions"].get(d) == "subscribed" for d in devices), read=self.health
+        )
+
+    async def first_round(self) -> None:
+        """Until every scheduled check has run once."""
+
+        async def checks() -> tuple[float, int]:
+            done = sum(v for _, v in await self.samples("zhian_check_duration_seconds_count"))
+            starts = [r for r in await records_now(self.state) or [] if r["kind"] == "monitor_start"]
+            return done, starts[0]["scheduled_jobs"] if starts else 1 << 30
+
+        await self.until(lambda c: c[0] >= c[1], read=checks, timeout_s=180)
+
     async def output(self) -> str:
         assert self.proc is not None and self.proc.stderr is not None
         if self.proc.returncode is None:
@@ -137,7 +189,8 @@ class Service:
     async def stop(self, sig: int) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
-        await asyncio.wait_for(self.proc.communicate(), timeout=120)
+        _, err = await asyncio.wait_for(self.proc.communicate(), timeout=120)
+        self.stderr = err.decode() if err is not None else ""
         assert self.proc.returncode is not None
         return self.proc.returncode
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.peers.conftest import SiteFactory
-from tests.peers.monitor_helpers import Service, kill_started, ledger_records, write_config
+from tests.peers.monitor_helpers import Service, Terminal, kill_started, ledger_records, write_config
 from zhian.evidence.segments import SEGMENT_FILE, read_json, segment_dirs
 
 pytestmark = pytest.mark.peers
@@ -112,3 +112,43 @@ async def test_monitor_sees_outages_in_time_keeps_gaps_and_survives_a_kill(
     assert len(firsts) == len(set(firsts))
     kinds = [r["kind"] for r in records]
     assert "gap" in kinds and "gap_end" in kinds and "recovered" in kinds
+
+
+async def test_a_retention_dropping_below_30_days_between_two_checks_is_a_change_on_every_output(
+    community_site: SiteFactory, tmp_path: Path
+) -> None:
+    """The camera recording on its own keeps 40 days; its disk is purged to 25 between two retention
+    checks: the next check is a change (pass to fail) in the ledger and the indicator with it,
+    zhian_retention_days follows, and the terminal's one screen lists the change."""
+    async with community_site("small", broker="mosquitto") as site:
+        camera = "cam-garage-01"
+        schedule = {"schedule": {"retention": 1}, "jitter": 0, "events": False}
+        config, env = write_config(site, tmp_path, (camera,), schedule)
+        state = tmp_path / "state"
+        service, terminal = Service(config, state, env), Terminal()
+        await service.start(terminal)
+
+        async def days() -> dict[str, float]:
+            return {labels["device"]: v for labels, v in await service.samples("zhian_retention_days")}
+
+        await service.until(lambda d: d.get(camera, 0) >= 39, read=days)
+        await site.operator(camera, "purge", days=25)
+        await service.until(lambda d: 24 <= d.get(camera, 0) < 30, read=days)
+
+        async def screen() -> str:
+            return terminal.text()
+
+        await service.until(lambda text: f"device={camera} status=fail" in text, read=screen)
+        assert await service.stop(signal.SIGTERM) == 0
+        terminal.close()
+
+    records = ledger_records(state)
+    assert ("pass", "fail") in [c[:2] for c in changes(records, camera)], changes(records, camera)
+    measured = [
+        r["observed_days"] for r in records if r["kind"] == "measure" and r["probe"] == "retention"
+    ]  # fmt: skip
+    assert measured[0] >= 39 and measured[-1] < 30  # every check's days, the chart's series
+    indicator = [(r["from"], r["status"]) for r in records if r["kind"] == "indicator"]
+    assert ("pass", "fail") in indicator, indicator
+    text = terminal.text()
+    assert "\x1b[H\x1b[2J" in text and "devices up" in text and "last changes:" in text

@@ -4,7 +4,6 @@ alert for each outage, or its absence; a real fire alarm's linkage timed, nothin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
@@ -21,8 +20,10 @@ from simulator.modbus import FirePanel
 from simulator.model import load_community
 from simulator.site import Site
 from tests.peers.conftest import _NETS, COMMUNITIES, fast
+from tests.peers.linkage_helpers import pull_points
 from tests.peers.monitor_helpers import Service, kill_started, ledger_records, records_now, write_config
 from zhian.monitor.period import period_report
+from zhian.monitor.service import STOP_GRACE_S
 
 pytestmark = pytest.mark.peers
 # the simulated linkage acts within 0.3 s; a loaded machine may hold the monitor's loop for seconds
@@ -99,6 +100,42 @@ async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(t
     assert len(creations) == 1
 
 
+async def test_a_clean_stop_ends_every_event_subscription_a_frozen_device_only_costs_its_own(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM: every live pull point is unsubscribed (the device holds none after the stop) and the
+    Unsubscribe exchanges are evidence; a device frozen mid-service leaves its own to expire and does
+    not hold the stop past the phase's budget."""
+    watched = ("cam-b1-lobby", "door-b1-unit1", "cam-roof-b1")
+    timings = {"event_pull_s": 0.5, "event_termination_s": 600}  # nothing expires during the test
+    async with small_site(tmp_path, {}) as site:
+        config, env = write_config(site, tmp_path, (*watched, "nvr-01"), timings)
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+
+        await service.subscribed(watched)
+        await service.first_round()  # the checks' own pull points ended: only the monitor's are left
+        assert all(pull_points(site, d) == 1 for d in watched), {d: pull_points(site, d) for d in watched}
+        await site.operator("cam-roof-b1", "freeze")
+        assert await service.stop(signal.SIGTERM) == 0
+        assert pull_points(site, "cam-b1-lobby") == pull_points(site, "door-b1-unit1") == 0
+        assert pull_points(site, "cam-roof-b1") == 1  # left to expire at its termination time
+
+    records = ledger_records(state)
+    (stop,) = [r for r in records if r["kind"] == "monitor_stop"]
+    done = stop["unsubscribed"]
+    exchanges = {r["id"]: r for r in records if r["kind"] == "exchange"}
+    for device in ("cam-b1-lobby", "door-b1-unit1"):
+        assert done[device]["ok"], done
+        (evidence,) = done[device]["evidence"]
+        assert exchanges[evidence]["device"] == device
+        assert exchanges[evidence]["method"]["operation"] == "Unsubscribe"
+    assert done["cam-roof-b1"]["ok"] is False, done
+    (stopped,) = [json.loads(line) for line in service.stderr.splitlines() if '"event": "stopped"' in line]
+    assert stopped["seconds"]["unsubscribe"] <= STOP_GRACE_S + 2, stopped
+
+
 @pytest.mark.parametrize("alerting", [True, False], ids=["platform_alerts", "platform_silent"])
 async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, alerting: bool) -> None:
     """A child gone quiet: an outage, and the platform's device_offline alert for it within the
@@ -161,27 +198,12 @@ async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeli
         service = Service(config, state, env)
         await service.start()
 
-        async def health() -> dict[str, Any]:
-            return dict(json.loads(await asyncio.to_thread(service.get, "/healthz")))
-
-        await service.until(
-            lambda h: (
-                h["panels"].get("panel-b1") == "read"
-                and all(
-                    h["event_subscriptions"].get(d) == "subscribed" for d in ("cam-b1-lobby", "door-b1-unit1")
-                )
-            ),
-            read=health,
-        )
+        await service.subscribed(("cam-b1-lobby", "door-b1-unit1"))
+        await service.until(lambda h: h["panels"].get("panel-b1") == "read", read=service.health)
 
         # the first round of checks done (ONVIF clients built: seconds of a busy loop on a loaded
         # machine), so that the alarm is heard as it comes rather than when the loop is free again
-        async def checks() -> tuple[float, int]:
-            done = sum(v for _, v in await service.samples("zhian_check_duration_seconds_count"))
-            starts = [r for r in await records_now(state) or [] if r["kind"] == "monitor_start"]
-            return done, starts[0]["scheduled_jobs"] if starts else 1 << 30
-
-        await service.until(lambda c: c[0] >= c[1], read=checks, timeout_s=180)
+        await service.first_round()
         await site.operator("panel-b1", "smoke", zone=1)
 
         def observed(records: list[dict[str, Any]]) -> bool:
@@ -225,3 +247,60 @@ def panel_in_alarm(site: Site, panel_id: str) -> bool:
     device = site.devices[panel_id]
     assert isinstance(device, FirePanel)
     return bool(device.state.alarm)
+
+
+async def test_a_real_intrusion_gives_a_passive_linkage_finding_with_its_timeline(tmp_path: Path) -> None:
+    """An intruder before cam-perimeter-01 while the monitor runs (the camera's own analytics event,
+    raised through the simulator's operator hook): the area's cameras, its lighting relay and the
+    platform's intrusion alert are timed from the trigger, each intrusion_linkage probe's verdict is
+    recorded and reaches the board, and the period report lists the event."""
+    watched = ("cam-perimeter-01", "cam-perimeter-02")
+    deadlines = {k: DEADLINE_S for k in ("camera_alarm_s", "lighting_s", "platform_alert_s")}
+    async with small_site(tmp_path, {}) as site:
+        keep = (*watched, "nvr-01")
+        config, env = write_config(site, tmp_path, keep, {"event_pull_s": 0.5}, {"linkage": deadlines})
+        state = tmp_path / "state"
+        service = Service(config, state, env)
+        await service.start()
+
+        await service.subscribed(watched)
+        await service.first_round()
+        await site.operator("cam-perimeter-01", "intrusion")
+
+        def observed(records: list[dict[str, Any]]) -> bool:
+            return any(r["kind"] == "linkage" for r in records)
+
+        await service.until(observed, read=lambda: records_now(state), timeout_s=120)
+        assert await service.stop(signal.SIGTERM) == 0
+
+    records = ledger_records(state)
+    (linkage,) = [r for r in records if r["kind"] == "linkage"]
+    facts = linkage["facts"]
+    what = (linkage["device"], facts["test"], facts["area"], facts["trigger"], facts["camera"])
+    assert what == ("cam-perimeter-01", "intrusion_linkage", "perimeter", "real", "cam-perimeter-01")
+    assert facts["trigger_event"].startswith("RuleEngine/")
+    assert facts["trigger_at"] <= facts["alarm_seen_at"]
+    timeline = {(row["effect"], row["target"]): row for row in facts["timeline"]}
+    expected = {
+        ("video", "cam-perimeter-01"), ("video", "cam-perimeter-02"), ("lighting", "light-perimeter"),
+        ("alert", "platform"),
+    }  # fmt: skip
+    assert set(timeline) == expected
+    for row in timeline.values():
+        assert row["status"] == "on_time", facts["timeline"]
+        assert 0 <= row["delay_s"] <= row["deadline_s"] == DEADLINE_S
+    probes = {"intrusion_linkage_video", "intrusion_linkage_lighting", "intrusion_linkage_alert"}
+    assert set(linkage["verdicts"]) == probes
+    assert {v["status"] for v in linkage["verdicts"].values()} == {"pass"}, linkage["verdicts"]
+    exchanges = {r["id"]: r for r in records if r["kind"] == "exchange"}
+    assert linkage["evidence"] and set(linkage["evidence"]) <= set(exchanges)
+    operations = {exchanges[e]["method"]["operation"] for e in linkage["evidence"]}
+    assert {"PullMessages", "alerts"} <= operations, operations
+    # the period report lists the event with its timings
+    today = datetime.fromisoformat(linkage["at"]).date()
+    (event,) = period_report(state, today, today, None)["linkage_events"]
+    assert (event["subject"], event["trigger"]) == ("cam-perimeter-01", "real")
+    assert {(e["effect"], e["target"]) for e in event["effects"]} == expected
+    # the findings reached the board: each intrusion_linkage probe's first status, recorded as a change
+    changed = {r["probe"] for r in records if r["kind"] == "finding" and r["device"] == "cam-perimeter-01"}
+    assert {p for p in changed if p.startswith("intrusion_linkage_")} == probes

@@ -275,8 +275,10 @@ async def test_event_service_live_and_analytics_topics(start: Starter) -> None:
         "CreatePullPointSubscription",
         "PullMessages",
         "Renew",
+        "SetSynchronizationPoint",
         "Unsubscribe",
     } <= cited(live, ledger)
+    assert live.facts["sync_heard"] is True
     t = target(plain, "camera")
     no_analytics = await event_service.run(context([t], ledger), t, params)
     assert no_analytics.status == "pass" and no_analytics.facts["analytics_topics"] == []
@@ -297,21 +299,29 @@ async def test_event_subscription_dead_and_refused(start: Starter) -> None:
         context([t], ledger), t, event_service.Params(subscription_s=0.5, pull_wait_s=0.8)
     )
     assert (dead.status, dead.reason, dead.facts["subscription_step"]) == (
-        "fail",
+        "error",
         "subscription_dead",
         "renew",
     )
     assert dead.facts["code"] == "wsrf-r:ResourceUnknownFault"
     t = target(refusing, "camera")
     refused = await event_service.run(context([t], ledger), t, event_service.Params())
-    assert (refused.reason, refused.facts["subscription_step"]) == ("subscription_dead", "create")
+    assert (refused.status, refused.reason, refused.facts["subscription_step"]) == (
+        "fail",
+        "subscription_dead",
+        "create",
+    )
     t = target(mute, "camera")
     none = await event_service.run(context([t], ledger), t, event_service.Params())
     assert (none.status, none.reason) == ("fail", "no_event_service")
     stuck = await start(OnvifCamera, [camera(faults=[{"type": "soap_fault", "operations": ["Renew"]}])])
     t = target(stuck, "camera")
     unrenewed = await event_service.run(context([t], ledger), t, event_service.Params(pull_wait_s=0))
-    assert (unrenewed.reason, unrenewed.facts["subscription_step"]) == ("subscription_dead", "renew")
+    assert (unrenewed.status, unrenewed.reason, unrenewed.facts["subscription_step"]) == (
+        "error",
+        "subscription_dead",
+        "renew",
+    )
     assert ledger.operations()[-2:] == ["Renew", "Unsubscribe"]  # the device's pull point is freed
 
 
@@ -328,6 +338,8 @@ FAULTY_EXPECTED = {
     ("recording_alive", "cam-b1-lobby"): ("pass", "recording"),  # its NVR answers for it
     ("event_service", "cam-b1-lobby"): ("error", "protocol_violation"),
     ("event_service", "cam-gate-01"): ("pass", "events_live"),
+    ("event_service", "door-gate-01"): ("error", "subscription_silent"),  # deaf after 1 s
+    ("event_service", "door-b1-unit1"): ("pass", "events_live"),
     ("door_alarms", "door-gate-01"): ("pass", "door_alarms_supported"),
     ("door_alarms", "door-roof-b1"): ("error", "device_rejected"),
     ("door_alarms", "door-b2-unit1"): ("not_assessed", "not_onvif"),

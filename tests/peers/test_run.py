@@ -140,6 +140,7 @@ EXPECTED_FAILS = {
 # The platform never raises device_offline: every offline test of an intercom fails.
 INTERCOMS = ("intercom-b1-01", "intercom-b1-02", "intercom-b2-01", "intercom-b2-02")
 BROKEN = {"cam-roof-b1", "cam-garage-02", "cam-b2-lobby", "cam-b1-lobby", "door-roof-b1"}  # errors
+DEAF = "door-gate-01"  # its pull points go deaf: its event service's finding is an error, nothing else
 EXPECTED_FAILED_INDICATORS = {
     "A2.1.1",
     "A2.3.4",
@@ -179,7 +180,9 @@ async def test_run_faulty_finds_each_fault_and_nothing_else(
     expected = dict(EXPECTED_FAILS) | {("offline_alert_test", i): "alert_missing" for i in INTERCOMS}
     assert failed == expected
     errors = {r["device"] for r in rows if r["status"] == "error"}
-    assert errors <= BROKEN | {"panel-b1", "panel-b2"}, errors - BROKEN
+    assert errors <= BROKEN | {DEAF, "panel-b1", "panel-b2"}, errors - BROKEN
+    deaf = [(r["probe"], r["reason"]) for r in rows if r["device"] == DEAF and r["status"] == "error"]
+    assert deaf == [("event_service", "subscription_silent")], deaf
     # a panel's linkage cannot be timed on a camera that is itself broken (malformed, slow)
     panel_errors = {r["probe"] for r in rows if r["status"] == "error" and r["device"].startswith("panel")}
     assert panel_errors <= {"fire_linkage_video"}, panel_errors

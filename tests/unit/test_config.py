@@ -261,6 +261,11 @@ CHECKS: list[tuple[str, str, list[str]]] = [
         "{id: panel-1, host: 10.0.2.1, area: a, profile_file: maps/none.yaml}",
         ["16: inventory.panels.0.profile_file: {tmp}/maps/none.yaml: No such file or directory"],
     ),
+    (
+        "inventory:\n",
+        "monitor:\n  schedule: {retention: 60, retension: 600}\ninventory:\n",
+        ["9: monitor.schedule.retension: no probe 'retension' in the rules (did you mean 'retention'?)"],
+    ),
     (  # errors across items each at their own entry, every one listed
         "area: a, credentials: cams}\n    - {id: cam-2",
         "area: b, credentials: cam}\n    - {id: cam-2",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from mapping.catalog import load_catalog
 from mapping.rules import load_rules
 from probes.finding import Finding
@@ -12,6 +14,7 @@ from probes.mqtt_common import matcher_of
 from probes.targets import Target
 from zhian.monitor.board import UNKNOWN, Board
 from zhian.monitor.heartbeats import Device, HeartbeatTracker
+from zhian.monitor.metrics import DeviceLines
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -130,3 +133,26 @@ def test_a_topic_is_routed_once_to_its_device_among_many_gateways() -> None:
         tracker.message("root/site/gw7/d8/heartbeat", b"{}", False, T0)  # d8 is gw8's, not gw7's
     assert seen == ["d7"] and devices[7].last_beat is not None and devices[8].last_beat is None
     assert set(tracker._routes) == {"root/site/gw7/d7/heartbeat", "root/site/gw7/d8/heartbeat"}
+
+
+def test_device_lines_parse_as_prometheus_reads_them_with_labels_escaped() -> None:
+    odd = Target('cam "2"\\x', "camera", "onvif", "127.0.0.1", 80, "area\nB")
+    d = device(9.0)
+    tracker = HeartbeatTracker([d], lambda *_: None)
+    lines = DeviceLines([d.target, odd], tracker, lambda: {odd.id: False})
+    assert tracker.judged == 0
+    tracker.subscribed("broker", "ex-sub")
+    tracker.message("root/site/gw/d1/heartbeat", b"{}", False, T0)
+    assert tracker.judged == 1
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(lines.text())
+        for s in family.samples
+    }
+    assert samples.keys() == {
+        ("zhian_device_up", (("area", "a1"), ("device", "d1"), ("kind", "mqtt_device"))),
+        ("zhian_device_up", (("area", "area\nB"), ("device", 'cam "2"\\x'), ("kind", "camera"))),
+        ("zhian_heartbeat_age_seconds", (("device", "d1"),)),
+    }
+    assert samples[("zhian_device_up", (("area", "a1"), ("device", "d1"), ("kind", "mqtt_device")))] == 1.0
+    assert 0 <= samples[("zhian_heartbeat_age_seconds", (("device", "d1"),))] < 5

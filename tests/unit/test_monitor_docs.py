@@ -8,10 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from prometheus_client import generate_latest
 
 from zhian.monitor.heartbeats import HeartbeatTracker
-from zhian.monitor.metrics import LiveCollector, Metrics
+from zhian.monitor.metrics import DeviceLines, LiveCollector, Metrics
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NAMES = {
@@ -34,8 +33,10 @@ NAMES = {
 
 def exposed() -> set[str]:
     metrics = Metrics()
-    metrics.registry.register(LiveCollector((), HeartbeatTracker((), lambda *_: None), dict, lambda: 0))
-    text = generate_latest(metrics.registry).decode()
+    tracker = HeartbeatTracker((), lambda *_: None)
+    metrics.registry.register(LiveCollector(tracker, lambda: 0))
+    metrics.devices = DeviceLines((), tracker, dict)
+    text = metrics.exposition().decode()
     return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
 
 

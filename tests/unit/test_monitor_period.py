@@ -6,12 +6,16 @@ import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from trestle.oscal.assessment_results import Model
 
 from zhian.cli.main import main
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.segments import SegmentedLedger
+from zhian.evidence.manifest import file_sha256
+from zhian.evidence.segments import SegmentedLedger, segment_dirs
 from zhian.monitor.period import NOT_MONITORED, period_report
 from zhian.report.messages import messages
 from zhian.report.svg_period import retention_over_period
@@ -108,7 +112,7 @@ def test_every_format_of_the_period_report(tmp_path: Path, lang: str) -> None:
     (baseline / "verdicts.yaml").write_text("verdicts:\n  A2.3.4: {status: pass, source: machine}\n")
     period = ["--from", "2026-11-01", "--to", "2026-11-01", "--baseline", str(baseline), "--lang", lang]
     out = {}
-    for fmt in ("html", "md", "json", "junit"):
+    for fmt in ("html", "md", "json", "junit", "oscal"):
         path = tmp_path / f"month.{lang}.{fmt}"
         assert main(["report", str(where), *period, "--format", fmt, "--out", str(path)]) == 0
         out[fmt] = path.read_text(encoding="utf-8")
@@ -124,6 +128,46 @@ def test_every_format_of_the_period_report(tmp_path: Path, lang: str) -> None:
     assert json.loads(out["json"])["schema"] == "zhian.period/1"
     suite = ET.fromstring(out["junit"]).find("testsuite")
     assert suite is not None and suite.get("failures") == "1"  # A2.3.4 failed for part of the day
+    Model.model_validate(json.loads(out["oscal"]))  # the OSCAL schema's models, as a run's OSCAL
+
+
+def test_the_period_in_oscal_validates_and_cites_the_sealed_segments(tmp_path: Path) -> None:
+    where = state(tmp_path)
+    period = ["--from", "2026-11-01", "--to", "2026-11-01", "--format", "oscal"]
+
+    def oscal(out: Path) -> dict[str, Any]:
+        assert main(["report", str(where), *period, "--out", str(out)]) == 0
+        doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return doc
+
+    doc = oscal(tmp_path / "ar.json")
+    Model.model_validate(doc)
+    ar = doc["assessment-results"]
+    result = ar["results"][0]
+    assert (result["start"], result["end"]) == (DAY.isoformat(), (DAY + timedelta(days=1)).isoformat())
+    states = {f["target"]["target-id"]: f["target"]["status"]["state"] for f in result["findings"]}
+    assert states == {"A2.3.4": "not-satisfied"}  # failed for a quarter of the day
+    titles = [o["title"] for o in result["observations"]]
+    assert any(t.startswith("outage of d1") for t in titles) and any(
+        "retention of cam-1" in t for t in titles
+    )
+    assert any(t.startswith("fire_linkage") or "Z3" in t for t in titles), titles
+    # every observation cites the segment, which names its signed manifest by its sha256
+    resources = {r["uuid"]: r for r in ar["back-matter"]["resources"]}
+    (segment,) = segment_dirs(where)
+    manifest = file_sha256(segment / "manifest.json")
+    for observation in result["observations"]:
+        (cited,) = observation["relevant-evidence"]
+        link = resources[cited["href"].removeprefix("#")]["rlinks"][0]
+        assert link == {
+            "href": f"segments/{segment.name}/manifest.json",
+            "hashes": [{"algorithm": "SHA-256", "value": manifest}],
+        }
+    assert ar["import-ap"]["href"].removeprefix("#") in resources
+    assert oscal(tmp_path / "again.json") == doc  # the same evidence gives the same document
+    doc["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] = "lapsed"
+    with pytest.raises(ValidationError):
+        Model.model_validate(doc)  # and the validation is not vacuous
 
 
 def test_the_retention_chart_names_the_cameras_that_fell_below() -> None:

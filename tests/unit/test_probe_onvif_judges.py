@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from collectors.errors import DeviceRejected
+from collectors.errors import DeviceRejected, Unreachable
 from collectors.onvif_doors import DoorCapabilities, DoorInfo, DoorState
 from collectors.onvif_events import SubscriptionLost
 from collectors.onvif_recording import Recording
@@ -57,7 +57,7 @@ def test_event_service_judgement() -> None:
     lost = SubscriptionLost("gone", code="wsrf-r:ResourceUnknownFault")
     dead = event_service.judge("cam1", TOPICS, life("renew", lost), ("e1",), NOW, NOW)
     assert (dead.status, dead.reason, dead.facts["code"]) == (
-        "fail",
+        "error",
         "subscription_dead",
         "wsrf-r:ResourceUnknownFault",
     )
@@ -66,6 +66,24 @@ def test_event_service_judgement() -> None:
     assert expired.reason == "subscription_dead"
     empty = event_service.judge("cam1", frozenset(), life(), ("e1",), NOW, NOW)
     assert (empty.status, empty.reason) == ("fail", "no_topics")
+
+
+def test_a_refused_subscription_fails_one_that_dies_is_an_error() -> None:
+    """Refused at creation: the device's event service fails. Made, then gone, unanswered, past its
+    termination or deaf: what its events would show could not be observed (error, never a fail)."""
+    refusal = DeviceRejected("no", code="wsnt:SubscribeCreationFailedFault")
+    refused = event_service.judge("d1", TOPICS, life("create", refusal), ("e1",), NOW, NOW)
+    assert (refused.status, refused.reason) == ("fail", "subscription_dead")
+    hung = Unreachable("no reply within 5 s", timed_out=True, exchange_id="e3")
+    mute = event_service.judge("d1", TOPICS, life("wait", hung), ("e1",), NOW, NOW)
+    assert (mute.status, mute.reason, mute.facts["error"]) == ("error", "subscription_dead", str(hung))
+    assert "wait" in mute.detail and "code" not in mute.facts
+    late = Lifecycle("sync", 4, 60, None, ("e2",), None, past_termination=True)
+    assert event_service.judge("d1", TOPICS, late, (), NOW, NOW).reason == "subscription_dead"
+    deaf = event_service.judge("d1", TOPICS, Lifecycle("done", 4, 60, None, ("e2",), False), (), NOW, NOW)
+    assert (deaf.status, deaf.reason, deaf.facts["sync_heard"]) == ("error", "subscription_silent", False)
+    unchecked = Lifecycle("done", 0, 60, None, ("e2",), None)  # no state to re-send: not judged deaf
+    assert event_service.judge("d1", TOPICS, unchecked, ("e1",), NOW, NOW).status == "pass"
 
 
 def door(token: str = "Door_1", **caps: bool) -> DoorInfo:

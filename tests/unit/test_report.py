@@ -15,11 +15,12 @@ from mapping.catalog import load_catalog
 from zhian.cli import main
 from zhian.errors import UsageError
 from zhian.evidence.verify import verify
-from zhian.report.build import failed_targets
+from zhian.report.build import build_report, failed_targets
+from zhian.report.html import render_html
 from zhian.report.model import Report
 from zhian.report.remediation import load_remedies
 from zhian.report.rundir import FindingIn
-from zhian.report.write import EXTENSIONS, Format, write_report
+from zhian.report.write import EXTENSIONS, Format, write_chunks, write_report
 
 from .fixtures.report.runs import write_run
 
@@ -156,6 +157,30 @@ def test_html_is_one_self_contained_page(run: Path) -> None:
     assert len(ids) == len(set(ids))
     targets = set(re.findall(r'href="#([^"]+)"', html))
     assert targets <= set(ids), targets - set(ids)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_page_written_as_it_renders_is_the_whole_report_rendered(run: Path, lang: str) -> None:
+    """The run writes its page piece by piece, findings and ledger records read as they are shown:
+    the same bytes as the whole report model rendered at once (what --format json holds)."""
+    written = write_report(run, "html", "zh" if lang == "zh" else "en", None, run.parent / f"s.{lang}.html")
+    whole = render_html(build_report(run, "zh" if lang == "zh" else "en", None))
+    assert written.read_bytes().decode("utf-8") == whole
+    assert 'id="f-1"' in whole and 'id="ex-' in whole
+
+
+def test_a_page_stopped_halfway_leaves_the_previous_one_and_no_temporary_file(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("the whole previous page", encoding="utf-8")
+
+    def pieces() -> Any:
+        yield "<!DOCTYPE html>"
+        raise KeyboardInterrupt  # a signal while the findings are written out
+
+    with pytest.raises(KeyboardInterrupt):
+        write_chunks(pieces(), page)
+    assert page.read_text(encoding="utf-8") == "the whole previous page"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
 
 
 def test_junit_has_one_testcase_per_indicator(run: Path) -> None:

@@ -14,6 +14,7 @@ from zhian.evidence.segments import (
     STATE_FILE,
     SegmentedLedger,
     read_json,
+    records_of,
     segment_dirs,
     verify_chain,
     verify_segment,
@@ -101,3 +102,32 @@ def test_a_segment_left_open_by_a_kill_is_sealed_as_recovered_and_replayed(tmp_p
     check = verify_chain(state)
     assert check.ok, (check.links, [v.problems for _, v in check.segments])
     assert len(check.segments) == 3
+
+
+def test_a_batch_is_one_transaction_all_or_nothing_and_the_chain_goes_on(tmp_path: Path) -> None:
+    key, clock, state = load_or_create(tmp_path / "keys"), Clock(), tmp_path / "state"
+    led = ledger(state, key, clock, {})
+    led.resume()
+    led.start()
+    with led.batch():
+        for n in range(3):
+            led.append("finding", {"device": f"d{n}", "status": "pass"})
+        with led.batch():  # nested: part of the same transaction
+            led.append("finding", {"device": "d3", "status": "pass"})
+    try:
+        with led.batch():
+            led.append("finding", {"device": "lost", "status": "fail"})
+            raise OSError("disk full")
+    except OSError:
+        pass
+    assert led.records_total == 5 and led.counts == {"finding": 4}  # segment_start and 4 findings
+    led.append("finding", {"device": "d4", "status": "pass"})  # follows the head before the failed batch
+    clock.now += timedelta(minutes=2)  # past midnight: the next batch rolls first
+    with led.batch():
+        led.append("finding", {"device": "d5", "status": "pass"})
+    led.close()
+    check = verify_chain(state)
+    assert check.ok, (check.links, [v.problems for _, v in check.segments])
+    devices = [r.get("device") for s in segment_dirs(state) for r in records_of(s) if r["kind"] == "finding"]
+    assert devices == ["d0", "d1", "d2", "d3", "d4", "d5"]
+    assert [s.name for s in segment_dirs(state)] == ["000001-20261130", "000002-20261201"]

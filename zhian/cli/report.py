@@ -54,6 +54,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"{out}: inside the sealed run {run_dir}; write it elsewhere, "
             "or add it to the run with --into-run"
         )
+    if not args.summary and str(out) != "-":  # the html page is written as it is rendered
+        print(write_report(run_dir, cast(Format, fmt), args.lang, args.evaluator, out))
+        return 0
     report = build_report(run_dir, args.lang, args.evaluator)
     text = SUMMARY_RENDERERS[fmt](report) if args.summary else RENDERERS[cast(Format, fmt)](report)
     if str(out) == "-":
@@ -64,7 +67,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_period(args: argparse.Namespace) -> int:
-    """A monitor's state directory: compliance over --from .. --to (md by default; html, json, junit)."""
+    """A monitor's state directory: compliance over --from .. --to (md by default; html, json, junit,
+    oscal)."""
     if args.period_from is None or args.period_to is None:
         raise UsageError(f"{args.run_dir}: a monitor's state: give the period (--from DATE --to DATE)")
     fmt = args.format or "md"
@@ -132,6 +136,7 @@ def add_parser(sub: SubParsers) -> None:
                 "zhian report STATE --from 2026-11-01 --to 2026-11-30 --format html --baseline RUN",
                 "the same in HTML with its retention chart, and what degraded since the graded run",
             ),
+            ("zhian report STATE --from 2026-11-01 --to 2026-11-30 --format oscal", "the month in OSCAL"),
         ],
         description="Render the report of a run directory. It reads the run and writes only where --out "
         "says (stdout by default); --into-run adds the report to the sealed run and re-seals it.",
@@ -144,7 +149,7 @@ def add_parser(sub: SubParsers) -> None:
         choices=(*EXTENSIONS, "text"),
         help="html (default), md, json (zhian.report/1), junit (one test case per indicator), "
         "oscal (OSCAL 1.2 assessment-results); "
-        "with --summary also text (its default)",
+        "with --summary also text (its default); a monitor's period: md (default), html, json, junit, oscal",
     )
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="zh (default) or en")
     p.add_argument(

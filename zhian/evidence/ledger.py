@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +92,7 @@ class Storage(Protocol):
     """Where rows live. Appends are durable when `insert` returns."""
 
     def insert(self, row: Row) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     def last(self) -> Row | None: ...
     def rows(self) -> Iterator[Row]: ...
     def row(self, record_id: str) -> Row | None: ...
@@ -178,6 +180,20 @@ class SqliteStorage:
                 ),
             )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The inserts made inside are committed together (one commit, not one each), or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._db.execute("COMMIT")
+
     _COLUMNS = "seq, id, kind, probe, device, started_at, body, hash, prev_hash"
 
     def last(self) -> Row | None:
@@ -233,7 +249,7 @@ class Ledger:
         self.run_dir = run_dir
         self.max_artefact_bytes = max_artefact_bytes
         self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by the appends of a batch
         last = storage.last()
         self._seq = last.seq if last else 0
         self.head = last.hash if last else start
@@ -260,6 +276,22 @@ class Ledger:
             self.storage.insert(row)
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The records appended inside are committed in one transaction: a burst of records costs one
+        commit, not one each (a monitor's first judgement of 50,000 devices was 0.75 ms a record in
+        commits). All or nothing: a kill loses at most the batch in flight and the chain stays valid;
+        an error inside rolls the batch back and the chain goes on from the head stored before it.
+        No other thread appends meanwhile."""
+        with self._lock:
+            seq, head, counts = self._seq, self.head, dict(self.counts)
+            with self.storage.transaction():
+                try:
+                    yield
+                except BaseException:
+                    self._seq, self.head, self.counts = seq, head, counts
+                    raise
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """An artefact's bytes with every literal secret removed, as records are scrubbed (bytes that

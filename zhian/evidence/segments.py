@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,7 @@ class SegmentedLedger:
         self.records_total = 0  # in the whole chain, across restarts
         self.counts: dict[str, int] = {}  # by kind, since this process started
         self.max_artefact_bytes = max_artefact_bytes
+        self._batched = False
 
     def resume(self) -> Resume:
         """Read what the segments hold, without changing anything yet."""
@@ -176,11 +178,34 @@ class SegmentedLedger:
     def append(self, kind: str, fields: Mapping[str, Any]) -> None:
         if self.ledger is None:
             raise RuntimeError("the segmented ledger is not open")
-        self.roll_if_due()
+        if not self._batched:
+            self.roll_if_due()
         assert self.ledger is not None
         self.ledger.append(kind, fields)
         self.records_total += 1
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The records appended inside in one transaction of the open segment (Ledger.batch), the
+        segment rolled if due before it rather than looked at (a stat) for every record."""
+        if self.ledger is None:
+            raise RuntimeError("the segmented ledger is not open")
+        if self._batched:
+            yield
+            return
+        self.roll_if_due()
+        assert self.ledger is not None
+        total, counts = self.records_total, dict(self.counts)
+        self._batched = True
+        try:
+            with self.ledger.batch():
+                yield
+        except BaseException:
+            self.records_total, self.counts = total, counts
+            raise
+        finally:
+            self._batched = False
 
     def store_artefact(self, data: bytes) -> str:
         assert self.ledger is not None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from probes.finding import Finding
+from zhian.monitor.board import UNKNOWN
 
 if TYPE_CHECKING:
     from zhian.monitor.service import Monitor
@@ -22,6 +23,7 @@ class Console:
         self.monitor, self.out = monitor, out
         self.screen = out.isatty()
         self.recent: deque[str] = deque(maxlen=RECENT)
+        self.first_passes = 0  # first judgements that passed since the last tick
 
     def _line(self, event: str, **fields: Any) -> None:
         row = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event} | fields
@@ -42,21 +44,35 @@ class Console:
             self._line("inventory", problem=problem)
 
     def change(self, finding: Finding, previous: str) -> None:
+        """A line per change; a first judgement that passes is only counted, and the count said once a
+        tick (a site's start is not 50,000 lines written on the main loop, each flushed)."""
+        if previous == UNKNOWN and finding.status == "pass":
+            self.first_passes += 1
+            return
         self._line("change", probe=finding.probe, device=finding.device, status=finding.status,
                    previous=previous, reason=finding.reason)  # fmt: skip
+
+    def first_judgements(self) -> None:
+        if self.first_passes:
+            passed, self.first_passes = self.first_passes, 0
+            tracker = self.monitor.tracker
+            self._line("first_judgements", passed=passed, devices_judged=tracker.judged,
+                       devices_tracked=len(tracker.devices))  # fmt: skip
 
     def note(self, text: str) -> None:
         self._line("note", text=text)
 
     def stopped(self, records: int, phases_s: dict[str, float]) -> None:
         self.screen = False
+        self.first_judgements()
         self._line("stopped", records=records, seconds=phases_s)
 
     def tick(self) -> None:
-        """Redraw the one screen (a terminal only)."""
+        """Say how many first judgements passed; redraw the one screen (a terminal only)."""
+        m = self.monitor
+        self.first_judgements()
         if not self.screen:
             return
-        m = self.monitor
         devices = list(m.tracker.devices.values())
         up = sum(1 for d in devices if d.up)
         down = [d.target.id for d in devices if d.up is False]

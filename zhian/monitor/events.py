@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from collectors.errors import CollectorError, Unreachable
 from collectors.exchange import Exchange, Sink, discard
@@ -85,6 +85,7 @@ class EventObserver:
         self.gap_started: dict[str, datetime] = {}
         self.listeners: list[Listener] = []
         self.held: dict[str, deque[Exchange]] = {}  # device -> its observers' last routine exchanges
+        self.pull_points: dict[str, PullPoint] = {}  # device -> its live subscription, ended at stop
         self._record: Sink = discard
 
     def sink(self, record: Sink) -> Sink:
@@ -130,6 +131,7 @@ class EventObserver:
                     self.m.ctx.client(OnvifClient, target) as client,
                     await client.pull_point(settings.event_termination_s) as pp,
                 ):
+                    self.pull_points[target.id] = pp
                     self.subscribed(target, pp.evidence[0])
                     delay = settings.reconnect_min_s
                     death = await self.keep(target, pp)
@@ -150,9 +152,10 @@ class EventObserver:
         settings = self.m.config.monitor
         checked = time.monotonic()
         sync: tuple[str, int] | None = None  # the synchronization point's exchange, pulls since
+        last = self.m.ctx.clock()  # the subscription's creation, then each pull's return
         while True:
             pulled = await pp.pull(settings.event_pull_s, slot=False)
-            self.take(target, pulled)
+            last = self.take(target, pulled, last)
             if pulled.messages:
                 sync = None
             elif sync is not None:
@@ -181,14 +184,42 @@ class EventObserver:
             if sync is None and time.monotonic() - checked >= settings.event_check_s:
                 sync, checked = (await pp.synchronize(), 0), time.monotonic()
 
-    def take(self, target: Target, pulled: Pull) -> None:
-        if not pulled.messages:
-            return
+    async def unsubscribe(self, budget_s: float) -> dict[str, dict[str, Any]]:
+        """At stop, the followers cancelled (a cancelled pull leaves its subscription open): end every
+        live subscription, so that the devices' few pull points are free again, all at once and
+        within budget_s; a device that does not answer by then is left to expire it. Each device's
+        outcome: the Unsubscribe exchange, or why it was not sent through."""
+        live = {d: pp for d, pp in self.pull_points.items() if pp.open}
+        self.pull_points.clear()
+        tasks = {d: asyncio.create_task(pp.unsubscribe(), name=f"unsubscribe {d}") for d, pp in live.items()}
+        if tasks:
+            await asyncio.wait(tasks.values(), timeout=budget_s)
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        out: dict[str, dict[str, Any]] = {}
+        for device, task in tasks.items():
+            if task.cancelled():
+                out[device] = {"ok": False, "reason": "no_answer", "budget_s": budget_s, "evidence": []}
+            elif isinstance(error := task.exception(), CollectorError):
+                ids = [error.exchange_id] if error.exchange_id else []
+                out[device] = {"ok": False, "reason": error.reason, "evidence": ids}
+            elif error is not None:  # a bug: said, and the segment still sealed
+                out[device] = {"ok": False, "reason": "internal_error", "detail": repr(error), "evidence": []}
+            else:
+                out[device] = {"ok": True, "evidence": [task.result()]}
+        return out
+
+    def take(self, target: Target, pulled: Pull, after: datetime) -> datetime:
+        """Keep what a pull brought (its messages came after the previous pull's return, `after`),
+        tell the listeners; returns this pull's return."""
         at = self.m.ctx.clock()
-        new = [Heard(at, m, pulled.exchange_id) for m in pulled.messages]
-        self.heard[target.id].extend(new)
-        for listener in self.listeners:
-            listener(target, new)
+        if pulled.messages:
+            new = [Heard(at, m, pulled.exchange_id, after) for m in pulled.messages]
+            self.heard[target.id].extend(new)
+            for listener in self.listeners:
+                listener(target, new)
+        return at
 
     # -- the record ---------------------------------------------------------------------------------
     def subscribed(self, target: Target, exchange_id: str) -> None:

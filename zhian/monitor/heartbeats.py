@@ -115,6 +115,7 @@ class HeartbeatTracker:
         self._evidence: dict[str, str] = {}  # broker -> the exchange of its current subscription
         self.gaps: dict[str, float] = {}  # broker -> monotonic start of its gap
         self.read_up_to: dict[str, float] = {}  # broker -> when its subscription last had nothing unread
+        self.judged = 0  # devices judged at least once (the warm-up is over when all are)
 
     def of_broker(self, broker: str) -> list[Device]:
         return [d for d in self.devices.values() if d.broker == broker]
@@ -182,7 +183,7 @@ class HeartbeatTracker:
 
     def behind_s(self, now: float) -> dict[str, float]:
         """Per subscribed broker, how long ago its subscription last had nothing unread."""
-        return {b: max(0.0, now - t) for b, t in self.read_up_to.items()}
+        return {b: max(0.0, now - t) for b, t in list(self.read_up_to.items())}  # read from other threads
 
     def expire(self) -> float:
         """Judge every device whose deadline has passed and whose broker's messages up to it have all
@@ -213,6 +214,8 @@ class HeartbeatTracker:
             up, reason = False, "stale_online" if device.status == ONLINE else "silent"
         if up == device.up and reason == device.reason:
             return
+        if device.up is None:
+            self.judged += 1
         device.up, device.reason = up, reason
         self._on_change(device, self.finding(device, now, cause))
 

@@ -1,12 +1,16 @@
-"""Linkage from real alarms: every fire panel read every `linkage_poll_s`; a zone that turns to
-alarm is a real trigger, observed by the fire linkage's passive mode (probes/linkage/passive.py)
-with the cameras' and doors' histories from the event subscriptions.
+"""Linkage from real alarms, observed by the linkage probes' passive mode (probes/linkage/passive*.py):
+- fire: every fire panel read every `linkage_poll_s`; a zone that turns to alarm is a trigger;
+- intrusion: a perimeter camera (one the intrusion_linkage probes are planned on) whose event
+  subscription hears its analytics report an intruder (a RuleEngine event) is a trigger; while an
+  area's intrusion is observed, further reports in that area are part of it.
+The effects come from the cameras' and doors' event subscriptions, the relays' state messages the
+broker subscriptions receive, and what the passive mode polls.
 
-Each alarm gives one `linkage` record (the trigger, the whole timeline of effects with their delays
-and deadlines, and each fire_linkage probe's verdict), and the probes' findings go to the board
-like any other (a change of status is recorded as a finding). Quiet readings are routine: held,
-not written, unless an alarm's record cites the last one. A zone already in alarm when the monitor
-starts cannot be timed and is left alone.
+Each trigger gives one `linkage` record (the trigger, the whole timeline of effects with their delays
+and deadlines, and each linkage probe's verdict), and the probes' findings go to the board like any
+other (a change of status is recorded as a finding). Quiet readings are routine: held, not written,
+unless an alarm's record cites the last one. A zone already in alarm, or an intruder already inside,
+when the monitor starts cannot be timed and is left alone.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from typing import TYPE_CHECKING
 from collectors.errors import CollectorError
 from collectors.modbus.client import ModbusClient
 from collectors.modbus.readings import PanelReading
+from probes.finding import Finding
 from probes.linkage.judge import timeline_facts
-from probes.linkage.params import FireParams
-from probes.linkage.passive import FIRE_PROBES, RealAlarm, RelayHeard, observe_real_fire
-from probes.linkage.reading import Heard, relay_body_on
+from probes.linkage.params import INTRUSION, FireParams, IntrusionParams
+from probes.linkage.passive import RelayHeard
+from probes.linkage.passive_fire import FIRE_PROBES, RealAlarm, observe_real_fire
+from probes.linkage.passive_intrusion import INTRUSION_PROBES, RealIntrusion, observe_real_intrusion
+from probes.linkage.reading import Heard, intrusion_onset, relay_body_on
 from probes.linkage.site import relay_topics, zone_areas
+from probes.linkage.watches import LinkageRun
 from probes.panel_common import panel_site
 from probes.registry import PROBES
 from probes.targets import Target
@@ -62,6 +70,14 @@ class RealAlarms:
         params = probe_params(PROBES[FIRE_PROBES["doors"]], monitor.config)
         assert isinstance(params, FireParams)
         self.params = params
+        intrusion = probe_params(PROBES[INTRUSION_PROBES["video"]], monitor.config)
+        assert isinstance(intrusion, IntrusionParams)
+        self.intrusion_params = intrusion
+        # the perimeter cameras: those the intrusion_linkage probes are planned on (the rules' choice)
+        planned = {d for p, d in monitor.board.indicators_of if PROBES[p].active_test == INTRUSION}
+        self.perimeter = frozenset(planned)
+        self.intruded: set[str] = set()  # areas whose intrusion is being observed
+        monitor.events.listeners.append(self.heard)
         self.tg: asyncio.TaskGroup | None = None
         self.state: dict[str, str] = {}  # panel -> read | unreadable (its last reading)
 
@@ -118,30 +134,58 @@ class RealAlarms:
                     alarmed.add(zone)
                     if zone in quiet and zone in areas:
                         at, before = quiet[zone]
-                        alarm = RealAlarm(panel, site, zone, areas[zone], at, reading.read_at, before,
-                                          (*before.exchanges, *reading.exchanges))  # fmt: skip
+                        alarm = RealAlarm(panel, areas[zone], zone, at, reading.read_at,
+                                          (*before.exchanges, *reading.exchanges), site, before)  # fmt: skip
                         self.start(alarm)
             await asyncio.sleep(self.m.config.monitor.linkage_poll_s)
 
     def start(self, alarm: RealAlarm) -> None:
         assert self.tg is not None
-        self.m.events.flush(alarm.panel.id, alarm.evidence)
-        self.m.console.note(
-            f"{alarm.panel.id}: fire alarm in zone {alarm.zone} ({alarm.area}), timing its linkage"
-        )
-        self.tg.create_task(self.observe(alarm), name=f"linkage {alarm.panel.id} {alarm.zone}")
+        panel = alarm.subject.id
+        self.m.events.flush(panel, alarm.evidence)
+        self.m.console.note(f"{panel}: fire alarm in zone {alarm.zone} ({alarm.area}), timing its linkage")
+        self.tg.create_task(self.observe(alarm), name=f"linkage {panel} {alarm.zone}")
 
     async def observe(self, alarm: RealAlarm) -> None:
         following.set(None)  # the observation's exchanges are its evidence: all recorded
-        run, findings = await observe_real_fire(self.m.ctx, self.params, alarm, self)
-        facts = timeline_facts(run) | {"trigger_at": alarm.trigger_at.isoformat()}
+        self.record(alarm.seen_at, *await observe_real_fire(self.m.ctx, self.params, alarm, self))
+
+    def heard(self, camera: Target, new: Sequence[Heard]) -> None:
+        """On the main loop, what a subscription just heard: a perimeter camera's intruder starts the
+        observation of its area's linkage, unless one is under way there."""
+        if camera.id not in self.perimeter or camera.area in self.intruded or self.tg is None:
+            return
+        onset = intrusion_onset(new, new[0].at)
+        if onset is None:
+            return
+        when = onset.message.utc_time
+        intrusion = RealIntrusion(
+            camera, camera.area, None, onset.after or onset.at, onset.at, (onset.exchange_id,),
+            onset.message.topic, when.isoformat() if when else None,
+        )  # fmt: skip
+        self.intruded.add(camera.area)
+        self.m.console.note(
+            f"{camera.id}: intrusion in {camera.area} ({onset.message.topic}), timing its linkage"
+        )
+        self.tg.create_task(self.observe_intrusion(intrusion), name=f"linkage {camera.id}")
+
+    async def observe_intrusion(self, intrusion: RealIntrusion) -> None:
+        following.set(None)
+        try:
+            run, findings = await observe_real_intrusion(self.m.ctx, self.intrusion_params, intrusion, self)
+        finally:
+            self.intruded.discard(intrusion.area)
+        self.record(intrusion.seen_at, run, findings)
+
+    def record(self, seen_at: datetime, run: LinkageRun, findings: list[Finding]) -> None:
+        """The trigger's `linkage` record; its findings to the board."""
         self.m.ledger.append(
             "linkage",
             {
                 "run_id": self.m.monitor_id,
-                "device": alarm.panel.id,
-                "at": alarm.seen_at.isoformat(),
-                "facts": facts,
+                "device": run.subject,
+                "at": seen_at.isoformat(),
+                "facts": timeline_facts(run),
                 "verdicts": {
                     f.probe: {"status": f.status, "reason": f.reason, "detail": f.detail} for f in findings
                 },

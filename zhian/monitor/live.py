@@ -70,6 +70,12 @@ class LiveSide:
         if not self.main.is_closed():
             self.main.call_soon_threadsafe(fn, *args)
 
+    def post_later(self, delay_s: float, fn: Callable[[], Any]) -> None:
+        """Run fn() on the main loop delay_s from now."""
+        assert self.main is not None
+        if not self.main.is_closed():
+            self.main.call_soon_threadsafe(self.main.call_later, delay_s, fn)
+
     def _run(self) -> None:
         asyncio.run(self._serve())
 

@@ -7,12 +7,14 @@ gateway or reachability finding turning fail, until it turns pass again) with wh
 raised its alert (the `outage_alert` record the platform observer writes for each outage,
 zhian/monitor/alerts.py), the broker gaps and the event subscriptions' gaps
 (zhian/monitor/events.py), the linkage events observed from real alarms, and with --baseline the
-indicators that passed in the graded run and do not now: the 4.10 downgrade risk.
+indicators that passed in the graded run and do not now: the 4.10 downgrade risk. The document also
+names the monitor (its last start: id, community, config digest) and the segments that hold the
+period's evidence, each sealed one with its chain head and the sha256 of its signed manifest.
 
 A linkage event is read from any record whose facts carry a linkage timeline (`trigger_at` and
 `timeline`, probes/linkage/judge.py run_facts), the shape the linkage probes' findings have in
 `zhian run` and in the monitor's passive observation: one event per trigger, with each effect's
-delay against its deadline. The renderers (Markdown, HTML, JUnit) are in zhian/report/period.py.
+delay against its deadline. The renderers (Markdown, HTML, JUnit, OSCAL) are in zhian/report/period.py.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import yaml
 
 from zhian.errors import UsageError
 from zhian.evidence.ledger import LedgerError
-from zhian.evidence.segments import records_of, segment_dirs
+from zhian.evidence.manifest import MANIFEST, file_sha256
+from zhian.evidence.segments import SEGMENT_FILE, read_json, records_of, sealed_head, segment_dirs
 
 NOT_MONITORED = "not_monitored"
+FAILING = ("fail", "partial")  # an indicator that spent any of the period so has lapsed
 OUTAGE_PROBES = frozenset({"heartbeat", "gateway_status"})
 GAP_FIELDS = ("device", "started_at", "ended_at", "duration_s", "reason", "error")
 ALERT_MATCH_S = 60.0  # an outage_alert names the outage by its start; clocks read a moment apart
@@ -99,12 +103,14 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
     alerts: dict[str, list[dict[str, Any]]] = {}  # device -> its outage_alert records
     linkage: dict[tuple[str, str], dict[str, Any]] = {}
     running: list[tuple[datetime, datetime]] = []
+    monitor: dict[str, Any] = {}  # the last start's: its id, community, config digest and tool
     up_since: datetime | None = None
     last_seen: datetime | None = None
     for body in records(state):
         at = stamp(body)
         kind = body.get("kind")
         if kind == "monitor_start" and at is not None:
+            monitor = {k: body.get(k) for k in ("run_id", "community", "config_sha256", "tool")}
             if up_since is not None:  # the service before was killed: it ran until its last record
                 running.append((up_since, last_seen or up_since))
             up_since = at
@@ -156,9 +162,35 @@ def period_report(state: Path, first: date, last: date, baseline: Path | None) -
             if start <= datetime.fromisoformat(e["at"]) < end
         ],
     }
+    doc |= {"monitor": monitor, "segments": segments_in(state, start, end)}
     if baseline is not None:
         doc["degraded_since_baseline"] = degraded(baseline, indicators, end)
     return doc
+
+
+def segments_in(state: Path, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The segments that hold the period's evidence: each sealed one with its chain head and the sha256
+    of its signed manifest (an open one, being written, has neither)."""
+    out: list[dict[str, Any]] = []
+    for segment in segment_dirs(state):
+        meta = read_json(segment / SEGMENT_FILE)
+        opened, closed = meta.get("opened_at"), meta.get("closed_at")
+        if not isinstance(opened, str) or datetime.fromisoformat(opened) >= end:
+            continue
+        if isinstance(closed, str) and datetime.fromisoformat(closed) < start:
+            continue
+        sealed = (segment / MANIFEST).is_file()
+        out.append(
+            {
+                "segment": segment.name,
+                "opened_at": opened,
+                "closed_at": closed,
+                "recovered": bool(meta.get("recovered")),
+                "chain_head": sealed_head(segment) if sealed else None,
+                "manifest_sha256": file_sha256(segment / MANIFEST) if sealed else None,
+            }
+        )
+    return out
 
 
 def track_outage(outages: dict[str, list[dict[str, Any]]], body: Mapping[str, Any], at: datetime) -> None:

@@ -50,12 +50,13 @@ from zhian.monitor.events import EventObserver
 from zhian.monitor.heartbeats import MQTT_KINDS, Device, HeartbeatTracker, expectations
 from zhian.monitor.linkage import RealAlarms
 from zhian.monitor.live import LiveSide
-from zhian.monitor.metrics import LiveCollector, Metrics
+from zhian.monitor.metrics import DeviceLines, LiveCollector, Metrics
 from zhian.monitor.period import OUTAGE_PROBES
 
 LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker, never scheduled
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
 TICK_S = 1.0  # indicators re-judged, segments rolled, the console redrawn
+HANDOVER_S = 0.1  # the live side's changes are recorded at most this late, together
 STOP_GRACE_S = 3.0  # per part of the service, on SIGTERM, before the segment is sealed regardless
 
 
@@ -115,14 +116,14 @@ class Monitor:
         self.metrics = Metrics()
         self.reachable: dict[str, dict[str, bool]] = {}  # device -> probe -> last check reached it
         self.others_up: dict[str, bool] = {}
-        self.metrics.registry.register(
-            LiveCollector(self.site.targets, self.tracker, self.devices_up, lambda: self.ledger.records_total)
-        )
+        self.metrics.registry.register(LiveCollector(self.tracker, lambda: self.ledger.records_total))
+        self.metrics.devices = DeviceLines(self.site.targets, self.tracker, self.devices_up)
         # checks in flight: call-bound jobs, by default as many as connections (see Limits)
         self.gate = asyncio.Semaphore(config.limits.concurrency or config.limits.connections)
         self.gap_started: dict[str, datetime] = {}
         self._handed: deque[Finding] = deque()  # live changes on their way to the main loop
         self._handover_due = False
+        self.first_rounds: set[str] = set()  # scheduled probes whose first round has ended
         self.console = Console(self)
         self.live = LiveSide(self, listen)
         self.started = time.monotonic()
@@ -170,30 +171,37 @@ class Monitor:
 
     def live_change(self, _device: Device, finding: Finding) -> None:
         """Called on the live side's thread: recorded on the main loop, in batches, so that a burst of
-        changes is one callback there and not thousands queued ahead of everything else (a stop)."""
+        changes is one callback there and not thousands queued ahead of everything else (a stop), and
+        one transaction: what changes within HANDOVER_S of the first is taken together (the finding
+        carries its own time; the metrics read the tracker, not the ledger)."""
         self._handed.append(finding)
         if not self._handover_due:
             self._handover_due = True
-            self.live.post(self.take_handed)
+            self.live.post_later(HANDOVER_S, self.take_handed)
 
     def take_handed(self) -> None:
+        """Record what the live side handed over, in one transaction (a site's first judgement is a
+        finding per device at once: one commit each held the main loop for a minute at 25,000)."""
         self._handover_due = False  # before taking: a change handed meanwhile posts another call
-        while self._handed:
-            self.keep(self._handed.popleft())
+        if not self._handed:
+            return  # taken already (the stop takes what is left)
+        with self.ledger.batch():
+            while self._handed:
+                self.keep(self._handed.popleft())
 
     def devices_up(self) -> dict[str, bool]:
         """Devices the tracker does not follow: up unless their last check could not reach them."""
-        return {
-            d: all(probes.values()) for d, probes in self.reachable.items() if d not in self.tracker.devices
-        }
+        reachable = dict(self.reachable)  # a copy: /metrics calls this from another thread
+        return {d: all(probes.values()) for d, probes in reachable.items() if d not in self.tracker.devices}
 
     def judge_indicators(self) -> None:
         at = datetime.now(UTC)
         changes = self.board.judge_dirty(at)
-        for indicator, previous, state in changes:
-            self.record_indicator(indicator, state, "change", previous)
-        for indicator, state in self.board.still_holding(at, self.config.monitor.still_holds_s):
-            self.record_indicator(indicator, state, "still_holds", state.status)
+        with self.ledger.batch():
+            for indicator, previous, state in changes:
+                self.record_indicator(indicator, state, "change", previous)
+            for indicator, state in self.board.still_holding(at, self.config.monitor.still_holds_s):
+                self.record_indicator(indicator, state, "still_holds", state.status)
         if changes:
             self.update_scores()
 
@@ -279,9 +287,10 @@ class Monitor:
             await self.stop(loop, tasks)
 
     async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
-        """Seal within seconds: checks in flight, the live side and the devices' clients each get
-        STOP_GRACE_S to finish (a cancelled check or an unsubscribe that waits on a dead device does
-        not hold the seal); what the live side handed over is recorded; then the segment is sealed."""
+        """Seal within seconds: checks in flight, the live side, the event subscriptions' Unsubscribe
+        and the devices' clients each get STOP_GRACE_S to finish (a cancelled check or an
+        unsubscribe that waits on a dead device does not hold the seal); what the live side handed
+        over is recorded; then the segment is sealed."""
         phases: dict[str, float] = {}
         t0 = time.monotonic()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -294,6 +303,8 @@ class Monitor:
         await asyncio.to_thread(self.live.stop, STOP_GRACE_S)
         phases["live"] = time.monotonic() - t0 - sum(phases.values())
         self.take_handed()  # what the live side handed over last is recorded too
+        unsubscribed = await self.events.unsubscribe(STOP_GRACE_S)
+        phases["unsubscribe"] = time.monotonic() - t0 - sum(phases.values())
         await asyncio.wait([asyncio.ensure_future(self.ctx.close())], timeout=STOP_GRACE_S)
         phases["clients"] = time.monotonic() - t0 - sum(phases.values())
         self.judge_indicators()
@@ -301,7 +312,13 @@ class Monitor:
         stop_at = datetime.now(UTC).isoformat()
         self.ledger.append(
             "monitor_stop",
-            {"run_id": self.monitor_id, "at": stop_at, "open_gaps": gaps, "failure": self.failure},
+            {
+                "run_id": self.monitor_id,
+                "at": stop_at,
+                "open_gaps": gaps,
+                "failure": self.failure,
+                "unsubscribed": unsubscribed,
+            },
         )
         self.ledger.close()
         phases["seal"] = time.monotonic() - t0 - sum(phases.values())
@@ -322,6 +339,13 @@ class Monitor:
             "segment": open_segment.name if open_segment else None,
             "records": self.ledger.records_total,
             "brokers": dict(self.live.brokers),
+            # the warm-up: every device judged, recorded, and every scheduled probe run once
+            "devices": {
+                "tracked": len(self.tracker.devices),
+                "judged": self.tracker.judged,
+                "changes_unrecorded": len(self._handed),
+            },
+            "scheduled_probes": {"total": len(self.by_probe()), "first_round_done": len(self.first_rounds)},
             "event_subscriptions": dict(self.events.state),
             "panels": dict(self.real_alarms.state),
         }
@@ -353,6 +377,7 @@ class Monitor:
                         tg.create_task(self.check(ctx, job))
             finally:
                 await ctx.close_shared()
+            self.first_rounds.add(probe)
             await asyncio.sleep(every * (1 + random.uniform(-jitter, jitter)))
 
     async def check(self, ctx: ProbeContext, job: Job) -> None:

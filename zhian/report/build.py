@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from mapping.catalog import Catalog, Indicator, load_catalog
 from mapping.rules import RuleSet, load_rules
@@ -73,7 +74,40 @@ def _standard() -> tuple[Catalog, RuleSet]:
     return load_catalog(), load_rules()
 
 
+@dataclass(frozen=True)
+class ReportParts:
+    """A report as written: everything but its two long appendices, which are read as they are
+    written out (a large site's run cites some 17,000 findings and as many ledger records: held
+    whole, with the page they make, they were most of the run's memory)."""
+
+    head: Report  # `findings` and `evidence` empty
+    run_dir: Path
+    findings: tuple[FindingIn, ...]  # in the report's language
+    cited: tuple[str, ...]  # exchange ids, in the order the findings first cite them
+    tz: ZoneInfo
+
+    def finding_views(self) -> Iterator[FindingView]:
+        for n, f in enumerate(self.findings, 1):
+            yield FindingView.model_validate(times.localise({"n": n, **f.model_dump(mode="json")}, self.tz))
+
+    def evidence_views(self) -> Iterator[EvidenceView]:
+        """Each cited record, looked up in the ledger as it is shown."""
+        with ledger(self.run_dir) as reader:
+            for record_id in self.cited:
+                fields = _evidence(record_id, reader.get(record_id))
+                yield EvidenceView.model_validate(times.localise(fields, self.tz))
+
+    def whole(self) -> Report:
+        return self.head.model_copy(
+            update={"findings": list(self.finding_views()), "evidence": list(self.evidence_views())}
+        )
+
+
 def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date | None = None) -> Report:
+    return build_parts(run_dir, lang, evaluator, today).whole()
+
+
+def build_parts(run_dir: Path, lang: Lang, evaluator: Path | None, today: date | None = None) -> ReportParts:
     files = read_run(run_dir)
     (catalog, rules), t = _standard(), messages(lang)
     evaluation = load_evaluation(catalog, [files.verdicts, *([evaluator] if evaluator else [])], today)
@@ -88,11 +122,11 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
     levels = [lv for lv in files.run.levels if catalog.level(lv)]
     findings = words.localised(t, lang, files.findings)
     files = replace(files, findings=findings)
-    cited = list(dict.fromkeys(e for f in findings for e in f.evidence))
+    cited = tuple(dict.fromkeys(e for f in findings for e in f.evidence))
     with ledger(run_dir) as reader:
-        records = {i: r for i in cited if (r := reader.get(i)) is not None}
         last = reader.last()
         count, head = (last.seq, last.hash) if last else (0, "")
+        charts = chartdata.charts(findings, reader.get, run_dir)
     waivers = {o.waiver.indicator: _waiver(o) for o in evaluation.waivers}
     by_indicator: dict[str, list[int]] = {}
     for n, f in enumerate(findings, 1):
@@ -130,12 +164,13 @@ def build_report(run_dir: Path, lang: Lang, evaluator: Path | None, today: date 
         label=_label(final.grade, header, report_date, t),
         indicators=rows,
         waivers=list(waivers.values()),
-        charts=chartdata.charts(findings, records, run_dir),
-        findings=[_finding(n, f) for n, f in enumerate(findings, 1)],
-        evidence=[_evidence(i, records.get(i)) for i in cited],
+        charts=charts,
+        findings=[],
+        evidence=[],
     )
     tz = times.zone(files.run.community.timezone)
-    return Report.model_validate(times.localise(report.as_dict(), tz))
+    head_doc = Report.model_validate(times.localise(report.as_dict(), tz))
+    return ReportParts(head_doc, run_dir, findings, cited, tz)
 
 
 def _first_level_max(catalog: Catalog, levels: Sequence[str]) -> dict[str, float]:
@@ -488,25 +523,22 @@ def _label(grade: str | None, header: Header, on: date, t: Messages) -> Label:
     )
 
 
-def _finding(n: int, f: FindingIn) -> FindingView:
-    return FindingView(n=n, **f.model_dump())
-
-
 def _excerpt(value: object) -> tuple[str, bool]:
     text = value if isinstance(value, str) else "" if value is None else json.dumps(value, ensure_ascii=False)
     return (text[:EXCERPT], True) if len(text) > EXCERPT else (text, False)
 
 
-def _evidence(record_id: str, record: Record | None) -> EvidenceView:
+def _evidence(record_id: str, record: Record | None) -> dict[str, Any]:
+    """An EvidenceView's fields (times as recorded)."""
     if record is None:
-        return EvidenceView(id=record_id, found=False)
+        return {"id": record_id, "found": False}
     body = record.body
     method: dict[str, Any] = body["method"] if isinstance(body.get("method"), dict) else {}
     request, cut_request = _excerpt(body.get("request"))
     response, cut_response = _excerpt(body.get("response"))
     duration = body.get("duration_s")
     raw_size = body.get("raw_size")
-    return EvidenceView(
+    return dict(
         id=record_id,
         found=True,
         seq=record.seq,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,18 +81,23 @@ def retention(findings: Sequence[FindingIn]) -> list[RetentionBar]:
     return bars
 
 
-def _artefact(run_dir: Path, record: Record | None) -> dict[str, Any] | None:
-    """The MQTT observation's raw document, if it is there and still matches its name."""
+def _artefact(run_dir: Path, record: Record | None, read: dict[str, Any]) -> dict[str, Any] | None:
+    """The MQTT observation's raw document, if it is there and still matches its name. Every gateway
+    of a broker cites the same observation (megabytes on a large site): each is read once, into
+    `read`."""
     digest = record.body.get("raw_sha256") if record else None
     if not isinstance(digest, str):
         return None
-    path = run_dir / ARTEFACTS_DIR / digest
-    try:
-        data = path.read_bytes()
-        doc = json.loads(data) if hashlib.sha256(data).hexdigest() == digest else None
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    if digest not in read:
+        path = run_dir / ARTEFACTS_DIR / digest
+        try:
+            data = path.read_bytes()
+            doc = json.loads(data) if hashlib.sha256(data).hexdigest() == digest else None
+        except (OSError, ValueError):
+            doc = None
+        read[digest] = doc if isinstance(doc, dict) else None
+    found: dict[str, Any] | None = read[digest]
+    return found
 
 
 def _when(text: object) -> datetime | None:
@@ -138,8 +143,9 @@ def _heartbeat_row(n: int, f: FindingIn, topic: tuple[dict[str, Any], list[str]]
 
 
 def heartbeats(
-    findings: Sequence[FindingIn], records: Mapping[str, Record], run_dir: Path
+    findings: Sequence[FindingIn], record: Callable[[str], Record | None], run_dir: Path
 ) -> list[HeartbeatChart]:
+    """`record` looks an exchange up in the run's ledger (only the cited observation's is read)."""
     gateways: dict[str, tuple[int, FindingIn] | None] = {}
     children: dict[str, list[tuple[int, FindingIn]]] = {}
     for n, f in enumerate(findings, 1):
@@ -150,12 +156,13 @@ def heartbeats(
             gateways.setdefault(gw, None)
             children.setdefault(gw, []).append((n, f))
     charts: list[HeartbeatChart] = []
+    read: dict[str, Any] = {}
     for gw, own in sorted(gateways.items()):
         members = ([own] if own else []) + sorted(
             children.get(gw, []), key=lambda p: (p[1].status == "pass", p[1].device)
         )
-        cited = next((e for _, f in members for e in f.evidence if e in records), None)
-        doc = _artefact(run_dir, records.get(cited) if cited else None)
+        cited = next((r for _, f in members for e in f.evidence if (r := record(e)) is not None), None)
+        doc = _artefact(run_dir, cited, read)
         topics = _topic_rows(doc, gw)
         window = doc.get("window") if doc else None
         start = end = None
@@ -235,9 +242,9 @@ def linkages(findings: Sequence[FindingIn]) -> list[LinkageChart]:
     return charts
 
 
-def charts(findings: Sequence[FindingIn], records: Mapping[str, Record], run_dir: Path) -> Charts:
+def charts(findings: Sequence[FindingIn], record: Callable[[str], Record | None], run_dir: Path) -> Charts:
     return Charts(
         retention=retention(findings),
-        heartbeat=heartbeats(findings, records, run_dir),
+        heartbeat=heartbeats(findings, record, run_dir),
         linkage=linkages(findings),
     )

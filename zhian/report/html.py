@@ -6,7 +6,7 @@ Links stay inside the file: indicators (#ind-…), findings (#f-…) and ledger 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from zhian.report import svg, svg_retention
 from zhian.report.escape import esc
@@ -64,14 +64,22 @@ def _status(t: Messages, status: str) -> str:
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], num: Sequence[int] = ()) -> str:
     """Cells are HTML already (escaped by the caller); `num` marks right-aligned columns."""
+    return "".join(_table_parts(head, rows, num))
+
+
+def _table_parts(
+    head: Sequence[str], rows: Iterable[Sequence[str]], num: Sequence[int] = ()
+) -> Iterator[str]:
+    """The table a row at a time, for the long ones (every finding of a run)."""
     th = "".join(f"<th{' class=num' if i in num else ''}>{h}</th>" for i, h in enumerate(head))
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(row))
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    yield f"<table><thead><tr>{th}</tr></thead><tbody>"
+    for row in rows:
+        yield (
+            "<tr>"
+            + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(row))
+            + "</tr>"
+        )
+    yield "</tbody></table>"
 
 
 def _kv(rows: Iterable[tuple[str, str]]) -> str:
@@ -463,15 +471,14 @@ def _finding(t: Messages, f: FindingView) -> list[str]:
     ]
 
 
-def _findings(r: Report, t: Messages) -> str:
+def _findings(findings: Iterable[FindingView], t: Messages) -> Iterator[str]:
     head = [
         esc(t("col." + k))
         for k in ("finding", "probe", "device", "status", "detail", "indicators", "evidence")
     ]
-    return (
-        f'<section id="a4" class="appendix"><h2>{esc(t("section.a4"))}</h2>'
-        f"{_table(head, (_finding(t, f) for f in r.findings))}</section>"
-    )
+    yield f'<section id="a4" class="appendix"><h2>{esc(t("section.a4"))}</h2>'
+    yield from _table_parts(head, (_finding(t, f) for f in findings))
+    yield "</section>"
 
 
 def _exchange(t: Messages, e: EvidenceView) -> str:
@@ -500,7 +507,7 @@ def _exchange(t: Messages, e: EvidenceView) -> str:
     )
 
 
-def _evidence(r: Report, t: Messages) -> str:
+def _evidence(r: Report, evidence: Iterable[EvidenceView], t: Messages) -> Iterator[str]:
     run = r.run
     signer = run.signed_by
     seal = [
@@ -514,18 +521,30 @@ def _evidence(r: Report, t: Messages) -> str:
             f"<span class=mono>{esc(signer.algorithm)} {esc(signer.public_key)}</span>" if signer else "—",
         ),
     ]
-    exchanges = "".join(_exchange(t, e) for e in r.evidence)
-    return (
+    yield (
         f'<section id="a5" class="appendix"><h2>{esc(t("section.a5"))}</h2><p>{esc(t("seal.explain"))}</p>'
-        f"{_kv(seal)}{exchanges}</section>"
+        f"{_kv(seal)}"
     )
+    yield from (_exchange(t, e) for e in evidence)
+    yield "</section>"
 
 
 def render_html(r: Report) -> str:
+    return "".join(html_parts(r, r.findings, r.evidence))
+
+
+def html_parts(r: Report, findings: Iterable[FindingView], evidence: Iterable[EvidenceView]) -> Iterator[str]:
+    """The page in pieces, in order: `r` for all but the findings and the ledger records, which come
+    from `findings` and `evidence` as they are written (see build.ReportParts)."""
     t = messages(r.lang)
     lang = "zh-CN" if r.lang == "zh" else "en"
     title = f"{t('title')} · {r.overview.community.name}"
-    body = (
+    yield (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+    )
+    yield (
         _header(r, t)
         + first_screen(r, t)
         + _nav(t)
@@ -538,12 +557,8 @@ def render_html(r: Report) -> str:
         + _indicators(r, t)
         + _waivers(r, t)
         + _charts(r, t)
-        + _findings(r, t)
-        + f'<p class="print-only note">{esc(t("print.evidence_left_out"))}</p>'
-        + _evidence(r, t)
     )
-    return (
-        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+    yield from _findings(findings, t)
+    yield f'<p class="print-only note">{esc(t("print.evidence_left_out"))}</p>'
+    yield from _evidence(r, evidence, t)
+    yield "\n</body>\n</html>\n"

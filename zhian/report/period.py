@@ -1,7 +1,8 @@
 """The period report of a monitor (zhian/monitor/period.py) in the formats `zhian report` has: the
 `zhian.period/1` JSON, Markdown, one self-contained HTML file (the run report's style, words from the
-same catalogues, the retention chart inline) and JUnit XML (one testcase per indicator: a failure when
-it spent any of the monitored period failing, so a pipeline sees a month with a lapse)."""
+same catalogues, the retention chart inline), JUnit XML (one testcase per indicator: a failure when
+it spent any of the monitored period failing, so a pipeline sees a month with a lapse) and OSCAL
+(period_oscal.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from zhian.monitor.period import NOT_MONITORED
+from zhian.monitor.period import FAILING, NOT_MONITORED
 from zhian.report.escape import clean, esc
 from zhian.report.html import CSS
 from zhian.report.messages import Messages, messages
 from zhian.report.model import Lang
+from zhian.report.period_oscal import period_oscal
 from zhian.report.svg_period import retention_over_period
-
-FAILING = ("fail", "partial")
 
 
 def _status(t: Messages, status: str) -> str:
@@ -230,6 +230,7 @@ PERIOD_RENDERERS: dict[str, Callable[[Mapping[str, Any], Messages], str]] = {
     "md": markdown,
     "json": render_json,
     "junit": junit,
+    "oscal": period_oscal,
 }
 
 

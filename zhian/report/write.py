@@ -7,14 +7,14 @@ the caller's business (the run's end, `make demo`, the export pack), so this mod
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from zhian.errors import UsageError
-from zhian.report.build import build_report
-from zhian.report.html import render_html
+from zhian.report.build import build_parts, build_report
+from zhian.report.html import html_parts, render_html
 from zhian.report.junit import render_junit
 from zhian.report.markdown import render_markdown
 from zhian.report.model import Lang, Report
@@ -61,17 +61,31 @@ def write_report(
 
     `today` is the report date when the evaluator's file gives none (default: the local date).
     """
-    text = RENDERERS[fmt](build_report(run_dir, lang, evaluator, today))
-    return write_text(text, out or default_path(run_dir, fmt, lang))
+    path = out or default_path(run_dir, fmt, lang)
+    if fmt == "html":  # written as it is rendered: a large run's page is tens of megabytes
+        parts = build_parts(run_dir, lang, evaluator, today)
+        return write_chunks(html_parts(parts.head, parts.finding_views(), parts.evidence_views()), path)
+    return write_text(RENDERERS[fmt](build_report(run_dir, lang, evaluator, today)), path)
 
 
 def write_text(text: str, path: Path) -> Path:
     """Write `text` to `path` atomically (a half-written report never replaces a whole one)."""
+    return write_chunks((text,), path)
+
+
+def write_chunks(chunks: Iterable[str], path: Path) -> Path:
+    """Write the chunks to `path` as they come, atomically: into a temporary file renamed at the end,
+    removed when anything (a bad record, a signal) stops the writing."""
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
         tmp.replace(path)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise
     return path
