@@ -155,7 +155,9 @@ class Session:
         secrets = [s for t in self.site.targets for s in t.secrets()]
         limit = self.config.limits.max_reply_bytes
         run_id = self.result.run_id
-        self.ledger = open_ledger(out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit)
+        self.ledger = open_ledger(
+            out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit, group_commit=True
+        )
         self.recorder = ExchangeRecorder(self.ledger, run_id, self.indicators_of)
         fields = run_start_fields(
             self.config, self.options.config, self.result, self.seed, self.levels, len(self.jobs)
@@ -235,6 +237,7 @@ class Session:
         }
         try:
             ledger.append("run_end", end)
+            ledger.flush()  # the last group: a commit that fails now stops the run like any write
         except WRITE_ERRORS as exc:
             self._failed_write(exc)
         with contextlib.suppress(*WRITE_ERRORS):

@@ -3,7 +3,9 @@
 Each record's body is canonical JSON holding the hash of the record before it, and its own hash is
 the sha256 of those exact bytes; so an edit, removal or reordering anywhere breaks the chain at that
 record, and `zhian verify` can name it years later (4.9). Records are committed one by one, so a kill
-at any moment leaves a valid chain of everything recorded before it. Large raw replies go to
+at any moment leaves a valid chain of everything recorded before it; a run's ledger commits in small
+groups instead (`group_commit`: at most COMMIT_EVERY records or COMMIT_AFTER_S seconds), so a kill
+loses at most that last group, the chain of what came before staying valid. Large raw replies go to
 `artefacts/<sha256>` before the record that names them is committed.
 
 The chain logic lives here; where the records are kept is a `Storage` (SQLite in the run directory
@@ -12,6 +14,7 @@ now, a server database later) that only stores rows and reads them back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +33,7 @@ from collectors.exchange import Exchange
 from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from probes.finding import Finding
 from zhian import __version__
+from zhian.evidence.group_commit import GroupCommit
 from zhian.evidence.scrub import Scrubber
 
 LEDGER_FILE = "ledger.sqlite"
@@ -89,9 +93,11 @@ def record_of(row: Row) -> Record:
 
 
 class Storage(Protocol):
-    """Where rows live. Appends are durable when `insert` returns."""
+    """Where rows live. Appends are durable when `insert` returns, or with group commit within
+    COMMIT_AFTER_S (and at `flush`)."""
 
     def insert(self, row: Row) -> None: ...
+    def flush(self) -> None: ...
     def transaction(self) -> AbstractContextManager[None]: ...
     def last(self) -> Row | None: ...
     def rows(self) -> Iterator[Row]: ...
@@ -148,6 +154,12 @@ class SqliteStorage:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise LedgerError(f"{path}: not a readable ledger ({exc})") from None
+        self._group: GroupCommit | None = None
+
+    def group_commit(self) -> None:
+        """From now on commit every COMMIT_EVERY records, and what waits COMMIT_AFTER_S at the latest."""
+        if self._group is None:
+            self._group = GroupCommit(self._lock, self._db, self)
 
     def _migrate(self, readonly: bool) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -164,6 +176,12 @@ class SqliteStorage:
 
     def insert(self, row: Row) -> None:
         with self._lock:
+            group = self._group
+            if group is not None:
+                group.raise_failure()
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN")
+                    group.opened()
             self._db.execute(
                 "INSERT INTO records (seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -179,10 +197,35 @@ class SqliteStorage:
                     row.prev_hash,
                 ),
             )
+            if group is not None and group.added():
+                self.commit_held()
+
+    def flush(self) -> None:
+        """Commit what group commit holds (a commit that fails raises here, once)."""
+        with self._lock:
+            if self._group is None:
+                return  # every insert committed already
+            self._group.raise_failure()
+            if self._db.in_transaction:
+                self.commit_held()
+
+    def commit_held(self) -> None:
+        """COMMIT, the lock held; a failed one rolls the group back (a full disk may have already)."""
+        if self._group is not None:
+            self._group.pending = 0
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The inserts made inside are committed together (one commit, not one each), or not at all."""
+        if self._group is not None:
+            raise RuntimeError("a storage in group commit commits by itself: no transaction inside")
         with self._lock:
             self._db.execute("BEGIN")
         try:
@@ -221,8 +264,20 @@ class SqliteStorage:
             self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
 
     def close(self) -> None:
-        """Fold the WAL back into the one file, so the file alone is the ledger (hashed, exported)."""
+        """Fold the WAL back into the one file, so the file alone is the ledger (hashed, exported).
+        What group commit holds is committed first (a failure raises, the file closed anyway)."""
+        group, self._group = self._group, None
+        if group is not None:
+            group.stop()
         with self._lock:
+            try:
+                if group is not None:
+                    group.raise_failure()
+                    if self._db.in_transaction:
+                        self.commit_held()
+            except BaseException:
+                self._db.close()
+                raise
             try:
                 if not self._db.execute("PRAGMA query_only").fetchone()[0]:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -250,6 +305,7 @@ class Ledger:
         self.max_artefact_bytes = max_artefact_bytes
         self._scrub = Scrubber(secrets)  # defence in depth: collectors redact already
         self._lock = threading.RLock()  # re-entered by the appends of a batch
+        self._start = start
         last = storage.last()
         self._seq = last.seq if last else 0
         self.head = last.hash if last else start
@@ -257,10 +313,14 @@ class Ledger:
 
     def append(self, kind: str, fields: Mapping[str, Any]) -> None:
         with self._lock:
-            body = self._scrub(dict(fields))
-            body |= {"kind": kind, "seq": self._seq + 1, "prev_hash": self.head}
+            chained = {"kind": kind, "seq": self._seq + 1, "prev_hash": self.head}
+            body = dict(fields) | chained
             body["id"] = body.get("id") or uuid.uuid4().hex
             data = canonical(body)
+            if self._scrub.shows_in(data):  # rare: the strings walked one by one only then
+                body = self._scrub(dict(fields)) | chained
+                body["id"] = body.get("id") or uuid.uuid4().hex
+                data = canonical(body)
             digest = sha256(data)
             row = Row(
                 seq=body["seq"],
@@ -273,9 +333,26 @@ class Ledger:
                 hash=digest,
                 prev_hash=self.head,
             )
-            self.storage.insert(row)
+            try:
+                self.storage.insert(row)
+            except BaseException:
+                self._resync()  # a failed group commit lost records this ledger had chained on
+                raise
             self._seq, self.head = row.seq, digest
             self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def flush(self) -> None:
+        """Everything appended so far committed (group commit); raises what a commit raised."""
+        with self._lock:
+            try:
+                self.storage.flush()
+            except BaseException:
+                self._resync()
+                raise
+
+    def _resync(self) -> None:
+        last = self.storage.last()
+        self._seq, self.head = (last.seq, last.hash) if last else (0, self._start)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -361,8 +438,10 @@ def open_ledger(
     run_id: str | None = None,
     max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     start: str = GENESIS,
+    group_commit: bool = False,
 ) -> Ledger:
-    """The run directory's ledger for writing (created on first use)."""
+    """The run directory's ledger for writing (created on first use); `group_commit`: see
+    SqliteStorage.group_commit (a kill loses at most the last group)."""
     storage = SqliteStorage(run_dir / LEDGER_FILE)
     meta = storage.meta()
     if not meta:
@@ -374,6 +453,8 @@ def open_ledger(
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
+    if group_commit:
+        storage.group_commit()
     return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes, start=start)
 
 
@@ -446,7 +527,7 @@ class Records(Protocol):
 
 
 class ExchangeRecorder:
-    """The run's collector sink: each exchange becomes a committed ledger record at once."""
+    """The run's collector sink: each exchange becomes a ledger record at once."""
 
     def __init__(
         self, ledger: Records, run_id: str, indicators_of: Callable[[str, str], Sequence[str]]
