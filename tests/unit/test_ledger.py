@@ -62,6 +62,15 @@ def test_a_sealed_run_verifies_and_keeps_every_record(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "ledger.sqlite-wal").exists()  # one self-contained file
 
 
+def test_many_records_are_read_by_id_at_once(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", n=1200)  # more than one query's worth of ids
+    reader = LedgerReader(tmp_path / "run")
+    records = list(reader.records())
+    wanted = [r.id for r in records[::-1]] + ["no-such-record"]
+    assert reader.get_many(wanted) == {r.id: r for r in records}
+    reader.close()
+
+
 def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
     make_run(tmp_path / "run")
     assert SECRET.encode() not in (tmp_path / "run" / "ledger.sqlite").read_bytes()
