@@ -26,8 +26,12 @@ lint: setup-dev
 typecheck: setup-dev
 	$(BIN)/mypy $(PACKAGES)
 
+# Most of the suite waits on real time (windows, deadlines, site starts), so two processes nearly halve
+# it on a 2-core machine; every test claims its own 127.N, ports, temp dirs and PostgreSQL cluster.
+# TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 unit: setup-dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The system packages the tests need: installed where possible, else the skipped groups are named first.
 test-deps:

@@ -4,10 +4,13 @@ onvif-zeep-async builds every ONVIFService on an aiohttp connector that does not
 certificates and offers no parameter to change that; ONVIFCamera builds its services itself, so a
 caller cannot hand it another transport either. This session therefore keeps the library's WSDL
 handling (cached documents, its date and time types, WS-Security digest, WS-Addressing plugin) and
-gives each service, per instance and nothing globally, a transport on our own aiohttp session whose
-connector carries `conn.tls` (the site's CA, verification on). DoorControl and AccessControl, which
-`onvif.definition.SERVICES` does not list, are reached the way the library allows any WSDL: an
-ONVIFService with an explicit binding name.
+builds the library's zeep clients the way `ONVIFService.setup` does, on a transport over our own
+aiohttp session whose connector carries `conn.tls` (the site's CA, verification on), per session and
+nothing globally. The two clients of a binding (with and without WS-Security) are built once per
+session and serve every address of that binding (each pull point is its own address): an
+ONVIFService per address made and dropped an HTTP session and four clients for each subscription.
+DoorControl and AccessControl, which `onvif.definition.SERVICES` does not list, are bindings like any
+other.
 
 Every URL a device advertises (XAddrs, pull-point addresses) is followed by its path only, on the
 scheme, host and port of the connection: credentials never go where the device, rather than the
@@ -33,10 +36,11 @@ import aiohttp
 import onvif
 import zeep.exceptions
 from lxml import etree
-from onvif import ONVIFService
-from onvif.client import AsyncTransportProtocolErrorHandler
+from onvif.client import AsyncTransportProtocolErrorHandler, UsernameDigestTokenDtDiff, ZeepAsyncClient
 from onvif.client import _cached_document as load_document
 from onvif.definition import SERVICES as LIBRARY_SERVICES
+from onvif.settings import DEFAULT_SETTINGS
+from onvif.wsa import WsAddressingIfMissingPlugin
 
 from collectors.bounded import Oversize, read_body
 from collectors.connection import Connection
@@ -63,12 +67,12 @@ _LOADING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio
 )
 
 
-async def _load_once(url: str) -> None:
+async def _load_once(url: str) -> Any:
     loading = _LOADING.setdefault(asyncio.get_running_loop(), {})
     task = loading.get(url)
     if task is None:
         task = loading[url] = asyncio.ensure_future(load_document(url))
-    await asyncio.shield(task)
+    return await asyncio.shield(task)
 
 
 # The library's table plus the Profile C services it leaves out (a copy: the library's stays as is).
@@ -98,6 +102,15 @@ _UNSUPPORTED = frozenset({"ActionNotSupported", "NoSuchService"})
 
 class SubscriptionLost(DeviceRejected):
     """The pull point is gone (wsrf-r:ResourceUnknownFault): expired, dropped or never renewed."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One binding at one address, as `OnvifSession.call` uses it (ONVIFService's attributes)."""
+
+    xaddr: str
+    ws_client: Any  # zeep's AsyncServiceProxy, requests signed with WS-Security
+    ws_client_authless: Any  # the same, unsigned (GetSystemDateAndTime before the clock is known)
 
 
 @dataclass
@@ -220,7 +233,11 @@ class OnvifSession:
         self._library = library_version("onvif-zeep-async")
         self._http: aiohttp.ClientSession | None = None
         self._transport: _RecordingTransport | None = None
-        self._services: dict[tuple[str, str], ONVIFService] = {}
+        # one WS-Security token for every signed client: its digest is made per request (apply has
+        # no await, so concurrent calls cannot mix their timestamps), and adjust_clock moves it
+        self._wsse = UsernameDigestTokenDtDiff(conn.username, conn.password, use_digest=True)
+        self._clients: dict[str, tuple[ZeepAsyncClient, ZeepAsyncClient]] = {}
+        self._services: dict[tuple[str, str], Service] = {}
 
     async def open(self) -> None:
         # The session lives as long as the run's client of this device: its connections are kept
@@ -237,6 +254,7 @@ class OnvifSession:
 
     async def close(self) -> None:
         self._services.clear()
+        self._clients.clear()
         if self._http is not None:
             http, self._http = self._http, None
             await http.close()
@@ -249,8 +267,10 @@ class OnvifSession:
         query = f"?{parts.query}" if parts.query else ""
         return f"{self.origin}{parts.path or '/'}{query}"
 
-    async def service(self, key: str, advertised: str | None = None, *, binding: str | None = None) -> Any:
-        """An ONVIFService for SERVICES[key] (or another binding of its WSDL) at an advertised address."""
+    async def service(
+        self, key: str, advertised: str | None = None, *, binding: str | None = None
+    ) -> Service:
+        """SERVICES[key] (or another binding of its WSDL) at an advertised address."""
         if self._transport is None:
             raise RuntimeError("OnvifSession used outside its context")
         spec = SERVICES[key]
@@ -259,29 +279,31 @@ class OnvifSession:
         cached = self._services.get((binding_name, address))
         if cached is not None:
             return cached
-        svc = ONVIFService(
-            address,
-            self.conn.username,
-            self.conn.password,
-            str(WSDL_DIR / spec["wsdl"]),
-            encrypt=True,
-            no_cache=True,
-            dt_diff=self.dt_diff,
-            binding_name=binding_name,
-        )
-        await svc._session.close()  # the library's own, unverified session: never used
-        svc.transport = self._transport
-        await _load_once(svc.url)
-        await svc.setup()
+        clients = self._clients.get(binding_name)
+        if clients is None:
+            document = await _load_once(str(WSDL_DIR / spec["wsdl"]))
+            # as ONVIFService.setup builds them: the library's settings and WS-Addressing plugin
+            authless, signed = (
+                ZeepAsyncClient(
+                    wsdl=document,
+                    wsse=wsse,
+                    transport=self._transport,
+                    settings=DEFAULT_SETTINGS,
+                    plugins=[WsAddressingIfMissingPlugin()],
+                )
+                for wsse in (None, self._wsse)
+            )
+            clients = self._clients.setdefault(binding_name, (authless, signed))
+        authless, signed = clients
+        proxies = (client.create_service(binding_name, address) for client in (signed, authless))
+        svc = Service(address, *proxies)
         self._services[(binding_name, address)] = svc
         return svc
 
     def adjust_clock(self, offset: timedelta) -> None:
         """Sign WS-Security timestamps on the device's clock from now on (skewed devices refuse ours)."""
         self.dt_diff = offset
-        for svc in self._services.values():
-            if svc.zeep_client is not None and svc.zeep_client.wsse is not None:
-                svc.zeep_client.wsse.dt_diff = offset
+        self._wsse.dt_diff = offset
 
     @contextlib.asynccontextmanager
     async def _gated(self) -> AsyncIterator[None]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, Self, TypeVar
@@ -151,7 +151,12 @@ class ProbeContext:
     restores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
-    _clients: dict[tuple[Callable[..., Any], str], asyncio.Task[Any]] = field(default_factory=dict)
+    # each device's clients by kind, opened on first use (see client)
+    _clients: dict[str, dict[Callable[..., Any], asyncio.Task[Any]]] = field(default_factory=dict)
+    _users: dict[tuple[Callable[..., Any], str], int] = field(default_factory=dict)
+    _remaining: dict[str, int] = field(default_factory=dict)  # planned jobs per device not yet ended
+    _close_when_free: set[tuple[Callable[..., Any], str]] = field(default_factory=set)
+    _closing: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def gate(self, host: str, size: int | None = None) -> asyncio.Semaphore:
         if host not in self._gates:
@@ -193,9 +198,11 @@ class ProbeContext:
     async def client(self, kind: Callable[[Connection], C], target: Target) -> AsyncIterator[C]:
         """The run's one client of this kind for the device, shared by every probe that reads it:
         one connection pool, services discovered once, the clock offset learnt once. Opened on
-        first use; close() closes it at the end of the run, not the probe that leaves the block."""
+        first use; closed once the device's last planned job has ended (see plan), or at the end
+        of the run, never by the probe that leaves the block."""
         key = (kind, target.id)
-        task = self._clients.get(key)
+        clients = self._clients.setdefault(target.id, {})
+        task = clients.get(kind)
         if task is None:
 
             async def open_client() -> C:
@@ -203,9 +210,52 @@ class ProbeContext:
                 return await client.__aenter__()
 
             task = asyncio.ensure_future(open_client())
-            self._clients[key] = task
-        client: C = await asyncio.shield(task)
-        yield client
+            clients[kind] = task
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            client: C = await asyncio.shield(task)
+            yield client
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                if key in self._close_when_free:
+                    self._close_when_free.discard(key)
+                    self._close_client(key)
+
+    def plan(self, devices: Iterable[str]) -> None:
+        """The devices of the jobs about to run, one entry per job: a device's clients (their
+        sessions, connections, parsed services) are closed when its last job has ended, so that a
+        large site does not hold every device's until the run ends. A client another device's
+        job opens after that (a camera's job reading its recorder) stays until close()."""
+        for device in devices:
+            self._remaining[device] = self._remaining.get(device, 0) + 1
+
+    def job_ended(self, device: str) -> None:
+        left = self._remaining.get(device)
+        if left is None:
+            return
+        if left > 1:
+            self._remaining[device] = left - 1
+            return
+        del self._remaining[device]
+        for kind in list(self._clients.get(device, {})):
+            key = (kind, device)
+            if key in self._users:
+                self._close_when_free.add(key)  # in use by another device's job: closed when it leaves
+            else:
+                self._close_client(key)
+
+    def _close_client(self, key: tuple[Callable[..., Any], str]) -> None:
+        kind, device = key
+        clients = self._clients.get(device, {})
+        task = clients.pop(kind, None)
+        if not clients:
+            self._clients.pop(device, None)
+        if task is not None:
+            closing = asyncio.ensure_future(_close_opened(task))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     def allowed(self, test: str) -> bool:
         return test in self.active
@@ -231,9 +281,16 @@ class ProbeContext:
         """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
         close every device's client."""
         await self.close_shared()
-        opened = await asyncio.gather(*self._clients.values(), return_exceptions=True)
+        tasks = [task for clients in self._clients.values() for task in clients.values()]
         self._clients.clear()
-        await asyncio.gather(
-            *(c.__aexit__(None, None, None) for c in opened if not isinstance(c, BaseException)),
-            return_exceptions=True,
-        )
+        self._close_when_free.clear()
+        await asyncio.gather(*(_close_opened(task) for task in tasks), *self._closing, return_exceptions=True)
+
+
+async def _close_opened(task: asyncio.Task[Any]) -> None:
+    """Close a client once its opening has ended (one that failed to open has nothing to close; one
+    that fails to close has nothing left to give)."""
+    opened = (await asyncio.gather(task, return_exceptions=True))[0]
+    if not isinstance(opened, BaseException):
+        with contextlib.suppress(Exception):
+            await opened.__aexit__(None, None, None)

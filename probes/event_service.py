@@ -2,9 +2,9 @@
 
 Alarms reach a platform only through a working event service, and subscriptions die silently on
 real devices; so besides reading the topic set (GetEventProperties) the probe takes one
-subscription through its whole life: create, pull, wait on it, renew, check it still hears
+subscription through its whole life: create, pull, and after a while check it still hears
 (SetSynchronizationPoint: the device sends its properties' states again, which a deaf pull point
-never receives), unsubscribe. A subscription that dies on the way (the device forgets it, stops
+never receives), renew, unsubscribe. A subscription that dies on the way (the device forgets it, stops
 answering, answers past its termination time, or goes deaf) is an `error`: the events could not be
 observed. A death after the probe's window is `zhian monitor`'s to notice. The topics are reported
 as facts, the analytics ones (tns1:RuleEngine/...) serving as evidence that the camera runs video
@@ -13,6 +13,7 @@ analytics (A1.1.1); door controllers raise their alarms (forced, held open) the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,14 +40,16 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     subscription_s: float = Field(default=60, gt=0)  # InitialTerminationTime asked for
-    pull_wait_s: float = Field(default=2, ge=0, le=60)  # the subscription must still answer after this
+    pull_wait_s: float = Field(
+        default=2, ge=0, le=60
+    )  # the subscription must still answer and hear after this
     renew_s: float = Field(default=60, gt=0)
     sync_wait_s: float = Field(default=2, gt=0, le=60)  # for the states a synchronization point re-sends
 
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """How far one subscription got: create, pull, wait, renew, sync, unsubscribe, done."""
+    """How far one subscription got: create, pull, sync (after pull_wait_s), renew, unsubscribe, done."""
 
     step: str
     initial_messages: int
@@ -168,6 +171,8 @@ class _Life:
 
 
 async def lifecycle(client: OnvifClient, params: Params) -> Lifecycle:
+    """Create, pull its first states, let pull_wait_s pass, check it still hears (a synchronization
+    point's states come back, or for a device without states it still answers a pull), renew, end."""
     life = _Life()
     heard: bool | None = None
     try:
@@ -175,18 +180,19 @@ async def lifecycle(client: OnvifClient, params: Params) -> Lifecycle:
             life.evidence += pp.evidence
             life.step = "pull"
             life.initial = len(life.pulled(await pp.pull(0)).messages)
-            life.step = "wait"
-            life.pulled(await pp.pull(params.pull_wait_s))
+            await asyncio.sleep(params.pull_wait_s)  # nothing to ask meanwhile: one call fewer per device
+            life.step = "sync"
+            try:
+                if life.initial and not life.past_termination:  # a device with no state cannot show it
+                    heard = await life.synchronized(pp, params.sync_wait_s)
+            except Unsupported as exc:  # no SetSynchronizationPoint: whether it hears stays unchecked
+                life.evidence += (exc.exchange_id,) if exc.exchange_id else ()
+            if heard is None:
+                life.pulled(await pp.pull(0))  # it must still answer
             life.step = "renew"
             renewal = await pp.renew(params.renew_s)
             life.evidence.append(renewal.exchange_id)
             life.renewed = renewal.remaining_s
-            if life.initial and not life.past_termination:  # a device with no state cannot show it
-                life.step = "sync"
-                try:
-                    heard = await life.synchronized(pp, params.sync_wait_s)
-                except Unsupported as exc:  # no SetSynchronizationPoint: its life stays unchecked
-                    life.evidence += (exc.exchange_id,) if exc.exchange_id else ()
             life.step = "unsubscribe"
             life.evidence.append(await pp.unsubscribe())
             life.step = "done"

@@ -9,12 +9,12 @@ from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
 from typing import Any
 
-from collectors.errors import CollectorError
+from collectors.errors import CollectorError, Unsupported
 from collectors.mqtt.client import MqttClient
 from collectors.mqtt.messages import Observation
 from collectors.onvif import OnvifClient
 from collectors.onvif_events import Pull
-from probes.linkage.params import PULL_WAIT_S, RETAINED_S
+from probes.linkage.params import PULL_WAIT_S, RETAINED_S, SYNC_WAIT_S
 from probes.linkage.reading import Heard, alarm_onset, alert_matches, relay_on
 from probes.linkage.site import relay_topics
 from probes.linkage.state import Feed, LinkageState, RelayWatch, finish
@@ -51,6 +51,7 @@ class Observing(LinkageState):
         at = self.ctx.clock()
         feed.heard += [Heard(at, m, pulled.exchange_id) for m in pulled.messages]
         if pulled.messages:
+            feed.news.set()
             self.evaluate_feeds()
 
     async def follow(self, feed: Feed) -> None:
@@ -60,6 +61,7 @@ class Observing(LinkageState):
                 self.take(feed, await feed.pull.pull(PULL_WAIT_S))
             except CollectorError as exc:
                 feed.error = exc
+                feed.news.set()
                 self.evaluate_feeds()
                 return
 
@@ -205,5 +207,36 @@ class Observing(LinkageState):
                 async with asyncio.timeout(min(*waiting, self.params.poll_s)):
                     await self.changed.wait()
         self.observed_until = self.ctx.clock()
+        await asyncio.gather(
+            *(self.still_hears(w) for w in self.watches if w.effect == "video" and not w.settled)
+        )
         self.observing = False
         await finish(self._pollers, self.ctx.call_timeout_s + self.params.poll_s, raise_errors=True)
+
+    async def still_hears(self, w: Watch) -> None:
+        """A camera not seen alarming by its deadline: did its subscription still hear? After a
+        synchronization point the device sends its states again, which a live subscription receives
+        at once; a deaf pull point (it answers, but hears nothing) leaves the camera unobserved
+        (`subscription_silent`), which is not a camera that ignored the trigger."""
+        feed = self.feeds.get(w.target)
+        if feed is None or feed.pull is None or not feed.pull.open or not feed.heard:
+            return  # a subscription that never brought a state cannot show it again
+        heard = len(feed.heard)
+        try:
+            sync = await feed.pull.synchronize()
+        except Unsupported:
+            return  # no synchronization point: it stays missing, as seen
+        except CollectorError as exc:  # the subscription is gone or does not answer
+            w.fail(exc)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SYNC_WAIT_S):
+                while len(feed.heard) == heard and feed.error is None:  # the feed's own pulls bring them
+                    feed.news.clear()
+                    await feed.news.wait()
+        if len(feed.heard) == heard and feed.error is None:
+            detail = (
+                f"{w.target}'s event subscription went deaf: it still answers, but its states did not "
+                f"come back within {SYNC_WAIT_S:g} s of a synchronization point"
+            )
+            w.broken("subscription_silent", detail, (*feed.evidence, sync))

@@ -25,6 +25,7 @@ INSIDE_TOPIC = "RuleEngine/FieldDetector/ObjectsInside"
 DOOR_MODE_TOPIC = "Door/State/DoorMode"
 TRUE_WORDS = frozenset({"true", "1", "active", "on"})
 PULL_WAIT_S = 0.5  # PullMessages long poll: short, so a test stops within it
+SYNC_WAIT_S = 3.0  # for a synchronization point's states to come back (a live pull point: at once)
 RETAINED_S = 0.3  # an MQTT window long enough for the broker to replay a retained state
 NOT_RUN: dict[Outcome, str] = {  # tests that did not run: not_assessed, the outcome as reason
     "trigger_not_seen": "The trigger was never seen, so no effect could be timed.",

@@ -30,6 +30,7 @@ class Feed:
     heard: list[Heard] = field(default_factory=list)
     error: CollectorError | None = None
     evidence: list[str] = field(default_factory=list)
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # set as messages (or an error) arrive
 
 
 class LinkageState:

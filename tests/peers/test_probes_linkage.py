@@ -267,3 +267,23 @@ async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> Non
     assert video.status == "error" and "cam-garage-02" in video.detail
     assert video.facts["zones"][1]["targets"]["cam-garage-01"]["status"] == "on_time"
     assert zones[1]["restore"]["complete"], zones[1]["restore"]
+
+
+async def test_a_deaf_camera_is_unobserved_not_missing(community_site: SiteFactory) -> None:
+    """cam-perimeter-02's pull points go deaf right after their first states: its alarm never reaches
+    zhian, and a synchronization point's states do not come back either, so the intrusion's camera
+    watch is an error (subscription_silent), not a camera that ignored the intrusion."""
+    deaf = {"cam-perimeter-02": [{"type": "subscription_dies_silently", "after_s": 0.3}]}
+    async with community_site("small", faults=deaf) as site:
+        ledger = Ledger()
+        found = await intrusion(linkage_context(site, ledger, SiteOperator(site)), "cam-perimeter-01")
+        assert not any(camera_alarm(site, c) for c in ("cam-perimeter-01", "cam-perimeter-02"))
+    video = found["intrusion_linkage_video"]
+    assert (video.status, video.reason) == ("error", "subscription_silent"), video.detail
+    targets = video.facts["targets"]
+    assert targets["cam-perimeter-01"]["status"] == "on_time"
+    assert targets["cam-perimeter-02"]["status"] == "error", targets
+    assert targets["cam-perimeter-02"]["error"] == "subscription_silent"
+    syncs = [e for e in ledger if e.device == "cam-perimeter-02" and e.operation == "SetSynchronizationPoint"]
+    assert syncs and syncs[0].id in video.evidence
+    assert found["intrusion_linkage_lighting"].status == found["intrusion_linkage_alert"].status == "pass"

@@ -294,14 +294,14 @@ async def test_event_subscription_dead_and_refused(start: Starter) -> None:
     )
     ledger = Ledger()
     t = target(device, "camera")
-    # the device drops the subscription at its termination time, before the probe renews it
+    # the device drops the subscription at its termination time, before the probe checks it
     dead = await event_service.run(
         context([t], ledger), t, event_service.Params(subscription_s=0.5, pull_wait_s=0.8)
     )
     assert (dead.status, dead.reason, dead.facts["subscription_step"]) == (
         "error",
         "subscription_dead",
-        "renew",
+        "sync",
     )
     assert dead.facts["code"] == "wsrf-r:ResourceUnknownFault"
     t = target(refusing, "camera")

@@ -166,7 +166,7 @@ async def test_run_faulty_finds_each_fault_and_nothing_else(
     async with community_site("faulty", heartbeat_s=HEARTBEAT_S, linkage_slow_scale=0.09) as site:
         runner, hook = await operator_endpoint(site, 0)
         try:
-            config, secrets = await write_config(site, tmp_path, hook, ALL_ACTIVE, call_timeout_s=10)
+            config, secrets = await write_config(site, tmp_path, hook, ALL_ACTIVE, call_timeout_s=5)
             code, stdout, stderr = await zhian_run(
                 config, tmp_path / "run", secrets, "--allow-active", "--fail-on", "gate"
             )

@@ -18,12 +18,14 @@ import pytest
 
 from zhian.cli import main
 from zhian.errors import UsageError
+from zhian.evidence.group_commit import COMMIT_AFTER_S
 from zhian.evidence.keys import PUBLIC_FILE, load_or_create
 from zhian.evidence.ledger import (
     GENESIS,
     ExchangeRecorder,
     LedgerError,
     LedgerReader,
+    SqliteStorage,
     open_ledger,
     sha256,
 )
@@ -58,6 +60,15 @@ def test_a_sealed_run_verifies_and_keeps_every_record(tmp_path: Path) -> None:
     assert reader.get(ex.id) == ex
     reader.close()
     assert not (tmp_path / "run" / "ledger.sqlite-wal").exists()  # one self-contained file
+
+
+def test_many_records_are_read_by_id_at_once(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", n=1200)  # more than one query's worth of ids
+    reader = LedgerReader(tmp_path / "run")
+    records = list(reader.records())
+    wanted = [r.id for r in records[::-1]] + ["no-such-record"]
+    assert reader.get_many(wanted) == {r.id: r for r in records}
+    reader.close()
 
 
 def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
@@ -273,3 +284,71 @@ def test_a_new_ledger_appears_with_its_schema_or_not_at_all(
     assert not (tmp_path / "ledger.sqlite.new").exists()
     assert rows(tmp_path).execute("PRAGMA user_version").fetchone()[0] >= 1
     assert [r.kind for r in LedgerReader(tmp_path).records()] == ["run_start"]
+
+
+GROUPED_WRITER = """
+import sys
+from pathlib import Path
+from zhian.evidence.ledger import open_ledger
+ledger = open_ledger(Path(sys.argv[1]), run_id="killed", group_commit=True)
+n = 0
+while True:
+    n += 1
+    ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
+    if n == 200:
+        print("ready", flush=True)
+"""
+
+
+def test_group_commit_killed_keeps_a_valid_chain_of_all_but_the_last_group(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", GROUPED_WRITER, str(run)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(10 * COMMIT_AFTER_S)  # what was appended this long before the kill is committed
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    result = verify(run)
+    assert result.records >= 200 and not result.broken and result.unsealed
+
+
+def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path, run_id="r", group_commit=True)
+    with pytest.raises(RuntimeError), ledger.batch():  # groups are its own: no batch inside
+        ledger.append("exchange", {"n": 0})
+    ledger.append("run_start", {"run_id": "r"})
+    appended = time.monotonic()
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as other:
+        while not other.execute("SELECT count(*) FROM records").fetchone()[0]:
+            assert time.monotonic() - appended < 30, "the group was never committed"
+            time.sleep(0.01)
+    ledger.close()
+
+
+def test_a_failed_group_commit_loses_the_group_not_the_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = SqliteStorage.commit_held
+
+    def disk_full(self: SqliteStorage) -> None:  # as SQLite does on SQLITE_FULL: rolled back
+        self._db.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    ledger = open_ledger(tmp_path, run_id="r", group_commit=True)
+    ledger.append("run_start", {"run_id": "r"})
+    ledger.flush()
+    monkeypatch.setattr(SqliteStorage, "commit_held", disk_full)
+    ledger.append("exchange", {"n": 1})
+    with pytest.raises(sqlite3.OperationalError):
+        ledger.flush()  # raised where the run writes: it stops there
+    ledger.append("exchange", {"n": 2})
+    deadline = time.monotonic() + 30
+    with pytest.raises(sqlite3.OperationalError):  # the commit thread's failure, raised by the next write
+        while time.monotonic() < deadline:
+            ledger.append("exchange", {"n": 3})
+            time.sleep(COMMIT_AFTER_S / 4)
+    monkeypatch.setattr(SqliteStorage, "commit_held", real)
+    ledger.append("run_end", {"run_id": "r"})
+    ledger.close()
+    result = verify(tmp_path)
+    assert result.records == 2 and not result.broken and result.unsealed  # run_start, run_end

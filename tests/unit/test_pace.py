@@ -23,6 +23,21 @@ def test_the_limit_halves_when_the_loop_lags_and_grows_back_when_it_keeps_time()
     assert p.limit == 256  # never above the run's cap
 
 
+def test_the_record_says_when_how_far_and_why_the_limit_was_cut() -> None:
+    p = Pace(64, start=64)
+    p.observe(pace.HIGH_LAG_S + 0.3)
+    p.observe(0.0)
+    p.observe(2.0)
+    record = p.record()
+    assert [(c["lag_s"], c["limit"]) for c in record["halvings"]] == [(pace.HIGH_LAG_S + 0.3, 32), (2.0, 20)]
+    assert record["halved"] == 2 and record["lowest"] == 20 and record["max_lag_s"] == 2.0
+    assert (record["cap"], record["floor"], record["start"]) == (64, pace.FLOOR, 64)
+    for _ in range(pace.KEPT_CUTS + 10):
+        p.observe(0.0)
+        p.observe(5.0)
+    assert p.record()["halved"] == pace.KEPT_CUTS + 12 and len(p.record()["halvings"]) == pace.KEPT_CUTS
+
+
 def test_a_cap_below_the_floor_is_the_cap() -> None:
     p = Pace(1)
     p.observe(10.0)
@@ -76,6 +91,9 @@ async def test_watching_measures_the_lag_of_a_blocked_loop() -> None:
         time.sleep(pace.HIGH_LAG_S + 0.4)  # noqa: ASYNC251 (the point: the loop blocked, the next tick wakes late)
         await asyncio.sleep(pace.TICK_S * 3)
     assert p.limit < 64
+    record = p.record()
+    assert record["watched_from"] and record["halved"] >= 1 and record["max_lag_s"] >= pace.HIGH_LAG_S
+    assert record["lowest"] == min(c["limit"] for c in record["halvings"]) and record["lowest_at_s"] > 0
 
 
 async def test_thousands_of_waiters_cost_linear_time() -> None:

@@ -152,3 +152,33 @@ def test_the_pick_follows_the_runs_seed_and_differs_between_panels() -> None:
     assert len(picks) > 1  # another run, another seed, another pick
     alike = [member_sample(members, config(seed=n), p).picked for n in range(8) for p in (one, two)]
     assert any(alike[i] != alike[i + 1] for i in range(0, len(alike), 2))  # two panels alike, sampled apart
+
+
+async def test_a_devices_clients_are_closed_once_its_last_job_has_ended() -> None:
+    """Not when the run ends: a large site would hold every device's sessions until then."""
+    closed: dict[str, float] = {}
+    ended: dict[str, float] = {}
+
+    class Client:
+        def __init__(self, conn: Any) -> None:
+            self.device = conn.device
+
+        async def __aenter__(self) -> Client:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            closed[self.device] = time.monotonic()
+
+    async def run(ctx: ProbeContext, t: Target, params: Params) -> Finding:
+        async with ctx.client(Client, t):
+            await asyncio.sleep(0.05 if t.id == "cam-1" else 0.5)
+        ended[t.id] = time.monotonic()
+        return Finding("reads", t.id, "pass", "ok", "fine", evidence=("x",))
+
+    spec = ProbeSpec("reads", "reads", "passive", ("camera",), Params, 5.0, run)
+    jobs = [Job(spec, SITE.get("cam-1")), Job(spec, SITE.get("cam-2"))]
+    ctx = ProbeContext(SITE, no_io)
+    await run_jobs(jobs, ctx, config(), lambda f: None, False, Progress(len(jobs), False))
+    assert closed["cam-1"] < ended["cam-2"]  # closed while the run still had work
+    await ctx.close()
+    assert set(closed) == {"cam-1", "cam-2"}

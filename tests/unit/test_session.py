@@ -18,7 +18,7 @@ import yaml
 
 from zhian.cli import main
 from zhian.engine import session as session_module
-from zhian.evidence.ledger import ExchangeRecorder
+from zhian.evidence.ledger import ExchangeRecorder, LedgerReader
 from zhian.evidence.verify import verify
 
 
@@ -63,6 +63,11 @@ def one_line(err: str) -> str:
 def test_a_run_of_unreachable_devices_completes(config: Path, tmp_path: Path) -> None:
     assert run(config, tmp_path / "run") == 0
     assert verify(tmp_path / "run").ok
+    # what the limit on call-bound jobs did is evidence: the ledger's last record and run.json
+    end = next(r for r in LedgerReader(tmp_path / "run").records() if r.kind == "run_end").body
+    assert end["pace"]["cap"] == 256 and end["pace"]["watched_from"] and end["pace"]["lowest"] >= 1
+    run_json = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    assert run_json["pace"]["cap"] == 256
 
 
 def test_a_failing_report_costs_the_report_only(

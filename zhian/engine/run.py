@@ -24,7 +24,7 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -297,17 +297,24 @@ async def run_jobs(
     on_finding: Callable[[Finding], None],
     allow_active: bool,
     progress: Progress,
+    calls: Pace | None = None,
 ) -> None:
     """Run every job; `on_finding` gets each finding as it arrives (so an interrupt loses none).
 
     The passive probes side by side; then the permitted active tests phase by phase (ACTIVE_ORDER),
-    each phase's jobs one at a time or side by side in lanes."""
+    each phase's jobs one at a time or side by side in lanes. `calls` (run_pace) limits the
+    call-bound jobs in flight."""
     deadline = time.monotonic() + config.limits.probe_timeout_s * max(1, len(jobs))
-    # A job's deadline runs from when it gets its slot: without a cap, thousands of jobs queued on
-    # the connection limits would time out before their first call.
-    calls = Pace(config.limits.concurrency or config.limits.connections)  # and the CPU: see pace.py
+    calls = calls or run_pace(config)
     async with calls.watching():
         await _run_jobs(jobs, ctx, config, on_finding, allow_active, progress, calls, deadline)
+
+
+def run_pace(config: Config) -> Pace:
+    """The run's limit on call-bound jobs in flight. A job's deadline runs from when it gets its
+    slot: without a cap, thousands of jobs queued on the connection limits would time out before
+    their first call; and the CPU, see pace.py."""
+    return Pace(config.limits.concurrency or config.limits.connections)
 
 
 async def _run_jobs(
@@ -328,8 +335,9 @@ async def _run_jobs(
         on_finding(finding)
         progress.step(f"{finding.probe} {finding.device}")
 
-    async def one(job: Job) -> None:
-        slot = contextlib.nullcontext() if job.spec.window else calls
+    async def one(job: Job, held: bool = False) -> None:
+        """`held`: the job's slot was taken for it before its task was made (see passive_phase)."""
+        slot = contextlib.nullcontext() if job.spec.window else _given_back(calls, held)
         async with slot:
             timed, params = prepared(job, ctx.site, config)
             started = datetime.now(UTC)
@@ -344,6 +352,7 @@ async def _run_jobs(
                 raise
             ctx.restores.pop(job.target.id, None)  # reported by the test's own finding
             keep(finding)
+            ctx.job_ended(job.target.id)
 
     async def in_turn(lane: Sequence[Job]) -> None:
         for job in lane:
@@ -357,15 +366,38 @@ async def _run_jobs(
     def allowed(job: Job) -> bool:
         return allow_active and job.spec.active_test in config.active.allow
 
+    async def passive_phase(passive: Sequence[Job]) -> None:
+        """Each passive job as a task of its own once it has a slot: a large site's thousands of
+        jobs waiting for one are entries of a list, not tasks (a couple of kilobytes each)."""
+        async with asyncio.TaskGroup() as tg:
+            for job in passive:
+                held = not job.spec.window
+                if held:
+                    await calls.acquire()
+                tg.create_task(one(job, held), name=f"{job.spec.id}:{job.target.id}")
+
+    ctx.plan(j.target.id for j in jobs if j.spec.mode == "passive" or allowed(j))
     # windows first, so that they open at t = 0 even with a cap on the call-bound jobs
-    passive = sorted((j for j in jobs if j.spec.mode == "passive"), key=lambda j: not j.spec.window)
-    await side_by_side([job] for job in passive)
+    await passive_phase(
+        sorted((j for j in jobs if j.spec.mode == "passive"), key=lambda j: not j.spec.window)
+    )
     active = [j for j in jobs if j.spec.mode == "active"]
     for job in active:
         if not allowed(job):
             keep(not_permitted(job))
     for phase, phase_jobs in active_phases(j for j in active if allowed(j)):
         await (in_turn(phase_jobs) if phase == ONE_AT_A_TIME else side_by_side(lanes(phase_jobs)))
+
+
+@contextlib.asynccontextmanager
+async def _given_back(calls: Pace, held: bool) -> AsyncIterator[None]:
+    """A call-bound job's slot for as long as it runs: taken here, or already `held`."""
+    if not held:
+        await calls.acquire()
+    try:
+        yield
+    finally:
+        calls.release()
 
 
 def config_digest(path: Path) -> str:

@@ -33,6 +33,7 @@ from zhian.configcheck import check_config
 from zhian.engine.alert_feed import alert_feed
 from zhian.engine.inventory import area_kinds, build_site, inventory_summary
 from zhian.engine.operator import ConsoleOperator, HookOperator
+from zhian.engine.pace import Pace
 from zhian.engine.run import (
     FindingsLog,
     Progress,
@@ -42,6 +43,7 @@ from zhian.engine.run import (
     plan_jobs,
     run_jobs,
     run_metadata,
+    run_pace,
     run_start_fields,
     seed_for,
     verdicts_for,
@@ -136,6 +138,7 @@ class Session:
         self.recorder: ExchangeRecorder | None = None
         self.findings_log: FindingsLog | None = None
         self.write_error: str | None = None
+        self.pace: Pace | None = None  # the limit on call-bound jobs, once they run
 
     def indicators_of(self, probe: str, device: str) -> list[str]:
         return self._indicators.get((probe, device), [])
@@ -155,7 +158,9 @@ class Session:
         secrets = [s for t in self.site.targets for s in t.secrets()]
         limit = self.config.limits.max_reply_bytes
         run_id = self.result.run_id
-        self.ledger = open_ledger(out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit)
+        self.ledger = open_ledger(
+            out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit, group_commit=True
+        )
         self.recorder = ExchangeRecorder(self.ledger, run_id, self.indicators_of)
         fields = run_start_fields(
             self.config, self.options.config, self.result, self.seed, self.levels, len(self.jobs)
@@ -206,8 +211,11 @@ class Session:
             if self.stopper.stopped:
                 return
             progress = Progress(len(self.jobs), self.options.progress)
+            self.pace = run_pace(self.config)
             async with alert_feed(ctx, self.config):
-                await run_jobs(self.jobs, ctx, self.config, self.keep, self.options.allow_active, progress)
+                await run_jobs(
+                    self.jobs, ctx, self.config, self.keep, self.options.allow_active, progress, self.pace
+                )
             self.site = ctx.site  # with what tls: auto chose for each device, for run.json
         except asyncio.CancelledError:
             if not self.stopper.stopped:
@@ -232,9 +240,11 @@ class Session:
             "interrupted": ending != "complete",
             "ending": ending,
             "counts": dict(ledger.counts),
+            "pace": self.pace.record() if self.pace else None,
         }
         try:
             ledger.append("run_end", end)
+            ledger.flush()  # the last group: a commit that fails now stops the run like any write
         except WRITE_ERRORS as exc:
             self._failed_write(exc)
         with contextlib.suppress(*WRITE_ERRORS):
@@ -264,6 +274,7 @@ class Session:
             "levels": list(self.levels),
             "threshold": self.options.threshold,
             "inventory": inventory_summary(self.site),
+            "pace": self.pace.record() if self.pace else None,
             "signed_by": self.key.describe(),
         }
 

@@ -66,6 +66,7 @@ from zhian.verdicts import Evaluation, Header, load_evaluation
 
 EXCERPT = 1200  # characters of a request or reply shown; the ledger keeps the whole redacted excerpt
 DECISIVE = ("pass", "fail", "partial")
+EVIDENCE_BATCH = 1000  # cited records read from the ledger at a time while the report is written
 
 
 @cache
@@ -93,9 +94,12 @@ class ReportParts:
     def evidence_views(self) -> Iterator[EvidenceView]:
         """Each cited record, looked up in the ledger as it is shown."""
         with ledger(self.run_dir) as reader:
-            for record_id in self.cited:
-                fields = _evidence(record_id, reader.get(record_id))
-                yield EvidenceView.model_validate(times.localise(fields, self.tz))
+            for at in range(0, len(self.cited), EVIDENCE_BATCH):
+                batch = self.cited[at : at + EVIDENCE_BATCH]
+                records = reader.get_many(batch)
+                for record_id in batch:
+                    fields = _evidence(record_id, records.get(record_id))
+                    yield EvidenceView.model_validate(times.localise(fields, self.tz))
 
     def whole(self) -> Report:
         return self.head.model_copy(

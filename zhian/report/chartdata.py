@@ -81,23 +81,18 @@ def retention(findings: Sequence[FindingIn]) -> list[RetentionBar]:
     return bars
 
 
-def _artefact(run_dir: Path, record: Record | None, read: dict[str, Any]) -> dict[str, Any] | None:
-    """The MQTT observation's raw document, if it is there and still matches its name. Every gateway
-    of a broker cites the same observation (megabytes on a large site): each is read once, into
-    `read`."""
+def _artefact(run_dir: Path, record: Record | None) -> dict[str, Any] | None:
+    """The MQTT observation's raw document, if it is there and still matches its name."""
     digest = record.body.get("raw_sha256") if record else None
     if not isinstance(digest, str):
         return None
-    if digest not in read:
-        path = run_dir / ARTEFACTS_DIR / digest
-        try:
-            data = path.read_bytes()
-            doc = json.loads(data) if hashlib.sha256(data).hexdigest() == digest else None
-        except (OSError, ValueError):
-            doc = None
-        read[digest] = doc if isinstance(doc, dict) else None
-    found: dict[str, Any] | None = read[digest]
-    return found
+    path = run_dir / ARTEFACTS_DIR / digest
+    try:
+        data = path.read_bytes()
+        doc = json.loads(data) if hashlib.sha256(data).hexdigest() == digest else None
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _when(text: object) -> datetime | None:
@@ -107,20 +102,27 @@ def _when(text: object) -> datetime | None:
         return None
 
 
-def _topic_rows(doc: Mapping[str, Any] | None, gateway: str) -> dict[str, tuple[dict[str, Any], list[str]]]:
-    """device -> (its heartbeat topic's summary row, every live arrival if the sample holds them all)."""
+TopicRows = dict[str, tuple[dict[str, Any], list[str]]]
+
+
+def _topic_rows(doc: Mapping[str, Any] | None) -> dict[str, TopicRows]:
+    """gateway -> device -> (its heartbeat topic's summary row, every live arrival if the sample
+    holds them all); one pass over the observation for all its gateways."""
     if doc is None:
         return {}
     sample: dict[str, list[str]] = {}
     for msg in doc.get("sample") or []:
         if isinstance(msg, dict) and not msg.get("retain"):
             sample.setdefault(str(msg.get("topic")), []).append(str(msg.get("at")))
-    out: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    out: dict[str, TopicRows] = {}
     for row in doc.get("topics") or []:
         parts = str(row.get("topic", "")).split("/") if isinstance(row, dict) else []
-        if len(parts) >= 3 and parts[-3] == gateway and parts[-1] == "heartbeat":
+        if len(parts) >= 3 and parts[-1] == "heartbeat":
             beats = sample.get(row["topic"], [])
-            out[parts[-2]] = (row, sorted(beats) if len(beats) == row.get("live") else [])
+            out.setdefault(parts[-3], {})[parts[-2]] = (
+                row,
+                sorted(beats) if len(beats) == row.get("live") else [],
+            )
     return out
 
 
@@ -156,14 +158,19 @@ def heartbeats(
             gateways.setdefault(gw, None)
             children.setdefault(gw, []).append((n, f))
     charts: list[HeartbeatChart] = []
-    read: dict[str, Any] = {}
+    # every gateway of a broker cites the same observation (megabytes on a large site): each is
+    # read and indexed once, by its record's id
+    read: dict[str, tuple[dict[str, Any] | None, dict[str, TopicRows]]] = {}
     for gw, own in sorted(gateways.items()):
         members = ([own] if own else []) + sorted(
             children.get(gw, []), key=lambda p: (p[1].status == "pass", p[1].device)
         )
         cited = next((r for _, f in members for e in f.evidence if (r := record(e)) is not None), None)
-        doc = _artefact(run_dir, cited, read)
-        topics = _topic_rows(doc, gw)
+        if cited is not None and cited.id not in read:
+            doc = _artefact(run_dir, cited)
+            read[cited.id] = (doc, _topic_rows(doc))
+        doc, by_gateway = read[cited.id] if cited is not None else (None, {})
+        topics = by_gateway.get(gw, {})
         window = doc.get("window") if doc else None
         start = end = None
         exact = isinstance(window, list) and len(window) == 2

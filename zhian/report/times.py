@@ -51,13 +51,19 @@ def local(value: str, tz: ZoneInfo) -> str:
 
 
 def localise(data: Any, tz: ZoneInfo, key: str = "") -> Any:
+    """`data` with every time under a TIME_KEYS key in `tz`. Only what can hold a time is visited (a
+    large run's report passes some 35,000 findings and records through here)."""
     if isinstance(data, dict):
-        return {k: v if k in SKIP else localise(v, tz, k) for k, v in data.items()}
+        return {k: localise(v, tz, k) if k not in SKIP and _may_hold(v, k) else v for k, v in data.items()}
     if isinstance(data, list):
-        return [localise(v, tz, key) for v in data]
+        return [localise(v, tz, key) if _may_hold(v, key) else v for v in data]
     if isinstance(data, str) and key in TIME_KEYS:
         return local(data, tz)
     return data
+
+
+def _may_hold(value: Any, key: str) -> bool:
+    return isinstance(value, dict | list) or (key in TIME_KEYS and isinstance(value, str))
 
 
 def shown(value: str | None) -> str:
