@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mapping.catalog import load_catalog
-from mapping.rules import Rule, load_rules
+from mapping.rules import load_rules
 from probes.base import ProbeContext
 from probes.finding import Finding
 from probes.registry import PROBES
@@ -39,7 +39,16 @@ from scorer.score import score
 from zhian import __version__
 from zhian.config import Config
 from zhian.engine.inventory import area_kinds, build_site
-from zhian.engine.run import Job, config_digest, execute, make_context, new_run_id, plan_jobs, prepared
+from zhian.engine.run import (
+    Job,
+    config_digest,
+    execute,
+    judged_pairs,
+    make_context,
+    new_run_id,
+    plan_jobs,
+    prepared,
+)
 from zhian.evidence.keys import SigningKey
 from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
@@ -84,18 +93,7 @@ class Monitor:
         kinds = area_kinds(config)
         indicators = [i.id for i in self.catalog]
         jobs, _ = plan_jobs(self.rules, indicators, self.site, PROBES, kinds, "monitoring", 0)
-        scope: dict[str, set[tuple[str, str]]] = {}
-        wanted_by: dict[str, list[Rule]] = {}  # probe -> the rules that read it
-        for indicator in indicators:
-            rule = self.rules.for_indicator(indicator)
-            if rule is not None:
-                scope[indicator] = set()
-                for probe in rule.probes:
-                    wanted_by.setdefault(probe, []).append(rule)
-        for job in jobs:
-            for rule in wanted_by.get(job.spec.id, ()):
-                if rule.devices.matches(job.target, kinds):
-                    scope[rule.indicator].add((job.spec.id, job.target.id))
+        scope = judged_pairs(self.rules, indicators, jobs, kinds)
         self.scheduled = [j for j in jobs if j.spec.mode == "passive" and j.spec.id not in LIVE_PROBES]
         t = config.thresholds
         devices, self.inventory_problems = expectations(self.site, t.heartbeat_interval_s, t.heartbeat_misses)
