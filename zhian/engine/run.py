@@ -134,27 +134,45 @@ def select(rule: Rule, site: SiteView, area_kinds: Mapping[str, str]) -> list[Ta
     return [t for t in site.targets if rule.devices.matches(t, area_kinds)]
 
 
-def verdicts_for(
-    rules: RuleSet,
-    catalog: Catalog,
-    indicators: Iterable[str],
-    findings: Sequence[Finding],
-    jobs: Sequence[Job],
-    area_kinds: Mapping[str, str],
-) -> dict[str, MachineVerdict]:
-    """Each ruled indicator judged on the findings of its own probes on its own devices."""
-    out: dict[str, MachineVerdict] = {}
+def judged_pairs(
+    rules: RuleSet, indicators: Iterable[str], jobs: Iterable[Job], area_kinds: Mapping[str, str]
+) -> dict[str, set[tuple[str, str]]]:
+    """Each ruled indicator -> the (probe, device) pairs of the jobs its rule judges: its own probes
+    on its own devices. Each job is matched against the rules that read its probe only (a large
+    site has 17,000 jobs and 250 indicators)."""
+    scope: dict[str, set[tuple[str, str]]] = {}
+    wanted_by: dict[str, list[Rule]] = {}  # probe -> the rules that read it
     for indicator in indicators:
         rule = rules.for_indicator(indicator)
-        if rule is None:
-            continue
-        in_scope = {
-            (j.spec.id, j.target.id)
-            for j in jobs
-            if j.spec.id in rule.probes and rule.devices.matches(j.target, area_kinds)
-        }
-        mine = [f for f in findings if (f.probe, f.device) in in_scope]
-        out[indicator] = judge(rule, mine, basic=catalog.get(indicator).kind == "basic")
+        if rule is not None:
+            scope[indicator] = set()
+            for probe in rule.probes:
+                wanted_by.setdefault(probe, []).append(rule)
+    for job in jobs:
+        for rule in wanted_by.get(job.spec.id, ()):
+            if rule.devices.matches(job.target, area_kinds):
+                scope[rule.indicator].add((job.spec.id, job.target.id))
+    return scope
+
+
+def verdicts_for(
+    rules: RuleSet, catalog: Catalog, scope: Mapping[str, set[tuple[str, str]]], findings: Sequence[Finding]
+) -> dict[str, MachineVerdict]:
+    """Each ruled indicator judged on the findings of its own probes on its own devices (`scope`,
+    judged_pairs), in the order they came."""
+    indicators_of: dict[tuple[str, str], list[str]] = {}
+    for indicator, pairs in scope.items():
+        for pair in pairs:
+            indicators_of.setdefault(pair, []).append(indicator)
+    mine: dict[str, list[Finding]] = {indicator: [] for indicator in scope}
+    for finding in findings:
+        for indicator in indicators_of.get((finding.probe, finding.device), ()):
+            mine[indicator].append(finding)
+    out: dict[str, MachineVerdict] = {}
+    for indicator in scope:
+        rule = rules.for_indicator(indicator)
+        assert rule is not None  # scope holds ruled indicators only
+        out[indicator] = judge(rule, mine[indicator], basic=catalog.get(indicator).kind == "basic")
     return out
 
 

@@ -38,6 +38,7 @@ from zhian.engine.run import (
     FindingsLog,
     Progress,
     RunResult,
+    judged_pairs,
     make_context,
     new_run_id,
     plan_jobs,
@@ -127,12 +128,11 @@ class Session:
         )
         self.result = RunResult(new_run_id(), [], {}, samples)
         self.out = options.out or Path("runs") / self.result.run_id
+        self.scope = judged_pairs(self.rules, self.indicators, self.jobs, self.kinds)
         self._indicators: dict[tuple[str, str], list[str]] = {}
-        for ind in self.indicators:
-            rule = self.rules.for_indicator(ind)
-            for job in self.jobs:
-                if rule and job.spec.id in rule.probes and rule.devices.matches(job.target, self.kinds):
-                    self._indicators.setdefault((job.spec.id, job.target.id), []).append(ind)
+        for ind, pairs in self.scope.items():
+            for pair in pairs:
+                self._indicators.setdefault(pair, []).append(ind)
         self.key: SigningKey | None = None
         self.ledger: Ledger | None = None
         self.recorder: ExchangeRecorder | None = None
@@ -253,9 +253,7 @@ class Session:
     def judge(self) -> ScoreReport:
         """Verdicts, score, verdicts.yaml, score.json and run.json of what was collected."""
         result = self.result
-        result.verdicts = verdicts_for(
-            self.rules, self.catalog, self.indicators, result.findings, self.jobs, self.kinds
-        )
+        result.verdicts = verdicts_for(self.rules, self.catalog, self.scope, result.findings)
         result.finished_at = datetime.now(UTC)
         entries = {k: v.as_entry() for k, v in result.verdicts.items()}
         report = score(
