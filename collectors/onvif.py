@@ -117,6 +117,7 @@ class OnvifClient:
         self.conn = conn
         self.session = OnvifSession(conn)
         self._services: Services | None = None
+        self._event_properties: EventProperties | None = None
 
     async def __aenter__(self) -> OnvifClient:
         await self.session.open()
@@ -218,7 +219,12 @@ class OnvifClient:
     # -- events -----------------------------------------------------------------------------------
 
     async def event_properties(self) -> EventProperties:
-        return await event_properties(self.session, await self._service("events"))
+        """The topics, asked once per client (like the services): the probes of one device each
+        needed them, and the reply (every topic the device has) is the largest most of them parse.
+        Each finding cites the one exchange; a refusal is not kept, the next caller asks again."""
+        if self._event_properties is None:
+            self._event_properties = await event_properties(self.session, await self._service("events"))
+        return self._event_properties
 
     async def pull_point(self, termination_s: float = 60.0) -> PullPoint:
         """A PullPoint subscription to enter: `async with await c.pull_point() as pp:`."""

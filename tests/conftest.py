@@ -6,11 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Debian installs mosquitto in /usr/sbin, which a non-root PATH lacks: without this the broker tests
 # would skip silently on a machine that has it.
 if "/usr/sbin" not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin"
+
+
+# A property test's examples are judged on what they return, not on how fast: Hypothesis' default
+# 200 ms deadline per example fails them at random on a loaded 2-core machine (speed lives in bench/).
+settings.register_profile("zhian", deadline=None)
+settings.load_profile("zhian")
 
 
 @pytest.fixture(autouse=True)

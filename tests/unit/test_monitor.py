@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from mapping.catalog import load_catalog
-from mapping.rules import load_rules
+from mapping.rules import judge, load_rules
 from probes.finding import Finding
 from probes.mqtt_common import matcher_of
 from probes.targets import Target
@@ -156,3 +157,30 @@ def test_device_lines_parse_as_prometheus_reads_them_with_labels_escaped() -> No
     }
     assert samples[("zhian_device_up", (("area", "a1"), ("device", "d1"), ("kind", "mqtt_device")))] == 1.0
     assert 0 <= samples[("zhian_heartbeat_age_seconds", (("device", "d1"),))] < 5
+
+
+def test_the_board_judges_from_its_tallies_as_judge_does_over_the_latest_findings() -> None:
+    rules, catalog = load_rules(), load_catalog()
+    heartbeat = [r for r in rules.rules if "heartbeat" in r.probes]
+    devices = [f"d{n}" for n in range(12)]
+    scope = {r.indicator: {("heartbeat", d) for d in devices} for r in heartbeat}
+    b = Board(rules, catalog, scope)
+    rng = random.Random(7)
+    outcomes = [("pass", "alive", None), ("fail", "silent", None), ("fail", "stale_online", None),
+                ("error", "unreachable", None), ("not_assessed", "no_data", None),
+                ("partial", "some", 0.5)]  # fmt: skip
+    for step in range(400):
+        status, reason, ratio = rng.choice(outcomes)
+        device = rng.choice(devices)
+        b.observe(Finding("heartbeat", device, status, reason, "", {}, ("ex",), ratio=ratio, finished_at=T0))  # type: ignore[arg-type]
+        if step % 7 == 0:
+            b.judge_dirty(T0)
+            for rule in heartbeat:
+                basic = catalog.get(rule.indicator).kind == "basic"
+                mine = [f for k, f in b.latest.items() if k in scope[rule.indicator]]
+                expected = judge(rule, mine, basic)
+                state = b.indicators[rule.indicator]
+                assert (state.status, state.ratio) == (expected.status, expected.ratio), step
+                assert sorted(state.note.split("; ")[0].split(", ")) == sorted(
+                    expected.note.split("; ")[0].split(", ")
+                )

@@ -125,6 +125,9 @@ def test_a_batch_is_one_transaction_all_or_nothing_and_the_chain_goes_on(tmp_pat
     clock.now += timedelta(minutes=2)  # past midnight: the next batch rolls first
     with led.batch():
         led.append("finding", {"device": "d5", "status": "pass"})
+    with led.batch():  # more rows than one statement takes
+        for n in range(2500):
+            led.append("exchange", {"device": f"e{n}"})
     led.close()
     check = verify_chain(state)
     assert check.ok, (check.links, [v.problems for _, v in check.segments])

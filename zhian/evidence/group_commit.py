@@ -2,8 +2,8 @@
 
 A commit per record cost a large run a twentieth of its CPU (each commit writes the table's page
 and each index's page again) and held the event loop for each one. A group is committed by the
-insert that makes it COMMIT_EVERY records, or by a thread once its first record has waited
-COMMIT_AFTER_S: a kill loses at most that last group, and the chain of everything before it stays
+insert that makes it COMMIT_EVERY records, or by a thread at its next tick (every COMMIT_AFTER_S),
+whichever comes first: a kill loses at most that last group, and the chain of everything before it stays
 valid (a transaction is all or nothing).
 """
 
@@ -24,21 +24,17 @@ class Committer(Protocol):
 
 class GroupCommit:
     """The open group of one connection. `lock` guards the connection; `owner` commits under it.
-    A commit the thread could not make (a full disk) is raised by `raise_failure`, which the
-    storage calls at its next insert, flush or close."""
+    A thread commits whatever is open every COMMIT_AFTER_S (a tick, not a wake-up per group: the
+    appender never signals it). A commit the thread could not make (a full disk) is raised by
+    `raise_failure`, which the storage calls at its next insert, flush or close."""
 
     def __init__(self, lock: threading.Lock, db: sqlite3.Connection, owner: Committer) -> None:
         self._lock, self._db, self._owner = lock, db, owner
         self.pending = 0
         self.failure: sqlite3.Error | OSError | None = None
-        self._opened = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-commit", daemon=True)
         self._thread.start()
-
-    def opened(self) -> None:
-        """A group began (BEGIN): it is committed within COMMIT_AFTER_S."""
-        self._opened.set()
 
     def added(self) -> bool:
         """One more record in the group: True when it is full."""
@@ -51,14 +47,10 @@ class GroupCommit:
             raise failure
 
     def _run(self) -> None:
-        while not self._stopped.is_set():  # stop sets it before waking the wait below
-            self._opened.wait()
-            if self._stopped.wait(COMMIT_AFTER_S):
-                return  # the storage's close commits what is left
+        while not self._stopped.wait(COMMIT_AFTER_S):  # the storage's close commits what is left
             with self._lock:
-                self._opened.clear()
                 if not self._db.in_transaction:
-                    continue  # committed meanwhile by a full group
+                    continue
                 try:
                     self._owner.commit_held()
                 except (sqlite3.Error, OSError) as exc:
@@ -66,5 +58,4 @@ class GroupCommit:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._opened.set()
         self._thread.join()

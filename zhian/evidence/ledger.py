@@ -181,7 +181,6 @@ class SqliteStorage:
                 group.raise_failure()
                 if not self._db.in_transaction:
                     self._db.execute("BEGIN")
-                    group.opened()
             self._db.execute(
                 "INSERT INTO records (seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

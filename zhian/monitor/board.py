@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mapping.catalog import Catalog
-from mapping.rules import RuleSet, judge
+from mapping.rules import RuleSet, Tally
 from probes.finding import Finding
 
 Key = tuple[str, str]  # (probe, device)
@@ -49,13 +49,27 @@ class Board:
         self.since: dict[Key, str] = {}
         self.indicators: dict[str, Indicator] = {}
         self._dirty: set[str] = set()
+        # indicator -> its findings tallied as they come: re-judged without a pass over all of them
+        self._tallies: dict[str, Tally] = {i: Tally() for i in scope}
 
     # -- findings ---------------------------------------------------------------------------------
+    def _set(self, key: Key, finding: Finding) -> Finding | None:
+        before = self.latest.get(key)
+        self.latest[key] = finding
+        for indicator in self.indicators_of.get(key, ()):
+            rule = self.rules.for_indicator(indicator)
+            if rule is None or finding.probe not in rule.probes:
+                continue
+            tally = self._tallies[indicator]
+            if before is not None:
+                tally.remove(key, before)
+            tally.add(key, finding)
+        return before
+
     def observe(self, finding: Finding) -> str | None:
         """Keep the finding; the status it replaces when it is a change (UNKNOWN for a first), else None."""
         key = (finding.probe, finding.device)
-        before = self.latest.get(key)
-        self.latest[key] = finding
+        before = self._set(key, finding)
         if before is not None and (before.status, before.ratio) == (finding.status, finding.ratio):
             return None
         self.since[key] = finding.finished_at.isoformat()
@@ -70,14 +84,15 @@ class Board:
             rule = self.rules.for_indicator(indicator)
             if rule is None:
                 continue
-            mine = [self.latest[k] for k in self.scope[indicator] if k in self.latest]
-            verdict = judge(rule, mine, basic=self.catalog.get(indicator).kind == "basic")
+            status, ratio, note = self._tallies[indicator].verdict(
+                rule, basic=self.catalog.get(indicator).kind == "basic"
+            )  # judge() over the indicator's latest findings, from their tally
             old = self.indicators.get(indicator)
-            if old is not None and (old.status, old.ratio) == (verdict.status, verdict.ratio):
-                old.note = verdict.note
+            if old is not None and (old.status, old.ratio) == (status, ratio):
+                old.note = note
                 continue
             stamp = at.isoformat()
-            now = Indicator(verdict.status, stamp, stamp, verdict.ratio, verdict.note)
+            now = Indicator(status, stamp, stamp, ratio, note)
             self.indicators[indicator] = now
             changes.append((indicator, old.status if old else UNKNOWN, now))
         self._dirty.clear()
@@ -145,7 +160,7 @@ class Board:
             ratio=row.get("ratio"),
         )
         key = (finding.probe, finding.device)
-        self.latest[key] = finding
+        self._set(key, finding)
         if row.get("since"):
             self.since[key] = str(row["since"])
 

@@ -66,6 +66,7 @@ LIVE_PROBES = frozenset(MQTT_KINDS.values())  # judged by the heartbeat tracker,
 RETENTION_PROBES = frozenset({"retention", "isapi_retention"})
 TICK_S = 1.0  # indicators re-judged, segments rolled, the console redrawn
 HANDOVER_S = 0.1  # the live side's changes are recorded at most this late, together
+HANDOVER_MAX = 1000  # changes recorded in one call on the main loop, one transaction
 STOP_GRACE_S = 3.0  # per part of the service, on SIGTERM, before the segment is sealed regardless
 
 
@@ -178,14 +179,23 @@ class Monitor:
             self.live.post_later(HANDOVER_S, self.take_handed)
 
     def take_handed(self) -> None:
-        """Record what the live side handed over, in one transaction (a site's first judgement is a
-        finding per device at once: one commit each held the main loop for a minute at 25,000)."""
+        """Record what the live side handed over, HANDOVER_MAX at most a call, each call's in one
+        transaction (a site's first judgement is a finding per device at once: a commit each held
+        the main loop for a minute at 25,000 devices, and taking them all in one call for as long)."""
         self._handover_due = False  # before taking: a change handed meanwhile posts another call
-        if not self._handed:
+        count = min(len(self._handed), HANDOVER_MAX)
+        if not count:
             return  # taken already (the stop takes what is left)
         with self.ledger.batch():
-            while self._handed:
+            for _ in range(count):
                 self.keep(self._handed.popleft())
+        if self._handed and not self._handover_due:
+            self._handover_due = True
+            asyncio.get_running_loop().call_soon(self.take_handed)
+
+    def take_all_handed(self) -> None:
+        while self._handed:
+            self.take_handed()
 
     def devices_up(self) -> dict[str, bool]:
         """Devices the tracker does not follow: up unless their last check could not reach them."""
@@ -300,7 +310,7 @@ class Monitor:
         phases["checks"] = time.monotonic() - t0
         await asyncio.to_thread(self.live.stop, STOP_GRACE_S)
         phases["live"] = time.monotonic() - t0 - sum(phases.values())
-        self.take_handed()  # what the live side handed over last is recorded too
+        self.take_all_handed()  # what the live side handed over last is recorded too
         unsubscribed = await self.events.unsubscribe(STOP_GRACE_S)
         phases["unsubscribe"] = time.monotonic() - t0 - sum(phases.values())
         await asyncio.wait([asyncio.ensure_future(self.ctx.close())], timeout=STOP_GRACE_S)
