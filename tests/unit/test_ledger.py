@@ -182,16 +182,17 @@ def test_a_newer_or_foreign_file_is_refused(tmp_path: Path) -> None:
         LedgerReader(tmp_path / "junk")
 
 
+# Appends until killed; says "ready" after argv[3] records; argv[2] "grouped" for group commit.
 WRITER = """
 import sys
 from pathlib import Path
 from zhian.evidence.ledger import open_ledger
-ledger = open_ledger(Path(sys.argv[1]), run_id="killed")
+ledger = open_ledger(Path(sys.argv[1]), run_id="killed", group_commit=sys.argv[2] == "grouped")
 n = 0
 while True:
     n += 1
     ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
-    if n == 50:
+    if n == int(sys.argv[3]):
         print("ready", flush=True)
 """
 
@@ -199,7 +200,7 @@ while True:
 def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(run)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(run), "each", "50"], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
     time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
@@ -286,24 +287,11 @@ def test_a_new_ledger_appears_with_its_schema_or_not_at_all(
     assert [r.kind for r in LedgerReader(tmp_path).records()] == ["run_start"]
 
 
-GROUPED_WRITER = """
-import sys
-from pathlib import Path
-from zhian.evidence.ledger import open_ledger
-ledger = open_ledger(Path(sys.argv[1]), run_id="killed", group_commit=True)
-n = 0
-while True:
-    n += 1
-    ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
-    if n == 200:
-        print("ready", flush=True)
-"""
-
-
 def test_group_commit_killed_keeps_a_valid_chain_of_all_but_the_last_group(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", GROUPED_WRITER, str(run)], stdout=subprocess.PIPE)
+    writer = [sys.executable, "-c", WRITER, str(run), "grouped", "200"]
+    proc = subprocess.Popen(writer, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
     time.sleep(10 * COMMIT_AFTER_S)  # what was appended this long before the kill is committed
     os.kill(proc.pid, signal.SIGKILL)
