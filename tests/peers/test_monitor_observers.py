@@ -38,9 +38,12 @@ def no_service_left() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def small_site(tmp: Path, faults: Mapping[str, Sequence[Fault]]) -> AsyncIterator[Site]:
-    """The small community with test timings, mosquitto, and these faults added."""
-    community = load_community(COMMUNITIES / "small.yaml")
+async def small_site(
+    tmp: Path, faults: Mapping[str, Sequence[Fault]], tls: bool = True
+) -> AsyncIterator[Site]:
+    """The small community with test timings, mosquitto, and these faults added (`tls`: its devices
+    serve TLS, else plain HTTP and MQTT)."""
+    community = load_community(COMMUNITIES / "small.yaml").model_copy(update={"tls": tls})
     devices = [d.model_copy(update={"faults": [*d.faults, *faults.get(d.id, ())]}) for d in community.devices]
     community = fast(community.model_copy(update={"devices": devices}), next(_NETS))
     async with Site(community, tmp / "site", latency_scale=0, broker_impl="mosquitto") as site:
@@ -140,10 +143,12 @@ async def test_a_clean_stop_ends_every_event_subscription_a_frozen_device_only_c
 @pytest.mark.parametrize("alerting", [True, False], ids=["platform_alerts", "platform_silent"])
 async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, alerting: bool) -> None:
     """A child gone quiet: an outage, and the platform's device_offline alert for it within the
-    window (then how long after), or none when the platform never raises one."""
+    window (then how long after), or none when the platform never raises one. The alerting
+    platform serves plain HTTP: `tls: auto` is decided at start, as `zhian run` does, so the
+    monitor reaches it (asked over TLS, every poll failed and no alert was ever found)."""
     faults = {} if alerting else {"platform": [PlatformNoOfflineAlert()]}
     window_s = 60 if alerting else 6  # the silent platform: the window must end for the verdict
-    async with small_site(tmp_path, faults) as site:
+    async with small_site(tmp_path, faults, tls=not alerting) as site:
         config, env = write_config(
             site, tmp_path, monitor={"alert_poll_s": 0.3}, thresholds={"offline_alert_window_s": window_s}
         )

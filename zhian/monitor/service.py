@@ -34,6 +34,7 @@ from probes.base import ProbeContext
 from probes.finding import Finding
 from probes.registry import PROBES
 from probes.targets import Target
+from probes.transport_common import settle_transports
 from scorer.results import merge_verdicts
 from scorer.score import score
 from zhian import __version__
@@ -281,18 +282,42 @@ class Monitor:
         try:
             self.live.start(fail)
             tasks = [asyncio.create_task(self.tick_loop(), name="tick")]
+            tasks[0].add_done_callback(lambda done: self.crashed(done, fail))
+            # the heartbeats are followed meanwhile: only the HTTP devices wait for their transport
+            settling = asyncio.create_task(self.settle_transports(), name="tls: auto")
+            tasks.append(settling)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([settling, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                return
+            if settling.exception() is not None:
+                fail(f"tls: auto: {settling.exception()}")
+                return
+            started = len(tasks)
             tasks.append(asyncio.create_task(self.events.run(), name="events"))
             tasks.append(asyncio.create_task(self.alerts.run(), name="platform alerts"))
             tasks.append(asyncio.create_task(self.real_alarms.run(), name="real alarms"))
             tasks += [
                 asyncio.create_task(self.schedule(p, jobs), name=p) for p, jobs in self.by_probe().items()
             ]
-            for task in tasks:
+            for task in tasks[started:]:
                 task.add_done_callback(lambda done: self.crashed(done, fail))
             self.console.started(len(self.scheduled), len(self.tracker.devices), self.live.listen)
             await stop.wait()
         finally:
             await self.stop(loop, tasks)
+
+    async def settle_transports(self) -> None:
+        """`tls: auto` decided once per HTTP device, as `zhian run` does (the handshakes are evidence):
+        a device serving plain HTTP is spoken to in plain HTTP by every check and observer."""
+        site = await settle_transports(self.ctx, self.gate)
+        settled = {t.id: t for t in site.targets}
+        self.site = self.ctx.site = site
+        self.scheduled = [replace(j, target=settled.get(j.target.id, j.target)) for j in self.scheduled]
+        self.events.targets = [settled[t.id] for t in self.events.targets]
+        if self.alerts.platform is not None:
+            self.alerts.platform = settled[self.alerts.platform.id]
 
     async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
         """Seal within seconds: checks in flight, the live side, the event subscriptions' Unsubscribe
