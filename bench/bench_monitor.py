@@ -98,18 +98,24 @@ def behind_s(metrics: str) -> float:
 
 
 def warm_up(healthz: str, limit_s: float, monitor: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """Until every device is judged and every change recorded (the monitor's /healthz says), or
-    limit_s: the soak then measures the steady state. Scheduled probes still in their first round
-    are counted, not waited for (the offline alert's round waits out its window)."""
+    """Until every device is judged, every change recorded and every scheduled probe's first round
+    over (the monitor's /healthz says), or limit_s: the soak then measures the steady state. A
+    first round holds what it fetched until it ends (the offline alert's: a window over every
+    broker, then the platform's alerts), which read as growth when the soak began before it."""
     t0 = time.monotonic()
+    judged_s = None
     while True:
         doc = json.loads(get(healthz))
         devices, probes = doc["devices"], doc["scheduled_probes"]
-        warm = devices["judged"] == devices["tracked"] and not devices["changes_unrecorded"]
-        if warm or time.monotonic() - t0 > limit_s or monitor.poll() is not None:
+        judged = devices["judged"] == devices["tracked"] and not devices["changes_unrecorded"]
+        if judged and judged_s is None:
+            judged_s = round(time.monotonic() - t0, 1)
+        rounds = probes["first_round_done"] == probes["total"]
+        if (judged and rounds) or time.monotonic() - t0 > limit_s or monitor.poll() is not None:
             return {
                 "warmup_s": round(time.monotonic() - t0, 1),
-                "warm": warm,
+                "warm": judged and rounds,
+                "all_judged_after_s": judged_s,
                 "devices_unjudged_after_warmup": devices["tracked"] - devices["judged"],
                 "probes_in_first_round_after_warmup": probes["total"] - probes["first_round_done"],
             }
@@ -167,7 +173,10 @@ def main() -> int:
     parser.add_argument("--heartbeat-s", type=float, default=30.0)
     parser.add_argument("--quiet", type=int, default=100, help="devices made quiet for the lag figure")
     parser.add_argument(
-        "--warmup-s", type=float, default=600.0, help="at most; it ends once every device is judged"
+        "--warmup-s",
+        type=float,
+        default=900.0,
+        help="at most; it ends once every device is judged and every scheduled probe has run once",
     )
     parser.add_argument("--soak-s", type=float, default=600.0)
     parser.add_argument(

@@ -272,10 +272,13 @@ class ProbeContext:
         """Cancel the shared work still running and wait for its end (a round of checks ended, or
         the run was stopped): an active test shared by several probes (a panel's fire test)
         restores the site first and notes each restore step (note_restore), so that what the run
-        records after this sees every step and its outcome."""
-        for task in self._shared.values():
+        records after this sees every step and its outcome. What was fetched is let go: a long-lived
+        context (the monitor's, between rounds) would otherwise hold a whole round's observations."""
+        shared = list(self._shared.values())
+        self._shared.clear()
+        for task in shared:
             task.cancel()
-        await asyncio.gather(*self._shared.values(), return_exceptions=True)
+        await asyncio.gather(*shared, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then

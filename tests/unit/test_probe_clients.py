@@ -5,6 +5,8 @@ every one still open at the run's end."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import ClassVar
 
 from collectors.connection import Connection
@@ -91,3 +93,24 @@ async def test_without_a_plan_clients_stay_until_the_end() -> None:
     assert not client.closed
     await ctx.close()
     assert client.closed
+
+
+class Fetched:
+    """What a shared fetch returns (a window's observation, say)."""
+
+
+async def test_a_rounds_shared_fetches_are_let_go_when_it_ends() -> None:
+    """The monitor keeps one context for the life of the service: a round's fetches must not stay
+    referenced from it until the next round (they did: an hour of a whole site's observations)."""
+    ctx = context()
+
+    async def fetch() -> Fetched:
+        return Fetched()
+
+    fetched = weakref.ref(await ctx.shared(("observe", "broker"), fetch))
+    assert await ctx.shared(("observe", "broker"), fetch) is fetched()  # fetched once, judged many
+    await ctx.close_shared()
+    await asyncio.sleep(0)  # the loop's step that woke this one lets go of the gathered results
+    gc.collect()
+    assert fetched() is None
+    assert await ctx.shared(("observe", "broker"), fetch) is not None  # a new round fetches anew
