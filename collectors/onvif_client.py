@@ -41,6 +41,7 @@ from onvif.client import _cached_document as load_document
 from onvif.definition import SERVICES as LIBRARY_SERVICES
 from onvif.settings import DEFAULT_SETTINGS
 from onvif.wsa import WsAddressingIfMissingPlugin
+from zeep.proxy import AsyncOperationProxy, AsyncServiceProxy, OperationProxy
 
 from collectors.bounded import Oversize, read_body
 from collectors.connection import Connection
@@ -102,6 +103,26 @@ _UNSUPPORTED = frozenset({"ActionNotSupported", "NoSuchService"})
 
 class SubscriptionLost(DeviceRejected):
     """The pull point is gone (wsrf-r:ResourceUnknownFault): expired, dropped or never renewed."""
+
+
+class _Proxy(AsyncServiceProxy):
+    """zeep's AsyncServiceProxy, its operations made on first use: zeep's makes one per operation
+    of the binding for every proxy (the device binding has ~90), two proxies an address, and every
+    pull point is an address of its own, of which a probe calls two or three operations."""
+
+    def __init__(self, client: ZeepAsyncClient, binding_name: str, address: str) -> None:
+        self._client = client
+        self._binding = client.wsdl.bindings[binding_name]
+        self._binding_options = {"address": address}
+        self._operations = {}
+
+    def __getitem__(self, key: str) -> OperationProxy:
+        operation = self._operations.get(key)
+        if operation is None:
+            if key not in self._binding.all():
+                raise AttributeError(f"Service has no operation {key!r}")
+            operation = self._operations[key] = AsyncOperationProxy(self, key)  # type: ignore[no-untyped-call]
+        return operation
 
 
 @dataclass(frozen=True)
@@ -295,7 +316,7 @@ class OnvifSession:
             )
             clients = self._clients.setdefault(binding_name, (authless, signed))
         authless, signed = clients
-        proxies = (client.create_service(binding_name, address) for client in (signed, authless))
+        proxies = (_Proxy(client, binding_name, address) for client in (signed, authless))
         svc = Service(address, *proxies)
         self._services[(binding_name, address)] = svc
         return svc
