@@ -246,8 +246,7 @@ class OnvifClient:
 
     async def _end_openings(self) -> None:
         openings, self._openings = self._openings, []
-        alive = [pp for pp in openings if pp.open and (pp.left_s() or 0.0) > 0]
-        await asyncio.gather(*(pp.end(None) for pp in alive), return_exceptions=True)
+        await asyncio.gather(*(pp.release() for pp in openings), return_exceptions=True)
 
     # -- Profile C: doors -------------------------------------------------------------------------
 

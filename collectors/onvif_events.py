@@ -224,6 +224,13 @@ class PullPoint:
             with contextlib.suppress(CollectorError):
                 await self.unsubscribe()
 
+    async def release(self) -> None:
+        """End it, best effort, unless it has ended, expired or its device stopped answering: a
+        shared subscription that no probe ended, at the end of a run or round."""
+        if self.open and (self.left_s() or 0.0) > 0:
+            with contextlib.suppress(CollectorError):
+                await self.end(None)
+
     def left_s(self) -> float | None:
         """Seconds the subscription has to live, by the termination and current times the device
         last gave (our clock since then); None when it never said."""

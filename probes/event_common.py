@@ -7,7 +7,8 @@ CreatePullPointSubscription, three PullMessages and two Unsubscribe where one su
 exchanges prove both. The first probe of a device to ask opens it (ProbeContext.shared: per run,
 per round in `zhian monitor`); the others cite its CreatePullPointSubscription and first
 PullMessages. event_service then goes on with it and ends it; one it does not take is unsubscribed
-when the device's client closes (OnvifClient.opening).
+when the device's client closes (OnvifClient.opening) or the run or round ends (in `zhian monitor`
+the clients stay, and each probe has rounds of its own), whichever comes first.
 """
 
 from __future__ import annotations
@@ -28,5 +29,9 @@ async def shared_opening(ctx: ProbeContext, target: Target, termination_s: float
         async with ctx.client(OnvifClient, target) as client:
             return await client.opening(termination_s)
 
-    opening: Opening = await ctx.shared(("onvif.opening", target.id), fetch)
+    opening: Opening = await ctx.shared(("onvif.opening", target.id), fetch, _release)
     return opening
+
+
+async def _release(opening: Opening) -> None:
+    await opening.pull_point.release()

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from conftest import SiteFactory
-from onvif_collector_helpers import Ledger, assert_redacted, context, site_targets, target
+from onvif_collector_helpers import Ledger, assert_redacted, connection, context, site_targets, target
 from onvif_helpers import Starter, camera, door, free_port, nvr, start
 
+from collectors.onvif import OnvifClient
 from probes import door_alarms, event_service, recording_alive, retention, video_loss_alert, video_signal
 from probes.finding import Finding
 from probes.targets import Target
@@ -358,11 +359,17 @@ async def test_a_shared_subscription_too_old_to_check_is_left_for_a_fresh_one(st
     creates = [e for e in live.evidence if ledger.get(e).operation == "CreatePullPointSubscription"]
     assert len(creates) == 1 and creates[0] not in signal.evidence
     assert ledger.operations().count("Unsubscribe") == 1
-    await ctx.close()  # the device's client closes: the subscription nobody ended is ended
+    await ctx.close_shared()  # the run (or round) ends: the subscription nobody ended is ended
     ended = [e for e in ledger if e.operation == "Unsubscribe"]
     assert len(ended) == 2 and all(e.ok for e in ended)
     signal_pull = next(ledger.get(e) for e in signal.evidence if ledger.get(e).operation == "PullMessages")
     assert ended[-1].address == signal_pull.address
+    await ctx.close()
+    assert ledger.operations().count("Unsubscribe") == 2  # nothing was left to end
+    # a device's client that closes before the run ends ends it itself
+    async with OnvifClient(connection(device, ledger)) as client:
+        opening = await client.opening(60)
+    assert ledger.operations()[-2:] == ["PullMessages", "Unsubscribe"] and not opening.pull_point.open
 
 
 # -- a whole community -----------------------------------------------------------------------------
