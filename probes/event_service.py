@@ -153,11 +153,12 @@ class _Life:
     async def synchronized(self, pp: PullPoint, wait_s: float) -> bool:
         """Whether a synchronization point's states reach the subscription within wait_s: a live
         one hears them at once, a deaf one answers empty pulls (some devices answer a long poll
-        early, so it pulls again until the time is up)."""
+        early, so it pulls again until the time is up). One message is proof enough: the pull asks
+        for one (MessageLimit), the device's reply and its parsing are a tenth of all its states'."""
         self.evidence.append(await pp.synchronize())
         ends = time.monotonic() + wait_s
         while (left := ends - time.monotonic()) > 0 and not self.past_termination:
-            if self.pulled(await pp.pull(left)).messages:
+            if self.pulled(await pp.pull(left, limit=1)).messages:
                 return True
         return False
 
