@@ -114,6 +114,7 @@ async def test_isapi_nvr_search_pages_and_holes(isapi: Starter) -> None:
         one = await c.recordings(1, now - timedelta(days=10), now)
         two = await c.recordings(2, now - timedelta(days=10), now)
         none = await c.recordings(7, now - timedelta(days=10), now)
+        together = await c.recordings_of([1, 2, 7], now - timedelta(days=10), now)
         storage = await c.storage()
     assert one.complete and one.track == 101 and len(one.evidence) == 2  # 72 files, 40 a page
     assert abs((one.spans[0].start - (now - timedelta(days=3))).total_seconds()) < 5
@@ -121,6 +122,12 @@ async def test_isapi_nvr_search_pages_and_holes(isapi: Starter) -> None:
     holes = [(a.end, b.start) for a, b in zip(two.spans, two.spans[1:], strict=False) if a.end != b.start]
     assert len(holes) == 1 and abs((holes[0][1] - holes[0][0]).total_seconds() - 3 * 3600) < 5
     assert none.spans == () and none.complete
+    # one search for three channels: each file to its channel by trackID, every page cited by all
+    assert [r.track for r in together.values()] == [101, 201, 701]
+    assert [len(r.spans) for r in together.values()] == [len(one.spans), len(two.spans), 0]
+    assert len({r.evidence for r in together.values()}) == 1 and len(together[1].evidence) == 4
+    search = ledger.get(together[7].evidence[0])
+    assert "<trackIDList><trackID>101</trackID><trackID>201</trackID><trackID>701</trackID>" in search.request
     assert storage.disks and storage.disks[0].status == "ok" and storage.disks[0].capacity_mb == 3815447
     search = next(e for e in ledger if e.operation.startswith("ContentMgmt/search track 101"))
     assert "<searchResultPostion>0</searchResultPostion>" in search.request and search.ok

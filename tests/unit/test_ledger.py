@@ -18,17 +18,13 @@ import pytest
 
 from zhian.cli import main
 from zhian.errors import UsageError
+from zhian.evidence.chain import GENESIS, LedgerError, sha256
+from zhian.evidence.exchanges import ExchangeRecorder
 from zhian.evidence.group_commit import COMMIT_AFTER_S
 from zhian.evidence.keys import PUBLIC_FILE, load_or_create
-from zhian.evidence.ledger import (
-    GENESIS,
-    ExchangeRecorder,
-    LedgerError,
-    LedgerReader,
-    SqliteStorage,
-    open_ledger,
-    sha256,
-)
+from zhian.evidence.ledger import open_ledger
+from zhian.evidence.reader import LedgerReader
+from zhian.evidence.storage import SqliteStorage
 from zhian.evidence.trust import decide, trust_key
 from zhian.evidence.verify import resealing, verify
 

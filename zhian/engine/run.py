@@ -43,7 +43,7 @@ from scorer.sampling import plan as sample_plan
 from zhian import __version__
 from zhian.config import Config
 from zhian.engine.pace import Pace
-from zhian.evidence.ledger import current_job
+from zhian.evidence.exchanges import current_job
 
 # The phases of the active tests, in order (run_jobs); a test no phase names runs in the first. First
 # those that move the site (a fire alarm unlocks doors, an intruder switches lights on), one at a

@@ -53,8 +53,9 @@ from zhian.engine.run import (
 )
 from zhian.engine.stops import Stopped, Stopper
 from zhian.errors import UsageError
+from zhian.evidence.exchanges import ExchangeRecorder, finding_fields
 from zhian.evidence.keys import SigningKey, default_key_dir, load_or_create
-from zhian.evidence.ledger import ExchangeRecorder, Ledger, finding_fields, open_ledger
+from zhian.evidence.ledger import Ledger, open_ledger
 from zhian.evidence.manifest import seal
 from zhian.report.write import write_report
 
