@@ -1,11 +1,10 @@
 """The evidence ledger of a run: every exchange and finding appended as a hash-chained record (the
 format: `chain`), kept as collected in a `Storage`.
 
-Records are committed one by one, so a kill at any moment leaves a valid chain of everything
-recorded before it; a run's ledger commits in small groups instead (`group_commit`: at most
-COMMIT_EVERY records or COMMIT_AFTER_S seconds), so a kill loses at most that last group, the chain
-of what came before staying valid. Large raw replies go to `artefacts/<sha256>` before the record
-that names them is committed.
+Records are committed one by one (EACH) or in small groups (GROUPED, a run's), a batch always
+whole: a kill loses at most the tail not yet committed, and what was committed before it stays a
+valid chain (`commits` says what each mode can lose). Large raw replies go to `artefacts/<sha256>`
+before the record that names them is committed.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Any
 from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from zhian import __version__
 from zhian.evidence.chain import GENESIS, Row, canonical, sha256
+from zhian.evidence.commits import EACH, Commits
 from zhian.evidence.scrub import Scrubber
 from zhian.evidence.storage import LEDGER_FILE, SqliteStorage, Storage
 
@@ -97,19 +97,20 @@ class Ledger:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """The records appended inside are committed in one transaction: a burst of records costs one
-        commit, not one each (a monitor's first judgement of 50,000 devices was 0.75 ms a record in
-        commits). All or nothing: a kill loses at most the batch in flight and the chain stays valid;
-        an error inside rolls the batch back and the chain goes on from the head stored before it.
-        No other thread appends meanwhile."""
+        """The records appended inside are committed together, never split between two commits (a
+        burst of records costs one commit, not one each: a monitor's first judgement of 50,000
+        devices was 0.75 ms a record in commits); when, and what a kill can lose, is the storage's
+        `Commits`. An error inside drops the batch alone and the chain goes on from the head before
+        it. Batches nest; no other thread appends meanwhile."""
         with self._lock:
-            seq, head, counts = self._seq, self.head, dict(self.counts)
-            with self.storage.transaction():
-                try:
+            counts = dict(self.counts)
+            try:
+                with self.storage.batch():
                     yield
-                except BaseException:
-                    self._seq, self.head, self.counts = seq, head, counts
-                    raise
+            except BaseException:
+                self.counts = counts
+                self._resync()  # the head before the batch, or before a group whose commit failed
+                raise
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """An artefact's bytes with every literal secret removed, as records are scrubbed (bytes that
@@ -146,11 +147,11 @@ def open_ledger(
     run_id: str | None = None,
     max_artefact_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     start: str = GENESIS,
-    group_commit: bool = False,
+    commits: Commits = EACH,
 ) -> Ledger:
-    """The run directory's ledger for writing (created on first use); `group_commit`: see
-    SqliteStorage.group_commit (a kill loses at most the last group)."""
-    storage = SqliteStorage(run_dir / LEDGER_FILE)
+    """The run directory's ledger for writing (created on first use); `commits`: when appends are
+    committed, and so what a kill can lose (`zhian.evidence.commits`)."""
+    storage = SqliteStorage(run_dir / LEDGER_FILE, commits=commits)
     meta = storage.meta()
     if not meta:
         storage.set_meta(
@@ -161,6 +162,4 @@ def open_ledger(
                 "hash": "sha256 over canonical JSON (sorted keys, no spaces, UTF-8); chain from " + GENESIS,
             }
         )
-    if group_commit:
-        storage.group_commit()
     return Ledger(storage, run_dir, secrets=secrets, max_artefact_bytes=max_artefact_bytes, start=start)

@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Protocol
 
 from zhian.evidence.chain import LedgerError, Row
-from zhian.evidence.group_commit import GroupCommit
+from zhian.evidence.commits import EACH, Commits, Ticker
 
 LEDGER_FILE = "ledger.sqlite"
 SCHEMA_VERSION = 1
 
 
 class Storage(Protocol):
-    """Where rows live. Appends are durable when `insert` returns, or with group commit within
-    COMMIT_AFTER_S (and at `flush`)."""
+    """Where rows live. When an insert is durable is the storage's `Commits` (see `commits`)."""
 
     def insert(self, row: Row) -> None: ...
     def flush(self) -> None: ...
-    def transaction(self) -> AbstractContextManager[None]: ...
+    def batch(self) -> AbstractContextManager[None]: ...
     def last(self) -> Row | None: ...
     def rows(self) -> Iterator[Row]: ...
     def row(self, record_id: str) -> Row | None: ...
@@ -60,7 +59,7 @@ class SqliteStorage:
     threat here); only a power cut could lose the last few commits, and never the chain's validity.
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, commits: Commits = EACH) -> None:
         self.path = path
         self._lock = threading.Lock()
         if readonly:
@@ -81,12 +80,11 @@ class SqliteStorage:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise LedgerError(f"{path}: not a readable ledger ({exc})") from None
-        self._group: GroupCommit | None = None
-
-    def group_commit(self) -> None:
-        """From now on commit every COMMIT_EVERY records, and what waits COMMIT_AFTER_S at the latest."""
-        if self._group is None:
-            self._group = GroupCommit(self._lock, self._db, self)
+        self._commits = commits
+        self._pending = 0  # records inserted in the open transaction since its last commit
+        self._batches: list[int] = []  # for each open batch, `_pending` at its start
+        self._failure: sqlite3.Error | OSError | None = None  # a commit the ticker could not make
+        self._ticker = Ticker(commits.after_s, self._tick) if commits.after_s and not readonly else None
 
     def _migrate(self, readonly: bool) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -103,11 +101,10 @@ class SqliteStorage:
 
     def insert(self, row: Row) -> None:
         with self._lock:
-            group = self._group
-            if group is not None:
-                group.raise_failure()
-                if not self._db.in_transaction:
-                    self._db.execute("BEGIN")
+            self._raise_failure()
+            held = bool(self._batches) or self._commits.every > 1  # else the statement commits itself
+            if held and not self._db.in_transaction:
+                self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO records (seq, id, kind, probe, device, started_at, body, hash, prev_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -123,22 +120,56 @@ class SqliteStorage:
                     row.prev_hash,
                 ),
             )
-            if group is not None and group.added():
-                self.commit_held()
+            if held:
+                self._pending += 1
+                self._commit_if_due()
 
     def flush(self) -> None:
-        """Commit what group commit holds (a commit that fails raises here, once)."""
+        """Commit what is held outside a batch (a commit that failed on the ticker raises here, once)."""
         with self._lock:
-            if self._group is None:
-                return  # every insert committed already
-            self._group.raise_failure()
-            if self._db.in_transaction:
+            self._raise_failure()
+            if not self._batches and self._db.in_transaction:
                 self.commit_held()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The inserts made inside are committed together, after it ends and as the storage's Commits
+        say, never split between two commits; or, on an error inside, dropped alone (a savepoint: the
+        records held before it stay). Batches nest."""
+        with self._lock:
+            self._raise_failure()
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")  # else the outermost savepoint's RELEASE would commit
+            self._db.execute("SAVEPOINT batch")
+            self._batches.append(self._pending)
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._pending = self._batches.pop()
+                if self._db.in_transaction:  # SQLite may have rolled it all back itself (disk full)
+                    self._db.execute("ROLLBACK TO batch")
+                    self._db.execute("RELEASE batch")
+                else:
+                    self._pending = 0
+                self._commit_if_due()
+            raise
+        with self._lock:
+            self._batches.pop()
+            self._db.execute("RELEASE batch")
+            self._commit_if_due()
+
+    def _commit_if_due(self) -> None:
+        """The lock held: commit once the transaction holds `every` records, outside any batch (an
+        empty one left by a dropped batch is closed at once)."""
+        if self._batches or not self._db.in_transaction:
+            return
+        if self._pending >= self._commits.every or not self._pending:
+            self.commit_held()
+
     def commit_held(self) -> None:
-        """COMMIT, the lock held; a failed one rolls the group back (a full disk may have already)."""
-        if self._group is not None:
-            self._group.pending = 0
+        """COMMIT, the lock held; a failed one rolls the transaction back (a full disk may have already)."""
+        self._pending = 0
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error:
@@ -147,21 +178,20 @@ class SqliteStorage:
                     self._db.execute("ROLLBACK")
             raise
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """The inserts made inside are committed together (one commit, not one each), or not at all."""
-        if self._group is not None:
-            raise RuntimeError("a storage in group commit commits by itself: no transaction inside")
+    def _tick(self) -> None:
+        """The ticker's: commit what waits, unless a batch is open (its end decides)."""
         with self._lock:
-            self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            with self._lock:
-                self._db.execute("ROLLBACK")
-            raise
-        with self._lock:
-            self._db.execute("COMMIT")
+            if self._batches or not self._db.in_transaction:
+                return
+            try:
+                self.commit_held()
+            except (sqlite3.Error, OSError) as exc:
+                self._failure = exc
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     _COLUMNS = "seq, id, kind, probe, device, started_at, body, hash, prev_hash"
 
@@ -199,16 +229,15 @@ class SqliteStorage:
 
     def close(self) -> None:
         """Fold the WAL back into the one file, so the file alone is the ledger (hashed, exported).
-        What group commit holds is committed first (a failure raises, the file closed anyway)."""
-        group, self._group = self._group, None
-        if group is not None:
-            group.stop()
+        What the transaction holds is committed first (a failure raises, the file closed anyway)."""
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
         with self._lock:
             try:
-                if group is not None:
-                    group.raise_failure()
-                    if self._db.in_transaction:
-                        self.commit_held()
+                self._raise_failure()
+                if self._db.in_transaction:
+                    self.commit_held()
             except BaseException:
                 self._db.close()
                 raise
