@@ -154,7 +154,7 @@ class _Life:
         """Whether a synchronization point's states reach the subscription within wait_s: a live
         one hears them at once, a deaf one answers empty pulls (some devices answer a long poll
         early, so it pulls again until the time is up). One message is proof enough: the pull asks
-        for one (MessageLimit), the device's reply and its parsing are a tenth of all its states'."""
+        for one (MessageLimit), and the reply to parse holds one state instead of all of them."""
         self.evidence.append(await pp.synchronize())
         ends = time.monotonic() + wait_s
         while (left := ends - time.monotonic()) > 0 and not self.past_termination:
