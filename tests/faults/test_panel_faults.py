@@ -44,6 +44,7 @@ async def panels() -> AsyncIterator[dict[str, FirePanel]]:
         yield started
 
 
+@pytest.mark.slow
 async def test_refusing_and_dropping_panels_each_cost_their_own_finding(tmp_path: Path) -> None:
     async with panels() as running:
         drops = running["panel-drops"]

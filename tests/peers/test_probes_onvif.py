@@ -346,6 +346,7 @@ FAULTY_EXPECTED = {
 }
 
 
+@pytest.mark.slow
 async def test_faulty_community_over_tls(community_site: SiteFactory) -> None:
     probes = {m.SPEC.id: m for m in (retention, recording_alive, event_service, door_alarms)}
     async with community_site("faulty") as site:
