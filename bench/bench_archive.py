@@ -47,9 +47,11 @@ from zhian.archive.portfolio import portfolio
 from zhian.archive.push import push
 from zhian.archive.restore import export_stored
 from zhian.archive.web import build_app
+from zhian.evidence.chain import GENESIS, canonical, sha256
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LEDGER_FILE, canonical, open_ledger, sha256
+from zhian.evidence.ledger import ARTEFACTS_DIR, open_ledger
 from zhian.evidence.manifest import seal
+from zhian.evidence.storage import LEDGER_FILE
 from zhian.evidence.trust import TrustedKeys
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -16,10 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collectors.exchange import Exchange
+from zhian.evidence.commits import EACH, GROUPED
+from zhian.evidence.exchanges import ExchangeRecorder, current_job
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.ledger import ExchangeRecorder, current_job, open_ledger
+from zhian.evidence.ledger import open_ledger
 from zhian.evidence.manifest import seal
 from zhian.evidence.verify import verify
+
+SECRETS = [f"secret-{n:04d}" for n in range(1300)]  # a secret per device, as on the large site
 
 
 def exchange(i: int, reply: str) -> Exchange:
@@ -43,19 +47,21 @@ def main() -> int:
     parser.add_argument("--reply-bytes", type=int, default=2_000, help="size of each reply excerpt")
     parser.add_argument("--min-rate", type=float, default=1_000, help="target: appends per second")
     parser.add_argument("--max-verify-s", type=float, default=30.0, help="target: verify time")
+    parser.add_argument("--each", action="store_true", help="commit each record (the monitor's mode)")
     args = parser.parse_args()
     reply = "<tt:Recording>" + "x" * args.reply_bytes + "</tt:Recording>"
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         run.mkdir()
-        ledger = open_ledger(run, secrets=["bench-secret"], run_id="bench")
+        ledger = open_ledger(run, secrets=SECRETS, run_id="bench", commits=EACH if args.each else GROUPED)
         recorder = ExchangeRecorder(ledger, "bench", lambda probe, device: ["A2.3.4"])
         current_job.set(("retention", "cam-0001"))
-        started = time.perf_counter()
-        for i in range(args.records):
-            recorder(exchange(i, reply))
-        append_s = time.perf_counter() - started
+        exchanges = [exchange(i, reply) for i in range(args.records)]
+        started, cpu = time.perf_counter(), time.process_time()
+        for one in exchanges:
+            recorder(one)
         ledger.close()
+        append_s, append_cpu = time.perf_counter() - started, time.process_time() - cpu
         seal(run, load_or_create(Path(tmp) / "keys"), {"run_id": "bench"})
         started = time.perf_counter()
         result = verify(run)
@@ -66,6 +72,7 @@ def main() -> int:
         "records": args.records,
         "append_s": round(append_s, 2),
         "appends_per_s": round(rate),
+        "cpu_us_per_record": round(append_cpu / args.records * 1e6, 1),
         "verify_s": round(verify_s, 2),
         "verified": result.ok,
         "ledger_mb": round(size_mb, 1),

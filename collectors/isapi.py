@@ -3,10 +3,11 @@ the access-control log, the illegal-login lock and the alert stream, as typed da
 
 Shapes are those of the ISAPI developer guides as devices serve them: `ResponseStatus`
 (statusCode 1 = OK, subStatusCode names the refusal), `CMSearchDescription` with
-trackID = channel x 100 + 1 and the position spelt `searchResultPostion` (sic, as firmware and
-its clients spell it), `AcsEventCond` paged by searchResultPosition, and a multipart/mixed
-alert stream whose parts are XML or JSON EventNotificationAlerts. Searches page until the device
-stops saying MORE, bounded by `max_pages`; `complete` tells whether that bound cut a search short.
+trackID = channel x 100 + 1 (several in one trackIDList: each match names its trackID) and the
+position spelt `searchResultPostion` (sic, as firmware and its clients spell it), `AcsEventCond`
+paged by searchResultPosition, and a multipart/mixed alert stream whose parts are XML or JSON
+EventNotificationAlerts. Searches page until the device stops saying MORE, bounded by `max_pages`;
+`complete` tells whether that bound cut a search short.
 
 Device times without a zone are read in the zone the device's Time resource gives (POSIX
 `CST-8:00:00` means UTC+8); until it is read, Beijing time, as on Chinese sites.
@@ -18,7 +19,7 @@ import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -306,18 +307,31 @@ class IsapiClient:
             raise ProtocolViolation("time: no readable localTime", exchange_id=xid) from None
 
     async def recordings(self, channel: int, start: datetime, end: datetime) -> ChannelRecordings:
-        """The recorded files of a channel overlapping [start, end] (content search, all pages)."""
-        track = channel * 100 + 1
+        """The recorded files of one channel overlapping [start, end] (content search, all pages)."""
+        return (await self.recordings_of((channel,), start, end))[channel]
+
+    async def recordings_of(
+        self, channels: Sequence[int], start: datetime, end: datetime
+    ) -> dict[int, ChannelRecordings]:
+        """The recorded files of several channels overlapping [start, end]: one content search with
+        every channel's track in its trackIDList, paged through to the end (max_pages per channel),
+        each file given to its channel by the trackID it carries. Every channel cites all pages."""
+        tracks = {channel * 100 + 1: channel for channel in dict.fromkeys(channels)}
+        if not tracks:
+            raise ValueError("a content search needs at least one channel")
+        track_ids = "".join(f"<trackID>{t}</trackID>" for t in tracks)
+        named = f"track {next(iter(tracks))}" if len(tracks) == 1 else f"tracks {','.join(map(str, tracks))}"
         search_id = str(uuid.uuid4()).upper()
-        spans: list[Span] = []
+        spans: dict[int, list[Span]] = {t: [] for t in tracks}
         evidence: list[str] = []
         position = 0
-        for _ in range(self.max_pages):
+        complete = False
+        for _ in range(self.max_pages * len(tracks)):
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>'
                 '<CMSearchDescription version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">'
                 f"<searchID>{search_id}</searchID>"
-                f"<trackList><trackID>{track}</trackID></trackList>"
+                f"<trackIDList>{track_ids}</trackIDList>"
                 f"<timeSpanList><timeSpan><startTime>{_utc_z(start)}</startTime>"
                 f"<endTime>{_utc_z(end)}</endTime></timeSpan></timeSpanList>"
                 f"<maxResults>{SEARCH_PAGE}</maxResults>"
@@ -328,7 +342,7 @@ class IsapiClient:
             reply = await self._http.request(
                 "POST",
                 "/ISAPI/ContentMgmt/search",
-                operation=f"ContentMgmt/search track {track} from {position}",
+                operation=f"ContentMgmt/search {named} from {position}",
                 decode=decode_xml,
                 body=body,
                 headers={"Content-Type": "application/xml"},
@@ -339,24 +353,39 @@ class IsapiClient:
                 raise ProtocolViolation(f"search: a {root.tag} came back", exchange_id=reply.exchange_id)
             items = root.findall("matchList/searchMatchItem")
             for item in items:
-                try:
-                    spans.append(
-                        Span(
-                            parse_time(_text(item, "timeSpan/startTime") or "", self.zone),
-                            parse_time(_text(item, "timeSpan/endTime") or "", self.zone),
-                        )
-                    )
-                except ValueError:
-                    raise ProtocolViolation(
-                        "search: a match without readable times", exchange_id=reply.exchange_id
-                    ) from None
+                self._add_match(item, spans, reply.exchange_id)
             status = (_text(root, "responseStatusStrg") or "").upper()
             if status != "MORE":
-                return ChannelRecordings(channel, track, _sorted(spans), True, tuple(evidence))
+                complete = True
+                break
             if not items:
                 raise ProtocolViolation("search: MORE without any match", exchange_id=reply.exchange_id)
             position += len(items)
-        return ChannelRecordings(channel, track, _sorted(spans), False, tuple(evidence))
+        cited = tuple(evidence)
+        return {
+            channel: ChannelRecordings(channel, track, _sorted(spans[track]), complete, cited)
+            for track, channel in tracks.items()
+        }
+
+    def _add_match(self, item: ET.Element, spans: dict[int, list[Span]], exchange_id: str) -> None:
+        """One searchMatchItem to its track's files: by its trackID (a lone track's file may omit it)."""
+        track = _int(_text(item, "trackID"))
+        if track is None and len(spans) == 1:
+            track = next(iter(spans))
+        if track not in spans:
+            raise ProtocolViolation(
+                f"search: a match of track {track}, not asked for", exchange_id=exchange_id
+            )
+        try:
+            span = Span(
+                parse_time(_text(item, "timeSpan/startTime") or "", self.zone),
+                parse_time(_text(item, "timeSpan/endTime") or "", self.zone),
+            )
+        except ValueError:
+            raise ProtocolViolation(
+                "search: a match without readable times", exchange_id=exchange_id
+            ) from None
+        spans[track].append(span)
 
     async def storage(self) -> Storage:
         root, xid = await self._get_xml("/ISAPI/ContentMgmt/Storage", "ContentMgmt/Storage")

@@ -4,11 +4,13 @@ onvif-zeep-async builds every ONVIFService on an aiohttp connector that does not
 certificates and offers no parameter to change that; ONVIFCamera builds its services itself, so a
 caller cannot hand it another transport either. This session therefore keeps the library's WSDL
 handling (cached documents, its date and time types, WS-Security digest, WS-Addressing plugin) and
-builds the library's zeep clients the way `ONVIFService.setup` does, on a transport over our own
-aiohttp session whose connector carries `conn.tls` (the site's CA, verification on), per session and
+builds the library's zeep clients the way `ONVIFService.setup` does; calls go over our own aiohttp
+session whose connector carries `conn.tls` (the site's CA, verification on), per session and
 nothing globally. The two clients of a binding (with and without WS-Security) are built once per
 session and serve every address of that binding (each pull point is its own address): an
 ONVIFService per address made and dropped an HTTP session and four clients for each subscription.
+A call does what zeep's AsyncServiceProxy did, without its per-call layers (collectors/onvif_soap):
+the request from a template zeep made, the reply parsed by zeep against the WSDL/XSD.
 DoorControl and AccessControl, which `onvif.definition.SERVICES` does not list, are bindings like any
 other.
 
@@ -36,7 +38,7 @@ import aiohttp
 import onvif
 import zeep.exceptions
 from lxml import etree
-from onvif.client import AsyncTransportProtocolErrorHandler, UsernameDigestTokenDtDiff, ZeepAsyncClient
+from onvif.client import UsernameDigestTokenDtDiff, ZeepAsyncClient
 from onvif.client import _cached_document as load_document
 from onvif.definition import SERVICES as LIBRARY_SERVICES
 from onvif.settings import DEFAULT_SETTINGS
@@ -54,6 +56,7 @@ from collectors.errors import (
     Unsupported,
 )
 from collectors.exchange import EXCERPT_LIMIT, Exchange, excerpt, library_version, now, redact
+from collectors.onvif_soap import Reply, Requests
 
 WSDL_DIR = Path(onvif.__file__).parent / "wsdl"
 DEVICE_PATH = "/onvif/device_service"
@@ -90,6 +93,8 @@ SERVICES: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+REQUESTS = Requests()  # request templates shared by every session of the process
+
 # Prefixes for fault subcodes, as ONVIF documents write them.
 _PREFIXES = {
     "http://www.onvif.org/ver10/error": "ter",
@@ -106,11 +111,12 @@ class SubscriptionLost(DeviceRejected):
 
 @dataclass(frozen=True)
 class Service:
-    """One binding at one address, as `OnvifSession.call` uses it (ONVIFService's attributes)."""
+    """One binding at one address, as `OnvifSession.call` uses it."""
 
     xaddr: str
-    ws_client: Any  # zeep's AsyncServiceProxy, requests signed with WS-Security
-    ws_client_authless: Any  # the same, unsigned (GetSystemDateAndTime before the clock is known)
+    binding: Any  # zeep's SoapBinding
+    signed: Any  # zeep's client whose requests carry WS-Security
+    authless: Any  # the same, unsigned (GetSystemDateAndTime before the clock is known)
 
 
 @dataclass
@@ -128,26 +134,33 @@ class _Capture:
 _CAPTURE: ContextVar[_Capture | None] = ContextVar("onvif_capture", default=None)
 
 
-class _RecordingTransport(AsyncTransportProtocolErrorHandler):  # type: ignore[misc]
-    """The library's aiohttp transport, reading each reply only up to the bound (the library's own
-    `_post_internal` reads whole replies) and telling the current capture what went out and came
-    back. Its retry once when a kept connection turns out closed before the request was written
-    (RFC 9112 9.6 lets a server close an idle connection at any time) is the library's."""
+class _RecordingTransport:
+    """POSTs a request over the session's aiohttp session, reading each reply only up to the bound,
+    and tells the current capture what went out and came back. Once more when a kept connection
+    turns out closed before the request was written (RFC 9112 9.6 lets a server close an idle
+    connection at any time), as the library's transport does; no other retry. zeep's clients hold
+    it as their transport but never call it: OnvifSession.call posts through `send`."""
 
     def __init__(self, *, session: aiohttp.ClientSession, max_reply_bytes: int) -> None:
-        super().__init__(session=session)
+        self.session = session
         self.max_reply_bytes = max_reply_bytes
 
-    async def _post_internal(
-        self, address: str, message: str | bytes, headers: dict[str, str]
+    async def send(
+        self, address: str, message: str, headers: Mapping[str, str]
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        try:
+            return await self._post(address, message, headers)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError):
+            return await self._post(address, message, headers)
+
+    async def _post(
+        self, address: str, message: str, headers: Mapping[str, str]
     ) -> tuple[aiohttp.ClientResponse, bytes]:
         capture = _CAPTURE.get()
-        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
         if capture is not None:
-            capture.address, capture.request = address, text
-        headers = {"Content-Type": 'text/xml; charset="utf-8"', **(headers or {})}
-        data = message.encode("utf-8") if isinstance(message, str) else message
-        async with self.session.post(address, data=data, headers=headers) as response:
+            capture.address, capture.request = address, message
+        headers = {"Content-Type": 'text/xml; charset="utf-8"', **headers}
+        async with self.session.post(address, data=message.encode("utf-8"), headers=headers) as response:
             if capture is not None:
                 capture.status = response.status
             try:
@@ -295,8 +308,7 @@ class OnvifSession:
             )
             clients = self._clients.setdefault(binding_name, (authless, signed))
         authless, signed = clients
-        proxies = (client.create_service(binding_name, address) for client in (signed, authless))
-        svc = Service(address, *proxies)
+        svc = Service(address, signed.wsdl.bindings[binding_name], signed, authless)
         self._services[(binding_name, address)] = svc
         return svc
 
@@ -331,14 +343,14 @@ class OnvifSession:
         connection's gate (a service's long poll that waits on the device for its whole life).
         """
         anonymous = authless or self.conn.username is None
-        proxy = service.ws_client_authless if anonymous else service.ws_client
+        client = service.authless if anonymous else service.signed
         capture = _Capture(address=service.xaddr)
         async with self._gated() if slot else contextlib.nullcontext():
             token = _CAPTURE.set(capture)
             started, t0 = now(), time.monotonic()
             try:
                 async with asyncio.timeout(self.conn.timeout_s + wait_s):
-                    result = await getattr(proxy, operation)(**dict(params or {}))
+                    result = await self._send(client, service, operation, params or {})
             except asyncio.CancelledError:
                 self._record(capture, operation, started, t0, error="cancelled")
                 raise
@@ -354,6 +366,17 @@ class OnvifSession:
         seen = device_time(result) if device_time is not None else None
         exchange = self._record(capture, operation, started, t0, device_time=seen)
         return result, exchange.id
+
+    async def _send(self, client: Any, service: Service, operation: str, params: Mapping[str, Any]) -> Any:
+        """What zeep's AsyncServiceProxy did: the request, the POST, the reply parsed against the
+        WSDL/XSD by zeep (see onvif_soap)."""
+        if self._transport is None:
+            raise RuntimeError("OnvifSession used outside its context")
+        binding = service.binding
+        message, headers = REQUESTS.build(client, binding, operation, params, service.xaddr)
+        response, content = await self._transport.send(service.xaddr, message, headers)
+        reply = Reply(response.status, content, response.headers, response.charset)
+        return binding.process_reply(client, binding.get(operation), reply)
 
     def _record(
         self,

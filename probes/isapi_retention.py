@@ -1,10 +1,12 @@
 """Retention on ISAPI NVRs (A2.3.4): video reaches back 30 days (90 at key locations) without holes.
 
 Many NVRs on Chinese sites speak ONVIF Profile S only, so their recorded history is read over
-ISAPI: the content search lists the recorded files of a channel (track = channel x 100 + 1). Days
-held are counted from the earliest file to the NVR's own clock; holes are the spaces between files
-inside the required window. The search covers the window and one day more, so a recorder holding
-more than enough shows it without listing its whole disk.
+ISAPI: the content search lists the recorded files of a channel (track = channel x 100 + 1). The
+NVR is asked once per run for all its channels (one search per required window, every channel's
+track in its trackIDList) and each camera is judged on its channel's share, citing the shared
+pages. Days held are counted from the earliest file to the NVR's own clock; holes are the spaces
+between files inside the required window. The search covers the window and one day more, so a
+recorder holding more than enough shows it without listing its whole disk.
 
 Same reason codes as the ONVIF retention probe: retention_short, recording_gap, no_recording
 (data_deleted cannot be told here: the content search shows a hole but not whether the NVR
@@ -17,7 +19,7 @@ the cause left open). A camera is judged on the NVR channel the inventory gives 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,19 +122,54 @@ def required_days(camera: Target, params: Params) -> float:
     return params.retention_days_key if camera.key_location else params.retention_days
 
 
-async def channel_view(ctx: ProbeContext, nvr: Target, channel: int, required: float) -> ChannelView:
-    """One search per NVR channel and window per run, whichever target asks first."""
+@dataclass(frozen=True)
+class RecorderSearch:
+    """An ISAPI NVR read once per run: its clock, and per required window the files of every
+    channel that window applies to, from one content search over all of them."""
 
-    async def fetch() -> ChannelView:
+    device_now: datetime
+    clock_id: str
+    windows: dict[float, tuple[datetime, dict[int, ChannelRecordings]]]
+
+    def view(self, channel: int, required: float) -> ChannelView:
+        start, found = self.windows[required]
+        recordings = found[channel]
+        return ChannelView(self.device_now, start, recordings, (self.clock_id, *recordings.evidence))
+
+
+def channels_by_window(ctx: ProbeContext, nvr: Target, params: Params) -> dict[float, list[int]]:
+    """The NVR's channels (from the inventory's cameras on it) grouped by the days each must hold."""
+    windows: dict[float, list[int]] = {}
+    for camera in ctx.site.of_kind("camera"):
+        channel = camera.params.get("channel")
+        if camera.params.get("recorded_by") == nvr.id and isinstance(channel, int):
+            windows.setdefault(required_days(camera, params), []).append(channel)
+    return windows
+
+
+async def recorder_search(ctx: ProbeContext, nvr: Target, params: Params) -> RecorderSearch:
+    """One clock read and one content search per required window for all the NVR's channels, per
+    run, whichever camera or the NVR asks first; each camera is judged on its channel's share.
+    A channel the shared search found nothing on is asked alone before it is judged: firmware that
+    reads only the first trackID of the list would otherwise make it look empty."""
+
+    async def fetch() -> RecorderSearch:
+        windows: dict[float, tuple[datetime, dict[int, ChannelRecordings]]] = {}
         async with ctx.client(IsapiClient, nvr) as client:
             device_now, clock_id = await client.device_time()
-            start = device_now - timedelta(days=required) - SEARCH_MARGIN
-            found = await client.recordings(channel, start, device_now)
-        return ChannelView(device_now, start, found, (clock_id, *found.evidence))
+            for required, channels in sorted(channels_by_window(ctx, nvr, params).items()):
+                start = device_now - timedelta(days=required) - SEARCH_MARGIN
+                found = await client.recordings_of(channels, start, device_now)
+                for channel, shared in found.items():
+                    if len(found) > 1 and not shared.spans:
+                        alone = await client.recordings(channel, start, device_now)
+                        found[channel] = replace(alone, evidence=(*shared.evidence, *alone.evidence))
+                windows[required] = (start, found)
+        return RecorderSearch(device_now, clock_id, windows)
 
-    key = ("isapi.channel", nvr.id, str(channel), str(required))
-    view: ChannelView = await ctx.shared(key, fetch)
-    return view
+    key = ("isapi.recorder", nvr.id, f"{params.retention_days:g}", f"{params.retention_days_key:g}")
+    search: RecorderSearch = await ctx.shared(key, fetch)
+    return search
 
 
 def _not_assessed(target: Target, reason: str, detail: str, started: datetime, now: datetime) -> Finding:
@@ -188,9 +225,10 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     verdicts: list[Verdict] = []
     evidence: list[str] = []
     try:
+        search = await recorder_search(ctx, nvr, params)
         for camera in cameras:
             required = required_days(camera, params)
-            view = await channel_view(ctx, nvr, int(camera.params["channel"]), required)
+            view = search.view(int(camera.params["channel"]), required)
             evidence += view.evidence
             verdicts.append(judge_channel(camera.id, view, required, params))
     except CollectorError as exc:

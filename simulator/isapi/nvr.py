@@ -9,7 +9,9 @@ trackID = channel * 100 + 1, `timeSpanList/timeSpan`, `maxResults` and the posit
 `searchResultPostion` (sic, as firmware and its clients spell it; `searchResultPosition` is accepted
 too). The reply carries responseStatus true and responseStatusStrg OK, MORE or "NO MATCHES",
 numOfMatches and a matchList of searchMatchItem (trackID, timeSpan, mediaSegmentDescriptor with a
-playbackURI, metadataMatches). Times are UTC with Z. A page holds at most 40 items (the cap the
+playbackURI, metadataMatches); several trackIDs are searched together, each track's files in turn.
+A search's matches are fixed at its first page and kept by searchID, as the pages of one search
+must agree while time moves on. Times are UTC with Z. A page holds at most 40 items (the cap the
 vendor's web SDK documents); how far real firmware goes beyond that varies.
 
 History per channel: the cameras whose camera.recorded_by is this NVR (channel = camera.channel).
@@ -46,6 +48,7 @@ from simulator.runtime import PORTS, DeviceContext
 
 SEGMENT = timedelta(hours=1)
 PAGE_CAP = 40
+SEARCHES_KEPT = 32
 DISK_MB = 3815447  # a 4 TB disk as the NVR reports it, in MB
 MB_PER_CHANNEL_DAY = 4_000_000 / 8 * 86400 / 1_000_000  # 4 Mbit/s
 
@@ -62,6 +65,9 @@ class IsapiNvr(IsapiDevice):
 
     def __init__(self, ctx: DeviceContext) -> None:
         self.params = ctx.spec.nvr or NvrParams()
+        self._searches: dict[
+            tuple[str, tuple[int, ...], tuple[tuple[datetime, datetime], ...]], list[Segment]
+        ] = {}
         super().__init__(ctx, self.params.model)
 
     def routes(self) -> list[web.RouteDef]:
@@ -200,13 +206,7 @@ class IsapiNvr(IsapiDevice):
             return response_status(request, 6, "badParameters", 400)
         if not tracks or not spans or wanted <= 0 or position < 0:
             return response_status(request, 6, "badParameters", 400)
-        now = self.ctx.now()
-        matches = [
-            seg
-            for cam in self.cameras()
-            for seg in self.segments(cam, now)
-            if seg.track in tracks and any(seg.start < hi and seg.end > lo for lo, hi in spans)
-        ]
+        matches = self._matches(find_text(root, "searchID") or "", tracks, spans)
         page = matches[position : position + min(wanted, PAGE_CAP)]
         status = "NO MATCHES" if not page else "MORE" if position + len(page) < len(matches) else "OK"
         items = "".join(self._match_item(seg) for seg in page)
@@ -218,6 +218,27 @@ class IsapiNvr(IsapiDevice):
             + (f"<matchList>{items}</matchList>" if page else "")
         )
         return xml_response("CMSearchResult", inner)
+
+    def _matches(
+        self, search_id: str, tracks: set[int], spans: list[tuple[datetime, datetime]]
+    ) -> list[Segment]:
+        """The files a search finds, fixed when its first page is asked and kept by its searchID
+        (the last SEARCHES_KEPT searches), so that the pages of one search agree while time moves on."""
+        key = (search_id, tuple(sorted(tracks)), tuple(spans))
+        found = self._searches.pop(key, None)
+        if found is None:
+            now = self.ctx.now()
+            found = [
+                seg
+                for cam in self.cameras()
+                if (cam.camera.channel if cam.camera else 1) * 100 + 1 in tracks
+                for seg in self.segments(cam, now)
+                if any(seg.start < hi and seg.end > lo for lo, hi in spans)
+            ]
+        self._searches[key] = found
+        while len(self._searches) > SEARCHES_KEPT:
+            del self._searches[next(iter(self._searches))]
+        return found
 
     def _match_item(self, seg: Segment) -> str:
         start, end = seg.start.astimezone(UTC), seg.end.astimezone(UTC)

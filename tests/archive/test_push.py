@@ -11,9 +11,10 @@ import pytest
 
 from tests.archive.helpers import archive, sealed_run, trusted
 from zhian.archive import blobs, db
+from zhian.evidence.chain import sha256
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.ledger import LedgerReader, sha256
 from zhian.evidence.manifest import seal
+from zhian.evidence.reader import LedgerReader
 
 EDIT_RECORD_3 = (
     "UPDATE records SET body = convert_to(replace(convert_from(body, 'UTF8'), %s, %s), 'UTF8') WHERE seq = 3"

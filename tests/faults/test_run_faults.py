@@ -18,7 +18,7 @@ from simulator.tls import make_site_tls
 from tests.faults.hostile_peers import BOMB, Sent, drip, fixed, flood, hung, serve
 from tests.faults.run_helpers import error_lines, findings, write_config, zhian_run
 from zhian.cli import main
-from zhian.evidence.ledger import LedgerReader
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.verify import verify
 
 ANY = "/{tail:.*}"

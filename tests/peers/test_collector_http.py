@@ -114,6 +114,7 @@ async def test_isapi_nvr_search_pages_and_holes(isapi: Starter) -> None:
         one = await c.recordings(1, now - timedelta(days=10), now)
         two = await c.recordings(2, now - timedelta(days=10), now)
         none = await c.recordings(7, now - timedelta(days=10), now)
+        together = await c.recordings_of([1, 2, 7], now - timedelta(days=10), now)
         storage = await c.storage()
     assert one.complete and one.track == 101 and len(one.evidence) == 2  # 72 files, 40 a page
     assert abs((one.spans[0].start - (now - timedelta(days=3))).total_seconds()) < 5
@@ -121,6 +122,12 @@ async def test_isapi_nvr_search_pages_and_holes(isapi: Starter) -> None:
     holes = [(a.end, b.start) for a, b in zip(two.spans, two.spans[1:], strict=False) if a.end != b.start]
     assert len(holes) == 1 and abs((holes[0][1] - holes[0][0]).total_seconds() - 3 * 3600) < 5
     assert none.spans == () and none.complete
+    # one search for three channels: each file to its channel by trackID, every page cited by all
+    assert [r.track for r in together.values()] == [101, 201, 701]
+    assert [len(r.spans) for r in together.values()] == [len(one.spans), len(two.spans), 0]
+    assert len({r.evidence for r in together.values()}) == 1 and len(together[1].evidence) == 4
+    search = ledger.get(together[7].evidence[0])
+    assert "<trackIDList><trackID>101</trackID><trackID>201</trackID><trackID>701</trackID>" in search.request
     assert storage.disks and storage.disks[0].status == "ok" and storage.disks[0].capacity_mb == 3815447
     search = next(e for e in ledger if e.operation.startswith("ContentMgmt/search track 101"))
     assert "<searchResultPostion>0</searchResultPostion>" in search.request and search.ok
@@ -330,7 +337,10 @@ def _cert(
     )
 
 
-async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+async def test_tls_check_sees_expired_and_misnamed_certificates_and_old_protocols(tmp_path: Path) -> None:
+    """A certificate that verifies takes one handshake, which shows all the check reports; one
+    that does not, or a protocol the verifying context refuses, a second that observes it."""
     own_key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
@@ -347,11 +357,21 @@ async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) 
     )
     trust = ssl.create_default_context(cadata=own_ca.public_bytes(serialization.Encoding.PEM).decode())
     results = {}
-    for name, san, days in (("expired", "127.0.0.1", (-30, -1)), ("misnamed", "127.0.0.9", (-1, 30))):
+    cases = (
+        ("good", "127.0.0.1", (-1, 30), None),
+        ("expired", "127.0.0.1", (-30, -1), None),
+        ("misnamed", "127.0.0.9", (-1, 30), None),
+        ("old", "127.0.0.1", (-1, 30), ssl.TLSVersion.TLSv1_1),
+    )
+    for name, san, days, newest in cases:
         pem = tmp_path / f"{name}.pem"
         pem.write_bytes(_cert(own_key, own_ca, san=san, days=days))
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_ctx.load_cert_chain(pem)
+        if newest is not None:  # a device that stopped at TLS 1.1
+            server_ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            server_ctx.maximum_version = newest
+            server_ctx.set_ciphers("ALL:@SECLEVEL=0")
 
         async def hold(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             w.close()
@@ -369,3 +389,9 @@ async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) 
     assert results["expired"].certificate is not None and results["expired"].certificate.not_after < now
     assert not results["misnamed"].verified and results["misnamed"].certificate is not None
     assert results["misnamed"].certificate.sans == ("127.0.0.9",)
+    good, old = results["good"], results["old"]
+    assert good.verified and good.version in ("TLSv1.2", "TLSv1.3") and good.cipher
+    assert good.certificate is not None and good.certificate.sans == ("127.0.0.1",)
+    assert len(good.evidence) == 1
+    assert old.spoken and not old.verified and old.version == "TLSv1.1" and old.certificate is not None
+    assert all(len(r.evidence) == 2 for r in (results["expired"], results["misnamed"], old))

@@ -208,7 +208,11 @@ async def test_isapi_retention_per_camera_and_per_nvr(isapi: Starter) -> None:
     community = isapi_community(cameras=list(CAMERAS))
     nvr = await isapi(IsapiNvr, community)
     ledger = Ledger()
-    ctx = ProbeContext(site=SiteView("t", isapi_targets(nvr, community)), sink=ledger, call_timeout_s=5.0)
+    # a camera the NVR does not record (channel 9): the shared search finds nothing for it
+    unknown = Target("cam-none", "camera", "onvif", "127.0.0.1", 1, "u1",
+                     params={"recorded_by": "nvr1", "channel": 9})  # fmt: skip
+    site = SiteView("t", (*isapi_targets(nvr, community), unknown))
+    ctx = ProbeContext(site=site, sink=ledger, call_timeout_s=5.0)
     params = isapi_retention.Params()
     found = {t.id: await isapi_retention.run(ctx, t, params) for t in ctx.site.targets}
     await ctx.close()
@@ -223,11 +227,18 @@ async def test_isapi_retention_per_camera_and_per_nvr(isapi: Starter) -> None:
     assert 11.9 < found["cam-short"].facts["observed_days"] < 12.1
     assert found["cam-deleted"].reason == "recording_gap"  # a deletion looks like any hole here
     whole = found["nvr1"]
-    assert (whole.status, whole.ratio) == ("partial", 0.2)
-    assert whole.facts["failing"] == ["cam-key", "cam-gap", "cam-short", "cam-deleted"]
-    assert set(found["cam-ok"].evidence) <= set(whole.evidence)  # one search per channel per run
-    searches = [e for e in ledger if e.operation.startswith("ContentMgmt/search track 101 ")]
-    assert len(searches) == 19  # 31 days of 1 h files (745), 40 a page, read once for camera and NVR
+    assert (whole.status, whole.ratio) == ("partial", round(1 / 6, 4))
+    assert whole.facts["failing"] == ["cam-key", "cam-gap", "cam-short", "cam-deleted", "cam-none"]
+    assert set(found["cam-ok"].evidence) <= set(whole.evidence)  # one search per window per run
+    assert set(found["cam-ok"].evidence) == set(found["cam-gap"].evidence)  # both cite the shared one
+    pages = [e.operation for e in ledger if e.operation.startswith("ContentMgmt/search")]
+    shared = [p for p in pages if p.startswith("ContentMgmt/search tracks 101,301,401,501,901 ")]
+    assert len(shared) == 63  # 31 days of 1 h files on three channels, 12 on one: ~2,500, 40 a page
+    assert len([p for p in pages if p.startswith("ContentMgmt/search track 201 ")]) == 22  # 35 days held
+    assert pages.count("ContentMgmt/search track 901 from 0") == 1  # found nothing: asked alone
+    assert (found["cam-none"].status, found["cam-none"].reason) == ("fail", "no_recording")
+    assert set(found["cam-none"].evidence) > set(found["cam-ok"].evidence)
+    assert [e.operation for e in ledger].count("time") == 1  # the NVR's clock read once
     assert_absent(ledger, PASSWORD)
 
 

@@ -351,11 +351,17 @@ async def test_fire_unlock_honours_door_faults(start: Starter) -> None:
 
 
 async def _search(
-    s: aiohttp.ClientSession, nvr: IsapiDevice, track: int, start: datetime, end: datetime, pos: int = 0
+    s: aiohttp.ClientSession,
+    nvr: IsapiDevice,
+    track: int | tuple[int, ...],
+    start: datetime,
+    end: datetime,
+    pos: int = 0,
 ) -> ET.Element:
+    ids = "".join(f"<trackID>{t}</trackID>" for t in (track if isinstance(track, tuple) else (track,)))
     body = (
-        "<CMSearchDescription><searchID>A1B2</searchID>"
-        f"<trackList><trackID>{track}</trackID></trackList>"
+        f"<CMSearchDescription><searchID>A1B2-{ids}</searchID>"
+        f"<trackIDList>{ids}</trackIDList>"
         f"<timeSpanList><timeSpan><startTime>{start:%Y-%m-%dT%H:%M:%SZ}</startTime>"
         f"<endTime>{end:%Y-%m-%dT%H:%M:%SZ}</endTime></timeSpan></timeSpanList>"
         f"<maxResults>100</maxResults><searchResultPostion>{pos}</searchResultPostion>"
@@ -416,6 +422,10 @@ async def test_nvr_search_pages_and_shows_retention_and_gaps(start: Starter) -> 
         holes = [(a[1], b[0]) for a, b in itertools.pairwise(around) if a[1] != b[0]]
         assert len(holes) == 1
         assert abs((holes[0][1] - holes[0][0]).total_seconds() - 3 * 3600) < 5
+
+        both = await _search(s, nvr, (101, 201), gap_day - timedelta(hours=2), gap_day + timedelta(hours=5))
+        tracks = [item.findtext(f"{NS}trackID") for item in both.iter(f"{NS}searchMatchItem")]
+        assert tracks.count("201") == len(around) and tracks.count("101") == 8  # 7 h over hour edges
 
         empty = await _search(s, nvr, 301, now - timedelta(days=1), now)
         assert empty.findtext(f"{NS}responseStatusStrg") == "NO MATCHES"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from collectors.exchange import Exchange
 from probes.finding import Finding
+from zhian.evidence.exchanges import ExchangeRecorder, current_job, finding_fields
 from zhian.evidence.keys import load_or_create
-from zhian.evidence.ledger import ExchangeRecorder, current_job, finding_fields, open_ledger
+from zhian.evidence.ledger import open_ledger
 from zhian.evidence.manifest import seal
 
 SECRET = "s3cret-Passw0rd"

@@ -18,17 +18,13 @@ import pytest
 
 from zhian.cli import main
 from zhian.errors import UsageError
-from zhian.evidence.group_commit import COMMIT_AFTER_S
+from zhian.evidence.chain import GENESIS, LedgerError, sha256
+from zhian.evidence.commits import GROUPED
+from zhian.evidence.exchanges import ExchangeRecorder
 from zhian.evidence.keys import PUBLIC_FILE, load_or_create
-from zhian.evidence.ledger import (
-    GENESIS,
-    ExchangeRecorder,
-    LedgerError,
-    LedgerReader,
-    SqliteStorage,
-    open_ledger,
-    sha256,
-)
+from zhian.evidence.ledger import open_ledger
+from zhian.evidence.reader import LedgerReader
+from zhian.evidence.storage import SqliteStorage
 from zhian.evidence.trust import decide, trust_key
 from zhian.evidence.verify import resealing, verify
 
@@ -182,30 +178,43 @@ def test_a_newer_or_foreign_file_is_refused(tmp_path: Path) -> None:
         LedgerReader(tmp_path / "junk")
 
 
-# Appends until killed; says "ready" after argv[3] records; argv[2] "grouped" for group commit.
+# Appends until killed, argv[4] records a batch (1: no batch); says "ready" after argv[3] records;
+# argv[2] "grouped" for the run's commits, "each" for the default.
 WRITER = """
 import sys
+from contextlib import nullcontext
 from pathlib import Path
+from zhian.evidence.commits import EACH, GROUPED
 from zhian.evidence.ledger import open_ledger
-ledger = open_ledger(Path(sys.argv[1]), run_id="killed", group_commit=sys.argv[2] == "grouped")
-n = 0
+commits = GROUPED if sys.argv[2] == "grouped" else EACH
+ledger = open_ledger(Path(sys.argv[1]), run_id="killed", commits=commits)
+n, ready, size = 0, int(sys.argv[3]), int(sys.argv[4])
 while True:
-    n += 1
-    ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
-    if n == int(sys.argv[3]):
+    with ledger.batch() if size > 1 else nullcontext():
+        for _ in range(size):
+            n += 1
+            ledger.append("exchange", {"device": "cam", "probe": "p", "n": n, "pad": "x" * 2000})
+    if n >= ready > 0:
         print("ready", flush=True)
+        ready = 0
 """
 
 
-def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
-    run = tmp_path / "run"
+def killed_writer(run: Path, mode: str, ready: int, batch: int = 1) -> None:
+    """Starts the writer, lets it append `ready` records (and 10 of GROUPED's delays more in that
+    mode, so that they are committed), kills it."""
     run.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(run), "each", "50"], stdout=subprocess.PIPE)
+    writer = [sys.executable, "-c", WRITER, str(run), mode, str(ready), str(batch)]
+    proc = subprocess.Popen(writer, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    time.sleep(0.2)
+    time.sleep(10 * (GROUPED.after_s or 0) if mode == "grouped" else 0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    result = verify(run)
+
+
+def test_a_kill_at_any_moment_leaves_a_valid_chain(tmp_path: Path) -> None:
+    killed_writer(tmp_path / "run", "each", 50)
+    result = verify(tmp_path / "run")
     assert result.records >= 50 and not result.broken and result.unsealed
 
 
@@ -288,22 +297,22 @@ def test_a_new_ledger_appears_with_its_schema_or_not_at_all(
 
 
 def test_group_commit_killed_keeps_a_valid_chain_of_all_but_the_last_group(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    run.mkdir()
-    writer = [sys.executable, "-c", WRITER, str(run), "grouped", "200"]
-    proc = subprocess.Popen(writer, stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    time.sleep(10 * COMMIT_AFTER_S)  # what was appended this long before the kill is committed
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    result = verify(run)
+    killed_writer(tmp_path / "run", "grouped", 200)
+    result = verify(tmp_path / "run")
     assert result.records >= 200 and not result.broken and result.unsealed
 
 
+@pytest.mark.parametrize("mode", ["each", "grouped"])
+def test_a_killed_writer_keeps_batches_whole(tmp_path: Path, mode: str) -> None:
+    """In either mode a batch is committed whole or not at all: a kill never keeps part of one."""
+    killed_writer(tmp_path / "run", mode, 300, batch=30)
+    result = verify(tmp_path / "run")
+    assert result.records >= 300 and not result.broken and result.unsealed
+    assert result.records % 30 == 0
+
+
 def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
-    ledger = open_ledger(tmp_path, run_id="r", group_commit=True)
-    with pytest.raises(RuntimeError), ledger.batch():  # groups are its own: no batch inside
-        ledger.append("exchange", {"n": 0})
+    ledger = open_ledger(tmp_path, run_id="r", commits=GROUPED)
     ledger.append("run_start", {"run_id": "r"})
     appended = time.monotonic()
     with sqlite3.connect(tmp_path / "ledger.sqlite") as other:
@@ -311,6 +320,33 @@ def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
             assert time.monotonic() - appended < 30, "the group was never committed"
             time.sleep(0.01)
     ledger.close()
+
+
+def test_a_batch_in_a_group_is_never_split_and_dropped_alone(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path, run_id="r", commits=GROUPED)
+    other = sqlite3.connect(tmp_path / "ledger.sqlite")
+    committed = lambda: other.execute("SELECT count(*) FROM records").fetchone()[0]  # noqa: E731
+    ledger.append("run_start", {"run_id": "r"})
+    with ledger.batch():
+        for n in range(200):  # past a group's size
+            ledger.append("exchange", {"n": n})
+        time.sleep(5 * (GROUPED.after_s or 0))  # ticks pass: none commits inside the batch
+        assert committed() <= 1
+    ledger.append("exchange", {"n": "held"})  # in the group, not committed yet
+    with pytest.raises(OSError), ledger.batch():
+        ledger.append("exchange", {"n": "dropped"})
+        with ledger.batch():  # nested: part of the outer one
+            ledger.append("exchange", {"n": "dropped too"})
+        raise OSError("disk full")
+    ledger.append("run_end", {"run_id": "r"})
+    ledger.flush()
+    assert committed() == 203
+    other.close()
+    ledger.close()
+    result = verify(tmp_path)
+    assert result.records == 203 and not result.broken
+    kept = [r.body.get("n") for r in LedgerReader(tmp_path).records()]
+    assert kept[-2:] == ["held", None] and "dropped" not in kept and ledger.counts["exchange"] == 201
 
 
 def test_a_failed_group_commit_loses_the_group_not_the_chain(
@@ -322,7 +358,7 @@ def test_a_failed_group_commit_loses_the_group_not_the_chain(
         self._db.execute("ROLLBACK")
         raise sqlite3.OperationalError("database or disk is full")
 
-    ledger = open_ledger(tmp_path, run_id="r", group_commit=True)
+    ledger = open_ledger(tmp_path, run_id="r", commits=GROUPED)
     ledger.append("run_start", {"run_id": "r"})
     ledger.flush()
     monkeypatch.setattr(SqliteStorage, "commit_held", disk_full)
@@ -334,7 +370,7 @@ def test_a_failed_group_commit_loses_the_group_not_the_chain(
     with pytest.raises(sqlite3.OperationalError):  # the commit thread's failure, raised by the next write
         while time.monotonic() < deadline:
             ledger.append("exchange", {"n": 3})
-            time.sleep(COMMIT_AFTER_S / 4)
+            time.sleep((GROUPED.after_s or 0) / 4)
     monkeypatch.setattr(SqliteStorage, "commit_held", real)
     ledger.append("run_end", {"run_id": "r"})
     ledger.close()

@@ -22,7 +22,8 @@ WRITER = """
 import sys
 from pathlib import Path
 from probes.finding import Finding
-from zhian.evidence.ledger import finding_fields, open_ledger
+from zhian.evidence.exchanges import finding_fields
+from zhian.evidence.ledger import open_ledger
 ledger = open_ledger(Path(sys.argv[1]), run_id="killed")
 ledger.append("run_start", {"run_id": "killed", "started_at": "2026-12-07T10:00:00+00:00",
                             "community": {"name": "翠湖"}, "levels": ["A"], "tool": "zhian test"})

@@ -13,7 +13,7 @@ from trestle.oscal.assessment_results import Model
 
 from tests.unit.fixtures.report.runs import write_run
 from zhian.cli import main
-from zhian.evidence.ledger import LedgerReader
+from zhian.evidence.reader import LedgerReader
 
 
 def oscal(run_dir: Path, out: Path, *extra: str) -> dict[str, object]:

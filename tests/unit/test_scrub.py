@@ -10,7 +10,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhian.evidence.ledger import LedgerReader, canonical, open_ledger
+from zhian.evidence.chain import canonical
+from zhian.evidence.ledger import open_ledger
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.scrub import REDACTED, Scrubber
 
 SECRETS = [f"pw-{n:04d}-Zq" for n in range(1500)]

@@ -18,7 +18,8 @@ import yaml
 
 from zhian.cli import main
 from zhian.engine import session as session_module
-from zhian.evidence.ledger import ExchangeRecorder, LedgerReader
+from zhian.evidence.exchanges import ExchangeRecorder
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.verify import verify
 
 

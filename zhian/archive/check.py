@@ -18,8 +18,9 @@ from psycopg.rows import class_row
 from zhian.archive import blobs
 from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
+from zhian.evidence.chain import GENESIS, Row
 from zhian.evidence.keys import fingerprint, verify_signature
-from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, Row
+from zhian.evidence.ledger import ARTEFACTS_DIR
 from zhian.evidence.segments import SEGMENT_FILE
 from zhian.evidence.verify import Verification, row_problem
 

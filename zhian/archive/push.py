@@ -19,8 +19,9 @@ import yaml
 from zhian.archive import blobs
 from zhian.archive.blobs import Conn
 from zhian.errors import UsageError
-from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
+from zhian.evidence.chain import GENESIS, LedgerError, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.segments import is_segment
 from zhian.evidence.trust import TrustedKeys
 from zhian.evidence.verify import Verification, verify

@@ -33,8 +33,9 @@ from zhian.archive.push import (
     store_files,
     text,
 )
-from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, sha256
+from zhian.evidence.chain import GENESIS, LedgerError, sha256
 from zhian.evidence.manifest import MANIFEST, SIGNATURE
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.segments import SEGMENT_FILE, STATE_FILE, read_json, segment_dirs, verify_segment
 from zhian.evidence.trust import TrustedKeys
 

@@ -10,8 +10,8 @@ from probes.registry import PROBES
 from zhian.cli.help import CODES, EXIT_OK, EXIT_USAGE, SubParsers, add_key_dir, command
 from zhian.configcheck import check_config
 from zhian.errors import UsageError
+from zhian.evidence.chain import LedgerError
 from zhian.evidence.keys import default_key_dir, load_or_create
-from zhian.evidence.ledger import LedgerError
 from zhian.monitor.service import LIVE_PROBES, Monitor
 
 

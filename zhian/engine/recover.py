@@ -26,9 +26,11 @@ from scorer.results import merge_verdicts
 from scorer.score import score
 from zhian import __version__
 from zhian.errors import UsageError
+from zhian.evidence.chain import Record
 from zhian.evidence.keys import default_key_dir, load_or_create
-from zhian.evidence.ledger import LedgerReader, Record, open_ledger
+from zhian.evidence.ledger import open_ledger
 from zhian.evidence.manifest import seal
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.verify import Verification, verify
 from zhian.report.write import write_report
 

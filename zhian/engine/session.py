@@ -53,8 +53,10 @@ from zhian.engine.run import (
 )
 from zhian.engine.stops import Stopped, Stopper
 from zhian.errors import UsageError
+from zhian.evidence.commits import GROUPED
+from zhian.evidence.exchanges import ExchangeRecorder, finding_fields
 from zhian.evidence.keys import SigningKey, default_key_dir, load_or_create
-from zhian.evidence.ledger import ExchangeRecorder, Ledger, finding_fields, open_ledger
+from zhian.evidence.ledger import Ledger, open_ledger
 from zhian.evidence.manifest import seal
 from zhian.report.write import write_report
 
@@ -159,7 +161,7 @@ class Session:
         limit = self.config.limits.max_reply_bytes
         run_id = self.result.run_id
         self.ledger = open_ledger(
-            out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit, group_commit=True
+            out, secrets=secrets, run_id=run_id, max_artefact_bytes=limit, commits=GROUPED
         )
         self.recorder = ExchangeRecorder(self.ledger, run_id, self.indicators_of)
         fields = run_start_fields(

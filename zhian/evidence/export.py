@@ -26,9 +26,10 @@ import yaml
 
 from mapping.catalog import load_catalog
 from zhian.errors import UsageError
+from zhian.evidence.chain import GENESIS, LedgerError, Row
 from zhian.evidence.keys import PRIVATE_FILE, default_key_dir
-from zhian.evidence.ledger import GENESIS, LedgerError, LedgerReader, Row
 from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, sealed_files
+from zhian.evidence.reader import LedgerReader
 from zhian.evidence.segments import is_segment, segment_start, verify_segment
 from zhian.evidence.verify import Verification, verify
 from zhian.report.messages import LANGS, load_table

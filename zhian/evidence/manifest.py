@@ -17,7 +17,8 @@ from typing import Any
 
 from zhian import __version__
 from zhian.evidence.keys import SigningKey
-from zhian.evidence.ledger import LEDGER_FILE, LedgerReader
+from zhian.evidence.reader import LedgerReader
+from zhian.evidence.storage import LEDGER_FILE
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"

@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from collectors.limits import DEFAULT_MAX_REPLY_BYTES
+from zhian.evidence.chain import GENESIS
 from zhian.evidence.keys import SigningKey
-from zhian.evidence.ledger import (
-    GENESIS,
-    LEDGER_FILE,
-    Ledger,
-    LedgerReader,
-    open_ledger,
-)
+from zhian.evidence.ledger import Ledger, open_ledger
 from zhian.evidence.manifest import MANIFEST, seal
+from zhian.evidence.reader import LedgerReader
+from zhian.evidence.storage import LEDGER_FILE
 from zhian.evidence.verify import Verification, verify
 
 SEGMENTS_DIR = "segments"

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from zhian.errors import UsageError
+from zhian.evidence.chain import GENESIS, LedgerError, Row, canonical, sha256
 from zhian.evidence.keys import SigningKey, fingerprint, verify_signature
-from zhian.evidence.ledger import ARTEFACTS_DIR, GENESIS, LedgerError, LedgerReader, Row, canonical, sha256
+from zhian.evidence.ledger import ARTEFACTS_DIR
 from zhian.evidence.manifest import MANIFEST, SIGNATURE, TRANSIENT_SUFFIXES, file_sha256, seal, sealed_files
+from zhian.evidence.reader import LedgerReader
 
 UNSEALED_TEXT = f"{MANIFEST} is missing: the run was not sealed (killed before its end?)"
 

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from zhian.errors import UsageError
-from zhian.evidence.ledger import LedgerError
+from zhian.evidence.chain import LedgerError
 from zhian.evidence.manifest import MANIFEST, file_sha256
 from zhian.evidence.segments import SEGMENT_FILE, read_json, records_of, sealed_head, segment_dirs
 

@@ -49,8 +49,8 @@ from zhian.engine.run import (
     plan_jobs,
     prepared,
 )
+from zhian.evidence.exchanges import ExchangeRecorder, finding_fields
 from zhian.evidence.keys import SigningKey
-from zhian.evidence.ledger import ExchangeRecorder, finding_fields
 from zhian.evidence.segments import SEGMENT_FILE, SegmentedLedger, read_json, segment_dirs
 from zhian.monitor.alerts import OutageAlerts, is_outage
 from zhian.monitor.board import Board, Indicator

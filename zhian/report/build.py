@@ -26,7 +26,7 @@ from scorer.score import GRADE_NEEDS, ScoreReport, number, score
 from scorer.validity import valid_until
 from scorer.waivers import WaiverOutcome
 from zhian import __version__
-from zhian.evidence.ledger import Record
+from zhian.evidence.chain import Record
 from zhian.report import chartdata, times, words
 from zhian.report.fixes import build_fixes, targets_in
 from zhian.report.messages import Messages, messages

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from zhian.evidence.ledger import ARTEFACTS_DIR, Record
+from zhian.evidence.chain import Record
+from zhian.evidence.ledger import ARTEFACTS_DIR
 from zhian.report.model import (
     Charts,
     HeartbeatChart,

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.catalog import LEVELS
 from zhian.errors import UsageError
-from zhian.evidence.ledger import LEDGER_FILE, LedgerError, LedgerReader
+from zhian.evidence.chain import LedgerError
+from zhian.evidence.reader import LedgerReader
+from zhian.evidence.storage import LEDGER_FILE
 
 RUN_FILE, FINDINGS_FILE, VERDICTS_FILE, SCORE_FILE = (
     "run.json",
