@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from collectors.connection import Connection, Gate
+from collectors.connection import Connection, Gate, system_trust
 from collectors.exchange import Sink, now
 from collectors.limits import DEFAULT_MAX_REPLY_BYTES
 from collectors.platform import AlertFeed
@@ -172,7 +172,7 @@ class ProbeContext:
     def tls_context(self, target: Target) -> ssl.SSLContext | None:
         if not target.tls:
             return None
-        return self.trust or ssl.create_default_context()
+        return self.trust or system_trust()
 
     def connection(self, target: Target, *, timeout_s: float | None = None) -> Connection:
         return Connection(
