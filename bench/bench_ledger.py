@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collectors.exchange import Exchange
+from zhian.evidence.commits import EACH, GROUPED
 from zhian.evidence.exchanges import ExchangeRecorder, current_job
 from zhian.evidence.keys import load_or_create
 from zhian.evidence.ledger import open_ledger
@@ -52,7 +53,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         run.mkdir()
-        ledger = open_ledger(run, secrets=SECRETS, run_id="bench", group_commit=not args.each)
+        ledger = open_ledger(run, secrets=SECRETS, run_id="bench", commits=EACH if args.each else GROUPED)
         recorder = ExchangeRecorder(ledger, "bench", lambda probe, device: ["A2.3.4"])
         current_job.set(("retention", "cam-0001"))
         exchanges = [exchange(i, reply) for i in range(args.records)]

@@ -3,7 +3,9 @@
 Each record's body is canonical JSON holding the hash of the record before it, and its own hash is
 the sha256 of those exact bytes; so an edit, removal or reordering anywhere breaks the chain at that
 record, and `zhian verify` can name it years later (4.9). `verify` recomputes `canonical` on every
-stored body: its bytes must never change, or old runs stop verifying.
+stored body: its bytes must never change, or old runs stop verifying. They are json.dumps's (sorted
+keys, no spaces, UTF-8 unescaped); orjson writes the same bytes in a fraction of the time for the
+values where the two agree (`_agreed`), and json.dumps writes the others.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 GENESIS = "0" * 64
 
 
@@ -23,7 +27,40 @@ class LedgerError(Exception):
 
 def canonical(body: Mapping[str, Any]) -> bytes:
     """The exact bytes a record's hash covers: sorted keys, no spaces, UTF-8."""
+    if _agreed(body):
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # an integer past 64 bits, nesting past orjson's depth: json.dumps's own output
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _agreed(value: Any) -> bool:
+    """Whether orjson writes this value byte for byte as json.dumps does: plain JSON types exactly
+    (no subclass, no `default`: orjson writes datetimes, enums, dataclasses its own way), string
+    keys, and floats in the range where both write the shortest repr without an exponent
+    (json.dumps writes 1e-05 where orjson writes 0.00001; NaN and infinities orjson writes as null).
+    Strings agree for every code point (tested); so does key order (code points, UTF-8 bytes)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            of = type(item)
+            if not (of is str or of is int or of is bool or item is None or _agreed(item)):
+                return False
+        return True
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
+    if kind is list or kind is tuple:
+        for item in value:
+            of = type(item)
+            if not (of is str or of is int or of is bool or item is None or _agreed(item)):
+                return False
+        return True
+    return False
 
 
 def sha256(data: bytes) -> str:
