@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,13 @@ class Gate:
     async def __aexit__(self, *_: object) -> None:
         for limit in reversed(self._limits):
             limit.release()
+
+
+@functools.cache
+def system_trust() -> ssl.SSLContext:
+    """A verifying context on the system's CA store, for a site that names no CA of its own: one
+    per process, shared by every connection (loading the store costs milliseconds a context)."""
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)

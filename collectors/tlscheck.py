@@ -1,17 +1,21 @@
 """A TLS look at one port: what it negotiates, what certificate it shows, whether that certificate
 verifies against the site's trust (`conn.tls`), and whether the same port also answers plain HTTP.
 
-Two handshakes: the first accepts any certificate and any protocol version the local OpenSSL can
-still speak, so that an old protocol or an untrusted certificate is seen and described rather
-than only refused; the second verifies (chain, validity dates, name against the host) with
-`conn.tls`, exactly as every other collector connects. Nothing is sent inside either session.
-Each handshake and the plain request leave one Exchange.
+One handshake, or two: the first verifies (chain, validity dates, name against the host) with
+`conn.tls`, exactly as every other collector connects, and a verified handshake also shows the
+version, cipher and certificate. Only when it fails does a second one, accepting any certificate
+and any protocol version the local OpenSSL can still speak, see and describe what was refused (an
+old protocol, an untrusted certificate). The server picks the version, the highest both sides
+speak, so a verified handshake shows the version an observing one would. Nothing is sent inside
+either session. Each handshake and the plain request leave one Exchange. The observing context is
+made once per process, not per handshake (building one costs more than its use).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import ssl
@@ -23,7 +27,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from collectors.connection import Connection
+from collectors.connection import Connection, system_trust
 from collectors.errors import Unreachable
 from collectors.exchange import now
 
@@ -101,6 +105,7 @@ def name_matches(host: str, sans: tuple[str, ...]) -> bool:
     return False
 
 
+@functools.cache
 def _observing_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -109,6 +114,25 @@ def _observing_context() -> ssl.SSLContext:
         ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     return ctx
+
+
+def _spoken(
+    seen: tuple[str | None, str | None, bytes | None],
+    verified: bool,
+    verify_error: str | None,
+    evidence: tuple[str, ...],
+) -> TlsReport:
+    version, cipher, der = seen
+    return TlsReport(
+        spoken=True,
+        version=version,
+        cipher=cipher,
+        certificate=describe(der) if der else None,
+        verified=verified,
+        verify_error=verify_error,
+        handshake_error=None,
+        evidence=evidence,
+    )
 
 
 class TlsClient:
@@ -217,23 +241,16 @@ class TlsClient:
         return seen is not None, failure, xid
 
     async def handshake(self) -> TlsReport:
-        """Observe what the port offers, then verify it against conn.tls (the site's trust)."""
-        seen, failure, first = await self._attempt(_observing_context(), "TLS handshake (observe)")
+        """Verify the port against conn.tls (the site's trust); only if that fails, observe what it
+        offers with a handshake that accepts anything."""
+        trust = self.conn.tls or system_trust()
+        verified, verify_error, first = await self._attempt(trust, "TLS handshake (verify)")
+        if verified is not None:
+            return _spoken(verified, True, None, (first,))
+        seen, failure, second = await self._attempt(_observing_context(), "TLS handshake (observe)")
         if seen is None:
-            return TlsReport(False, None, None, None, False, None, failure, (first,))
-        version, cipher, der = seen
-        trust = self.conn.tls or ssl.create_default_context()
-        verified, verify_error, second = await self._attempt(trust, "TLS handshake (verify)")
-        return TlsReport(
-            spoken=True,
-            version=version,
-            cipher=cipher,
-            certificate=describe(der) if der else None,
-            verified=verified is not None,
-            verify_error=verify_error,
-            handshake_error=None,
-            evidence=(first, second),
-        )
+            return TlsReport(False, None, None, None, False, None, failure, (first, second))
+        return _spoken(seen, False, verify_error, (first, second))
 
     async def plain_http(self, path: str = "/") -> PlainAnswer:
         """Send a plain HTTP GET to the port: does an HTTP status line come back unencrypted?"""

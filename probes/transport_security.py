@@ -13,12 +13,12 @@ the client off (nginx does this), not a plain service.
 from __future__ import annotations
 
 import dataclasses
-import ssl
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from collectors.connection import system_trust
 from collectors.errors import CollectorError
 from collectors.tlscheck import PlainAnswer, TlsClient, TlsReport, name_matches
 from probes.base import ProbeContext, ProbeSpec
@@ -127,7 +127,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
             finished_at=ctx.clock(),
         )
     # TLS is tried whatever the inventory says: the site's trust, never an unverified context.
-    conn = dataclasses.replace(ctx.connection(target), tls=ctx.trust or ssl.create_default_context())
+    conn = dataclasses.replace(ctx.connection(target), tls=ctx.trust or system_trust())
     try:
         async with TlsClient(conn) as client:
             report = await client.handshake()

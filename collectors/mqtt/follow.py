@@ -19,7 +19,7 @@ from datetime import datetime
 import aiomqtt
 
 from collectors.exchange import now
-from collectors.mqtt.session import Session, body
+from collectors.mqtt.session import HandOn, Session
 
 IDLE_CHECK_S = 0.1  # how often a quiet follower says it has read everything
 
@@ -45,7 +45,7 @@ async def follow(
     operation = f"follow({', '.join(wanted)})"
     lines: list[str] = []
     started, t0 = now(), time.monotonic()
-    hand_on = _HandOn(on_message)
+    hand_on = HandOn(lambda topic, payload, _qos, retain, at: on_message(topic, payload, retain, at))
     try:
         async with session.subscription(wanted, qos, lines, gated=False, queue_type=hand_on.queue_type) as (
             client,
@@ -72,48 +72,6 @@ async def follow(
     except BaseException as exc:
         lines.append(f"{hand_on.received} messages received while subscribed")
         raise session.failed(exc, operation, request, "\n".join(lines), started, t0)  # noqa: B904
-
-
-class _HandOn:
-    """aiomqtt's queue, made to hand each message on the moment paho reads it: no task, no queue and
-    no await per message (the queue and the async iterator cost most of a message's CPU at a large
-    site's rate). A handler that raises stops the follower: its message is queued, which wakes it."""
-
-    def __init__(self, on_message: Callable[[str, bytes, bool, datetime], None]) -> None:
-        self.on_message = on_message
-        self.after: Callable[[], object] | None = None
-        self.error: BaseException | None = None
-        self.received = 0
-        self._early: list[aiomqtt.Message] | None = []  # read before the subscription was reported
-        outer = self
-
-        class Queue(asyncio.Queue[aiomqtt.Message]):
-            def put_nowait(self, item: aiomqtt.Message) -> None:
-                if outer.error is None:
-                    try:
-                        outer.hand(item)
-                        return
-                    except Exception as exc:  # raised again by the follower
-                        outer.error = exc
-                super().put_nowait(item)
-
-        self.queue_type = Queue
-
-    def start(self) -> None:
-        """The subscription is reported: hand on what came with it (the retained messages), then
-        every message as it is read."""
-        early, self._early = self._early or [], None
-        for message in early:
-            self.hand(message)
-
-    def hand(self, message: aiomqtt.Message) -> None:
-        if self._early is not None:
-            self._early.append(message)
-            return
-        self.on_message(message.topic.value, body(message), message.retain, now())
-        self.received += 1
-        if self.after is not None:
-            self.after()
 
 
 def unread(client: aiomqtt.Client) -> int:

@@ -337,7 +337,10 @@ def _cert(
     )
 
 
-async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+async def test_tls_check_sees_expired_and_misnamed_certificates_and_old_protocols(tmp_path: Path) -> None:
+    """A certificate that verifies takes one handshake, which shows all the check reports; one
+    that does not, or a protocol the verifying context refuses, a second that observes it."""
     own_key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
@@ -354,11 +357,21 @@ async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) 
     )
     trust = ssl.create_default_context(cadata=own_ca.public_bytes(serialization.Encoding.PEM).decode())
     results = {}
-    for name, san, days in (("expired", "127.0.0.1", (-30, -1)), ("misnamed", "127.0.0.9", (-1, 30))):
+    cases = (
+        ("good", "127.0.0.1", (-1, 30), None),
+        ("expired", "127.0.0.1", (-30, -1), None),
+        ("misnamed", "127.0.0.9", (-1, 30), None),
+        ("old", "127.0.0.1", (-1, 30), ssl.TLSVersion.TLSv1_1),
+    )
+    for name, san, days, newest in cases:
         pem = tmp_path / f"{name}.pem"
         pem.write_bytes(_cert(own_key, own_ca, san=san, days=days))
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_ctx.load_cert_chain(pem)
+        if newest is not None:  # a device that stopped at TLS 1.1
+            server_ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            server_ctx.maximum_version = newest
+            server_ctx.set_ciphers("ALL:@SECLEVEL=0")
 
         async def hold(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             w.close()
@@ -376,3 +389,9 @@ async def test_tls_check_sees_expired_and_misnamed_certificates(tmp_path: Path) 
     assert results["expired"].certificate is not None and results["expired"].certificate.not_after < now
     assert not results["misnamed"].verified and results["misnamed"].certificate is not None
     assert results["misnamed"].certificate.sans == ("127.0.0.9",)
+    good, old = results["good"], results["old"]
+    assert good.verified and good.version in ("TLSv1.2", "TLSv1.3") and good.cipher
+    assert good.certificate is not None and good.certificate.sans == ("127.0.0.1",)
+    assert len(good.evidence) == 1
+    assert old.spoken and not old.verified and old.version == "TLSv1.1" and old.certificate is not None
+    assert all(len(r.evidence) == 2 for r in (results["expired"], results["misnamed"], old))

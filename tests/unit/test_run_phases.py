@@ -16,7 +16,7 @@ from probes.finding import Finding
 from probes.targets import SiteView, Target
 from scorer.sampling import plan as sample_plan
 from zhian.config import Config
-from zhian.engine.run import Job, Progress, member_sample, prepared, run_jobs
+from zhian.engine.run import Job, Progress, member_sample, passive_order, prepared, run_jobs
 
 Span = tuple[float, float]
 
@@ -182,3 +182,26 @@ async def test_a_devices_clients_are_closed_once_its_last_job_has_ended() -> Non
     assert closed["cam-1"] < ended["cam-2"]  # closed while the run still had work
     await ctx.close()
     assert set(closed) == {"cam-1", "cam-2"}
+
+
+def test_call_bound_jobs_run_device_by_device_after_the_windows() -> None:
+    """The plan goes probe by probe; the run takes a device's jobs back to back (its kept
+    connections serve them all, its client closes early), devices with the most jobs first."""
+    rec = Recorder()
+    probes = {name: rec.spec(name) for name in ("events", "clock", "tls")}
+    window = ProbeSpec(
+        "heartbeat", "heartbeat", "passive", ("mqtt_device",), Params, 5.0, probes["clock"].run, window=True
+    )
+    plan = [
+        (probes["clock"], "panel-1"), (probes["clock"], "cam-1"), (probes["clock"], "cam-2"),
+        (window, "dev-1"), (probes["events"], "cam-2"), (probes["events"], "cam-1"),
+        (probes["tls"], "cam-1"), (probes["tls"], "cam-2"), (window, "dev-2"),
+    ]  # fmt: skip
+    jobs = [Job(spec, SITE.get(device)) for spec, device in plan]
+    order = [(job.spec.id, job.target.id) for job in passive_order(jobs)]
+    assert order == [
+        ("heartbeat", "dev-1"), ("heartbeat", "dev-2"),
+        ("clock", "cam-1"), ("events", "cam-1"), ("tls", "cam-1"),
+        ("clock", "cam-2"), ("events", "cam-2"), ("tls", "cam-2"),
+        ("clock", "panel-1"),
+    ]  # fmt: skip

@@ -395,16 +395,31 @@ async def _run_jobs(
                 tg.create_task(one(job, held), name=f"{job.spec.id}:{job.target.id}")
 
     ctx.plan(j.target.id for j in jobs if j.spec.mode == "passive" or allowed(j))
-    # windows first, so that they open at t = 0 even with a cap on the call-bound jobs
-    await passive_phase(
-        sorted((j for j in jobs if j.spec.mode == "passive"), key=lambda j: not j.spec.window)
-    )
+    await passive_phase(passive_order(j for j in jobs if j.spec.mode == "passive"))
     active = [j for j in jobs if j.spec.mode == "active"]
     for job in active:
         if not allowed(job):
             keep(not_permitted(job))
     for phase, phase_jobs in active_phases(j for j in active if allowed(j)):
         await (in_turn(phase_jobs) if phase == ONE_AT_A_TIME else side_by_side(lanes(phase_jobs)))
+
+
+def passive_order(jobs: Iterable[Job]) -> list[Job]:
+    """Windows first, so that they open at t = 0 even with a cap on the call-bound jobs; then the
+    call-bound jobs device by device, a device's jobs back to back in plan order. A device's calls
+    then follow each other within its client's keep-alive, so its probes share its connections
+    (one TLS handshake serves many calls), and its client is closed when its last job ends rather
+    than near the end of the run. Devices with the most jobs first (cameras), so that the run's
+    last jobs are those of devices with few and its end does not wait on a long group."""
+    windows: list[Job] = []
+    by_device: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.spec.window:
+            windows.append(job)
+        else:
+            by_device.setdefault(job.target.id, []).append(job)
+    groups = sorted(by_device.values(), key=len, reverse=True)  # stable: plan order among equals
+    return windows + [job for group in groups for job in group]
 
 
 @contextlib.asynccontextmanager
