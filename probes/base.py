@@ -268,6 +268,14 @@ class ProbeContext:
             self._shared[key] = task
         return await asyncio.shield(task)
 
+    def fetched(self, key: tuple[str, ...]) -> Any | None:
+        """What a shared fetch already brought (see shared), or None: not asked yet, still under
+        way, or it failed. For a probe that can use an earlier answer but must not wait on one."""
+        task = self._shared.get(key)
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
     async def close_shared(self) -> None:
         """Cancel the shared work still running and wait for its end (a round of checks ended, or
         the run was stopped): an active test shared by several probes (a panel's fire test)
