@@ -13,6 +13,7 @@ services cannot be given a verifying TLS context (see onvif_client).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from collectors.errors import AuthFailed, DeviceRejected, ProtocolViolation, Uns
 from collectors.exchange import now
 from collectors.onvif_client import SERVICES, OnvifSession
 from collectors.onvif_doors import DoorList, DoorState, door_info_list, door_state
-from collectors.onvif_events import EventProperties, PullPoint, event_properties
+from collectors.onvif_events import EventProperties, Opening, PullPoint, event_properties, open_pull_point
 from collectors.onvif_recording import (
     RecordingHistory,
     Recordings,
@@ -118,13 +119,17 @@ class OnvifClient:
         self.session = OnvifSession(conn)
         self._services: Services | None = None
         self._event_properties: EventProperties | None = None
+        self._openings: list[PullPoint] = []  # shared subscriptions, ended at close if still open
 
     async def __aenter__(self) -> OnvifClient:
         await self.session.open()
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        await self.session.close()
+        try:
+            await self._end_openings()
+        finally:
+            await self.session.close()
 
     async def _device(self) -> Any:
         return await self.session.service("devicemgmt")
@@ -229,6 +234,19 @@ class OnvifClient:
     async def pull_point(self, termination_s: float = 60.0) -> PullPoint:
         """A PullPoint subscription to enter: `async with await c.pull_point() as pp:`."""
         return PullPoint(self.session, await self._service("events"), termination_s)
+
+    async def opening(self, termination_s: float) -> Opening:
+        """A subscription and its first pull, for probes to share (probes/event_common.py): the one
+        that checks its life ends it; one nobody ends is unsubscribed when the client closes, unless
+        its termination time has passed or the device stopped answering (it ends it itself)."""
+        pp = await self.pull_point(termination_s)
+        self._openings = [o for o in self._openings if o.open and (o.left_s() or 0.0) > 0]
+        self._openings.append(pp)
+        return await open_pull_point(pp)
+
+    async def _end_openings(self) -> None:
+        openings, self._openings = self._openings, []
+        await asyncio.gather(*(pp.release() for pp in openings), return_exceptions=True)
 
     # -- Profile C: doors -------------------------------------------------------------------------
 

@@ -8,21 +8,35 @@ so that a caller can tell a dead subscription from an idle one.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from lxml import etree
 
-from collectors.errors import CollectorError, ProtocolViolation, Unreachable
+from collectors.errors import CollectorError, DeviceRejected, ProtocolViolation, Unreachable
 from collectors.onvif_client import OnvifSession, SubscriptionLost, utc
 
 TOPICS_NS = "http://www.onvif.org/ver10/topics"
 WSTOP = "http://docs.oasis-open.org/wsn/t-1"
 TT = "http://www.onvif.org/ver10/schema"
 
-__all__ = ["EventProperties", "Pull", "PullPoint", "PulledMessage", "Renewal", "SubscriptionLost"]
+__all__ = [
+    "EventProperties",
+    "Opening",
+    "Pull",
+    "PullPoint",
+    "PulledMessage",
+    "Renewal",
+    "SubscriptionLost",
+    "open_pull_point",
+]
+
+# The first pull's long poll: a device queues every property's Initialized state when the
+# subscription starts (ONVIF Core 9.2), and the poll returns as soon as they are there.
+OPENING_PULL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Pull:
     current_time: datetime | None  # the device's clock
     termination_time: datetime | None
     exchange_id: str
+    at: float = field(default_factory=time.monotonic)  # when it came back (time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,8 @@ class PullPoint:
         self._termination_s = termination_s
         self._pull: Any = None
         self._manager: Any = None
+        self._expires: float | None = None  # time.monotonic() at the termination time the device gave
+        self._unanswered = False  # the device did not answer the last call: left to expire it
         self.address = ""
         self.termination_time: datetime | None = None
         self.evidence: tuple[str, ...] = ()
@@ -185,6 +202,8 @@ class PullPoint:
             )
         self.address = str(address)
         self.termination_time = utc(reply.TerminationTime)
+        self._expires = time.monotonic() + self._termination_s
+        self._lives_until(utc(getattr(reply, "CurrentTime", None)), self.termination_time)
         self._pull = await self._session.service("pullpoint", self.address)
         self._manager = await self._session.service("subscription", self.address)
         self.open = True
@@ -193,23 +212,48 @@ class PullPoint:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if not self.open:
+        await self.end(exc)
+
+    async def end(self, exc: BaseException | None = None) -> None:
+        """Unsubscribe while open, after `exc` (None: all went well) as the class says."""
+        if not self.open or self._unanswered:
             return
-        if exc_type is None:
+        if exc is None:
             await self.unsubscribe()
-        elif issubclass(exc_type, CollectorError) and not issubclass(exc_type, Unreachable):
+        elif isinstance(exc, CollectorError) and not isinstance(exc, Unreachable):
             with contextlib.suppress(CollectorError):
                 await self.unsubscribe()
+
+    async def release(self) -> None:
+        """End it, best effort, unless it has ended, expired or its device stopped answering: a
+        shared subscription that no probe ended, at the end of a run or round."""
+        if self.open and (self.left_s() or 0.0) > 0:
+            with contextlib.suppress(CollectorError):
+                await self.end(None)
+
+    def left_s(self) -> float | None:
+        """Seconds the subscription has to live, by the termination and current times the device
+        last gave (our clock since then); None when it never said."""
+        return None if self._expires is None else self._expires - time.monotonic()
+
+    def _lives_until(self, current: datetime | None, termination: datetime | None) -> None:
+        if current is not None and termination is not None:
+            self._expires = time.monotonic() + (termination - current).total_seconds()
 
     async def _call(
         self, service: Any, operation: str, params: dict[str, Any], wait_s: float = 0.0, slot: bool = True
     ) -> Any:
         """A call on the subscription; once the device says it is gone, it is no longer open."""
         try:
-            return await self._session.call(service, operation, params, wait_s=wait_s, slot=slot)
+            result = await self._session.call(service, operation, params, wait_s=wait_s, slot=slot)
         except SubscriptionLost:
             self.open = False
             raise
+        except Unreachable:
+            self._unanswered = True
+            raise
+        self._unanswered = False
+        return result
 
     async def pull(self, timeout_s: float, limit: int = 100, *, slot: bool = True) -> Pull:
         """Wait up to timeout_s on the device for messages (PullMessages long poll); `slot=False`
@@ -220,13 +264,16 @@ class PullPoint:
             raise ProtocolViolation("PullMessages: empty reply", exchange_id=exchange)
         messages = tuple(parse_message(m) for m in reply.NotificationMessage or [])
         self.termination_time = utc(reply.TerminationTime) or self.termination_time
-        return Pull(messages, utc(reply.CurrentTime), utc(reply.TerminationTime), exchange)
+        current, termination = utc(reply.CurrentTime), utc(reply.TerminationTime)
+        self._lives_until(current, termination)
+        return Pull(messages, current, termination, exchange)
 
     async def renew(self, seconds: float) -> Renewal:
         reply, exchange = await self._call(self._manager, "Renew", {"TerminationTime": _relative(seconds)})
         current = utc(getattr(reply, "CurrentTime", None))
         termination = utc(getattr(reply, "TerminationTime", None))
         self.termination_time = termination or self.termination_time
+        self._lives_until(current, termination)
         return Renewal(current, termination, exchange)
 
     async def synchronize(self) -> str:
@@ -239,3 +286,33 @@ class PullPoint:
         _, exchange = await self._call(self._manager, "Unsubscribe", {})
         self.open = False
         return str(exchange)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A subscription just made and its first pull: every property's current state.
+
+    Shared by the probes of one device that read its events (probes/event_common.py): one
+    subscription a device serves the event service's life check and the video signal's state.
+    `first` is None when the first pull failed (`error` says how; the subscription was made)."""
+
+    pull_point: PullPoint
+    first: Pull | None
+    error: CollectorError | None = None
+    at: float = field(default_factory=time.monotonic)  # when it was made (time.monotonic())
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        cited = (self.first.exchange_id,) if self.first is not None else ()
+        failed = (self.error.exchange_id,) if self.error is not None and self.error.exchange_id else ()
+        return (*self.pull_point.evidence, *cited, *failed)
+
+
+async def open_pull_point(pp: PullPoint) -> Opening:
+    """Create the subscription (its refusal is raised) and pull its first states (a failure of the
+    pull is the opening's `error`, the subscription having been made)."""
+    await pp.__aenter__()
+    try:
+        return Opening(pp, await pp.pull(OPENING_PULL_S))
+    except (DeviceRejected, Unreachable, ProtocolViolation) as exc:
+        return Opening(pp, None, exc)

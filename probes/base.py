@@ -150,7 +150,7 @@ class ProbeContext:
     # what each active test put back, by the device it tested (see note_restore)
     restores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _gates: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    _shared: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
+    _shared: dict[tuple[str, ...], _Fetch] = field(default_factory=dict)
     # each device's clients by kind, opened on first use (see client)
     _clients: dict[str, dict[Callable[..., Any], asyncio.Task[Any]]] = field(default_factory=dict)
     _users: dict[tuple[Callable[..., Any], str], int] = field(default_factory=dict)
@@ -260,13 +260,19 @@ class ProbeContext:
     def allowed(self, test: str) -> bool:
         return test in self.active
 
-    async def shared(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """Fetch once, judge many: the first caller starts `fetch`, later ones await its result."""
-        task = self._shared.get(key)
-        if task is None:
-            task = asyncio.ensure_future(fetch())
-            self._shared[key] = task
-        return await asyncio.shield(task)
+    async def shared(
+        self,
+        key: tuple[str, ...],
+        fetch: Callable[[], Awaitable[Any]],
+        end: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> Any:
+        """Fetch once, judge many: the first caller starts `fetch`, later ones await its result.
+        `end`: what the result holds on a device (an event subscription) is let go with it when
+        the run or the round ends (close_shared), unless a probe did so before."""
+        held = self._shared.get(key)
+        if held is None:
+            held = self._shared[key] = _Fetch(asyncio.ensure_future(fetch()), end)
+        return await asyncio.shield(held.task)
 
     def fetched(self, key: tuple[str, ...]) -> Any | None:
         """What a shared fetch already brought (see shared), or None: not asked yet, still under
@@ -280,10 +286,14 @@ class ProbeContext:
         """Cancel the shared work still running and wait for its end (a round of checks ended, or
         the run was stopped): an active test shared by several probes (a panel's fire test)
         restores the site first and notes each restore step (note_restore), so that what the run
-        records after this sees every step and its outcome."""
-        for task in self._shared.values():
-            task.cancel()
-        await asyncio.gather(*self._shared.values(), return_exceptions=True)
+        records after this sees every step and its outcome. Then what the results hold is let go."""
+        fetches = list(self._shared.values())
+        for held in fetches:
+            held.task.cancel()
+        results = await asyncio.gather(*(h.task for h in fetches), return_exceptions=True)
+        done = zip(fetches, results, strict=True)
+        ends = [f.end(r) for f, r in done if f.end is not None and not isinstance(r, BaseException)]
+        await asyncio.gather(*ends, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel shared fetches nobody waits for any more (the run ended or was interrupted), then
@@ -293,6 +303,14 @@ class ProbeContext:
         self._clients.clear()
         self._close_when_free.clear()
         await asyncio.gather(*(_close_opened(task) for task in tasks), *self._closing, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """A shared fetch (ProbeContext.shared) and how to let go of what its result holds."""
+
+    task: asyncio.Task[Any]
+    end: Callable[[Any], Awaitable[None]] | None
 
 
 async def _close_opened(task: asyncio.Task[Any]) -> None:

@@ -24,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.errors import CollectorError, DeviceRejected, ProtocolViolation, Unreachable, Unsupported
 from collectors.onvif import OnvifClient
-from collectors.onvif_events import Pull, PullPoint
+from collectors.onvif_events import Opening, Pull, PullPoint
 from probes.base import ProbeContext, ProbeSpec
+from probes.event_common import shared_opening
 from probes.finding import Finding, Status, collector_finding
 from probes.targets import Target
 
@@ -34,6 +35,9 @@ VIDEO_LOSS = "VideoSource/SignalLoss"
 DIGITAL_INPUT = "Device/Trigger/DigitalInput"
 TAMPER_PREFIXES = ("VideoSource/GlobalSceneChange", "VideoSource/ImageTooBlurry", "VideoSource/ImageTooDark")
 ANALYTICS_PREFIX = "RuleEngine/"
+# Time a shared subscription must have left, past the wait and the synchronization point's pulls,
+# for the calls after them (each bounded by the call timeout) to come before its termination.
+JOIN_MARGIN_S = 10.0
 
 
 class Params(BaseModel):
@@ -149,11 +153,12 @@ class _Life:
     async def synchronized(self, pp: PullPoint, wait_s: float) -> bool:
         """Whether a synchronization point's states reach the subscription within wait_s: a live
         one hears them at once, a deaf one answers empty pulls (some devices answer a long poll
-        early, so it pulls again until the time is up)."""
+        early, so it pulls again until the time is up). One message is proof enough: the pull asks
+        for one (MessageLimit), and the reply to parse holds one state instead of all of them."""
         self.evidence.append(await pp.synchronize())
         ends = time.monotonic() + wait_s
         while (left := ends - time.monotonic()) > 0 and not self.past_termination:
-            if self.pulled(await pp.pull(left)).messages:
+            if self.pulled(await pp.pull(left, limit=1)).messages:
                 return True
         return False
 
@@ -170,36 +175,65 @@ class _Life:
         )
 
 
-async def lifecycle(client: OnvifClient, params: Params) -> Lifecycle:
+def _joinable(opening: Opening, asked: float, params: Params) -> bool:
+    """Whether the device's shared subscription can be taken through the rest of its life: one
+    opened after this probe asked, or an older one still open and with the time to live that the
+    wait, the synchronization point and the renewal need. An older one that cannot (its first pull
+    failed on another probe's behalf, or it was opened a minute before) is not this probe's to
+    judge: it opens its own."""
+    if opening.at >= asked:
+        return True  # opened as this probe asked: how it went is this probe's to judge
+    left = opening.pull_point.left_s()
+    needed = params.pull_wait_s + params.sync_wait_s + JOIN_MARGIN_S
+    return opening.first is not None and opening.pull_point.open and (left is None or left >= needed)
+
+
+async def lifecycle(ctx: ProbeContext, target: Target, client: OnvifClient, params: Params) -> Lifecycle:
     """Create, pull its first states, let pull_wait_s pass, check it still hears (a synchronization
-    point's states come back, or for a device without states it still answers a pull), renew, end."""
+    point's states come back, or for a device without states it still answers a pull), renew, end.
+    The create and the first pull are the device's shared ones (probes/event_common.py) when fit."""
     life = _Life()
     heard: bool | None = None
+    asked = time.monotonic()
+    pp: PullPoint | None = None
     try:
-        async with await client.pull_point(params.subscription_s) as pp:
-            life.evidence += pp.evidence
-            life.step = "pull"
-            life.initial = len(life.pulled(await pp.pull(0)).messages)
-            await asyncio.sleep(params.pull_wait_s)  # nothing to ask meanwhile: one call fewer per device
-            life.step = "sync"
-            try:
-                if life.initial and not life.past_termination:  # a device with no state cannot show it
-                    heard = await life.synchronized(pp, params.sync_wait_s)
-            except Unsupported as exc:  # no SetSynchronizationPoint: whether it hears stays unchecked
-                life.evidence += (exc.exchange_id,) if exc.exchange_id else ()
-            if heard is None:
-                life.pulled(await pp.pull(0))  # it must still answer
-            life.step = "renew"
-            renewal = await pp.renew(params.renew_s)
-            life.evidence.append(renewal.exchange_id)
-            life.renewed = renewal.remaining_s
-            life.step = "unsubscribe"
-            life.evidence.append(await pp.unsubscribe())
-            life.step = "done"
+        opening = await shared_opening(ctx, target, params.subscription_s)
+        if not _joinable(opening, asked, params):
+            opening = await client.opening(params.subscription_s)
+        pp = opening.pull_point
+        life.evidence += pp.evidence
+        life.step = "pull"
+        if opening.first is None:
+            assert opening.error is not None
+            raise opening.error
+        life.initial = len(life.pulled(opening.first).messages)
+        # nothing to ask meanwhile: one call fewer per device
+        await asyncio.sleep(max(0.0, params.pull_wait_s - (time.monotonic() - opening.first.at)))
+        life.step = "sync"
+        try:
+            if life.initial and not life.past_termination:  # a device with no state cannot show it
+                heard = await life.synchronized(pp, params.sync_wait_s)
+        except Unsupported as exc:  # no SetSynchronizationPoint: whether it hears stays unchecked
+            life.evidence += (exc.exchange_id,) if exc.exchange_id else ()
+        if heard is None:
+            life.pulled(await pp.pull(0))  # it must still answer
+        life.step = "renew"
+        renewal = await pp.renew(params.renew_s)
+        life.evidence.append(renewal.exchange_id)
+        life.renewed = renewal.remaining_s
+        life.step = "unsubscribe"
+        life.evidence.append(await pp.unsubscribe())
+        life.step = "done"
     except (DeviceRejected, Unreachable, ProtocolViolation) as exc:
+        if pp is not None:
+            await pp.end(exc)
         if life.step == "create" and not isinstance(exc, DeviceRejected):
             raise  # not a subscription's death: the device could not be read at all
         return life.end(exc, heard)
+    except CollectorError as exc:
+        if pp is not None:
+            await pp.end(exc)
+        raise
     return life.end(heard=heard)
 
 
@@ -249,7 +283,7 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
                     ctx.clock(),
                 )
             evidence += properties.evidence
-            life = await lifecycle(client, params)
+            life = await lifecycle(ctx, target, client, params)
     except CollectorError as exc:
         return collector_finding(
             PROBE, target.id, exc, started_at=started, finished_at=ctx.clock(), evidence=evidence

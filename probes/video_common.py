@@ -2,7 +2,8 @@
 
 A PullPoint subscription delivers every property's current state as `Initialized` messages when it
 starts (ONVIF Core 9.2), so one short pull tells whether the video signal is lost now, without
-waiting for a change.
+waiting for a change. The subscription is the camera's shared one (probes/event_common.py), whose
+life event_service checks: its creation and first pull serve both.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from collectors.onvif import OnvifClient
 from probes.base import ProbeContext
+from probes.event_common import shared_opening
 from probes.targets import Target
 
 SIGNAL_LOSS = "VideoSource/SignalLoss"
@@ -24,7 +26,7 @@ class SignalState:
     evidence: tuple[str, ...]
 
 
-async def signal_state(ctx: ProbeContext, camera: Target, pull_s: float = 1.0) -> SignalState:
+async def signal_state(ctx: ProbeContext, camera: Target) -> SignalState:
     async def fetch() -> SignalState:
         async with ctx.client(OnvifClient, camera) as client:
             props = await client.event_properties()
@@ -32,10 +34,12 @@ async def signal_state(ctx: ProbeContext, camera: Target, pull_s: float = 1.0) -
             advertised = SIGNAL_LOSS in props.topics
             if not advertised:
                 return SignalState(False, None, evidence)
-            async with await client.pull_point(termination_s=30) as pp:
-                pulled = await pp.pull(pull_s)
-                evidence += (*pp.evidence, pulled.exchange_id)
-                states = [m.data.get("State", "").lower() for m in pulled.messages if m.topic == SIGNAL_LOSS]
+            opening = await shared_opening(ctx, camera)
+        if opening.first is None:
+            assert opening.error is not None
+            raise opening.error
+        evidence += opening.evidence
+        states = [m.data.get("State", "").lower() for m in opening.first.messages if m.topic == SIGNAL_LOSS]
         return SignalState(True, (states[-1] in TRUE) if states else None, evidence)
 
     state: SignalState = await ctx.shared(("onvif.signal", camera.id), fetch)

@@ -10,10 +10,19 @@ from typing import Any
 
 import pytest
 from conftest import SiteFactory
-from onvif_collector_helpers import Ledger, assert_redacted, context, site_targets, target
+from onvif_collector_helpers import Ledger, assert_redacted, connection, context, site_targets, target
 from onvif_helpers import Starter, camera, door, free_port, nvr, start
 
-from probes import door_alarms, event_service, recording_alive, retention, transport_security
+from collectors.onvif import OnvifClient
+from probes import (
+    door_alarms,
+    event_service,
+    recording_alive,
+    retention,
+    transport_security,
+    video_loss_alert,
+    video_signal,
+)
 from probes.finding import Finding
 from probes.targets import Target
 from probes.transport_common import settle_transports
@@ -337,6 +346,52 @@ async def test_event_subscription_dead_and_refused(start: Starter) -> None:
         "renew",
     )
     assert ledger.operations()[-2:] == ["Renew", "Unsubscribe"]  # the device's pull point is freed
+
+
+async def test_one_subscription_serves_the_event_service_and_the_video_signal(start: Starter) -> None:
+    device = await start(OnvifCamera, [camera()])
+    t = target(device, "camera")
+    ledger = Ledger()
+    ctx = context([t], ledger)
+    signal, live, offered = await asyncio.gather(
+        video_signal.run(ctx, t, video_signal.Params()),
+        event_service.run(ctx, t, event_service.Params(pull_wait_s=0.2)),
+        video_loss_alert.run(ctx, t, video_loss_alert.Params()),
+    )
+    await ctx.close()
+    assert (signal.status, live.status, offered.status) == ("pass", "pass", "pass")
+    ops = ledger.operations()
+    assert [ops.count(o) for o in ("CreatePullPointSubscription", "PullMessages", "Unsubscribe")] == [1, 2, 1]
+    # the signal's state is the first pull of the subscription whose life event_service checked
+    opened = [e for e in signal.evidence if ledger.get(e).operation != "GetEventProperties"]
+    assert [ledger.get(e).operation for e in opened] == ["CreatePullPointSubscription", "PullMessages"]
+    assert set(opened) <= set(live.evidence) and set(offered.evidence) == set(signal.evidence)
+
+
+async def test_a_shared_subscription_too_old_to_check_is_left_for_a_fresh_one(start: Starter) -> None:
+    device = await start(OnvifCamera, [camera()])
+    t = target(device, "camera")
+    ledger = Ledger()
+    ctx = context([t], ledger)
+    signal = await video_signal.run(ctx, t, video_signal.Params())
+    # its 60 s cannot hold the 70 s this check may take: event_service opens its own
+    params = event_service.Params(pull_wait_s=0.2, sync_wait_s=60)
+    live = await event_service.run(ctx, t, params)
+    assert (live.status, live.facts["sync_heard"]) == ("pass", True)
+    creates = [e for e in live.evidence if ledger.get(e).operation == "CreatePullPointSubscription"]
+    assert len(creates) == 1 and creates[0] not in signal.evidence
+    assert ledger.operations().count("Unsubscribe") == 1
+    await ctx.close_shared()  # the run (or round) ends: the subscription nobody ended is ended
+    ended = [e for e in ledger if e.operation == "Unsubscribe"]
+    assert len(ended) == 2 and all(e.ok for e in ended)
+    signal_pull = next(ledger.get(e) for e in signal.evidence if ledger.get(e).operation == "PullMessages")
+    assert ended[-1].address == signal_pull.address
+    await ctx.close()
+    assert ledger.operations().count("Unsubscribe") == 2  # nothing was left to end
+    # a device's client that closes before the run ends ends it itself
+    async with OnvifClient(connection(device, ledger)) as client:
+        opening = await client.opening(60)
+    assert ledger.operations()[-2:] == ["PullMessages", "Unsubscribe"] and not opening.pull_point.open
 
 
 # -- a whole community -----------------------------------------------------------------------------
