@@ -277,8 +277,11 @@ class ProbeContext:
     def fetched(self, key: tuple[str, ...]) -> Any | None:
         """What a shared fetch already brought (see shared), or None: not asked yet, still under
         way, or it failed. For a probe that can use an earlier answer but must not wait on one."""
-        task = self._shared.get(key)
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        held = self._shared.get(key)
+        if held is None:
+            return None
+        task = held.task
+        if not task.done() or task.cancelled() or task.exception() is not None:
             return None
         return task.result()
 
