@@ -313,6 +313,7 @@ def test_a_killed_writer_keeps_batches_whole(tmp_path: Path, mode: str) -> None:
 
 def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path, run_id="r", commits=GROUPED)
+    assert rows(tmp_path).execute("PRAGMA page_size").fetchone()[0] == GROUPED.page_bytes
     ledger.append("run_start", {"run_id": "r"})
     appended = time.monotonic()
     with sqlite3.connect(tmp_path / "ledger.sqlite") as other:
