@@ -119,7 +119,7 @@ def values(client: Any, address: str) -> dict[str, str]:
     if wsse.password is not None:
         nonce = random[16:]
         created = datetime.now(UTC) + (getattr(wsse, "dt_diff", None) or _ZERO)
-        stamp = f"{created:%Y-%m-%dT%H:%M:%S}{'Z' if wsse.zulu_timestamp else '+00:00'}"
+        stamp = created.isoformat(timespec="seconds")[:19] + ("Z" if wsse.zulu_timestamp else "+00:00")
         password = wsse.password.encode("utf-8") if isinstance(wsse.password, str) else wsse.password
         digest = hashlib.sha1(nonce + stamp.encode("utf-8") + password).digest()
         found["password"] = base64.b64encode(digest).decode("ascii")

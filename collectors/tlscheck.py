@@ -234,12 +234,6 @@ class TlsClient:
         xid = self._record(operation, "tls", started, t0, request, "\n".join(lines), ok=True, facts=facts)
         return result, None, xid
 
-    async def speaks_tls(self, operation: str) -> tuple[bool, str | None, str]:
-        """One handshake accepting any certificate: does the port speak TLS at all? (spoken, why
-        not, exchange id); raises Unreachable when nothing answers."""
-        seen, failure, xid = await self._attempt(_observing_context(), operation)
-        return seen is not None, failure, xid
-
     async def handshake(self) -> TlsReport:
         """Verify the port against conn.tls (the site's trust); only if that fails, observe what it
         offers with a handshake that accepts anything."""

@@ -274,6 +274,17 @@ class ProbeContext:
             held = self._shared[key] = _Fetch(asyncio.ensure_future(fetch()), end)
         return await asyncio.shield(held.task)
 
+    def fetched(self, key: tuple[str, ...]) -> Any | None:
+        """What a shared fetch already brought (see shared), or None: not asked yet, still under
+        way, or it failed. For a probe that can use an earlier answer but must not wait on one."""
+        held = self._shared.get(key)
+        if held is None:
+            return None
+        task = held.task
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
     async def close_shared(self) -> None:
         """Cancel the shared work still running and wait for its end (a round of checks ended, or
         the run was stopped): an active test shared by several probes (a panel's fire test)

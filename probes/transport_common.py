@@ -2,12 +2,14 @@
 
 Most cameras on a site LAN serve plain HTTP; an inventory that assumed TLS made every probe of
 such a device fail with a handshake error and no hint. With `tls: auto` (the default for ONVIF,
-ISAPI and the platform) the run tries a TLS handshake first, accepting any certificate: a device
-that completes it is spoken to over TLS (an untrusted certificate then fails the probes that
-verify, as it should). Only a device that answers the handshake with something other than TLS,
-and then answers a plain HTTP request, is spoken to in plain HTTP. A device that answers nothing
-stays on TLS, and its probes report it unreachable. Both attempts are evidence; whether plain
-HTTP is acceptable is transport_security's judgement, not this choice's.
+ISAPI and the platform) the run first looks at the device's TLS the way transport_security does
+(a handshake that verifies against the site's trust, and only if it fails one accepting any
+certificate): a device that completes either is spoken to over TLS (an untrusted certificate then
+fails the probes that verify, as it should). Only a device that answers with something other
+than TLS, and then answers a plain HTTP request, is spoken to in plain HTTP. A device that answers
+nothing stays on TLS, and its probes report it unreachable. Every attempt is evidence; whether
+plain HTTP is acceptable is transport_security's judgement, not this choice's, made on the same
+look (`earlier_look`, `earlier_knock`: one handshake a healthy device for both, not three).
 """
 
 from __future__ import annotations
@@ -19,11 +21,32 @@ from collections.abc import Iterable
 from typing import Any
 
 from collectors.errors import Unreachable
-from collectors.tlscheck import TlsClient
+from collectors.tlscheck import PlainAnswer, TlsClient, TlsReport
 from probes.base import ProbeContext
 from probes.targets import SiteView, Target
 
 HTTP_PROTOCOLS = frozenset({"onvif", "isapi", "http"})
+
+
+def _look_key(target: Target) -> tuple[str, ...]:
+    return ("tls.handshake", target.id)
+
+
+def _knock_key(target: Target) -> tuple[str, ...]:
+    return ("tls.plain_http", target.id)
+
+
+def earlier_look(ctx: ProbeContext, target: Target) -> TlsReport | None:
+    """The device's TLS handshakes (TlsClient.handshake) as the run made them deciding `tls: auto`;
+    None when it did not, or got no answer."""
+    look: TlsReport | None = ctx.fetched(_look_key(target))
+    return look
+
+
+def earlier_knock(ctx: ProbeContext, target: Target) -> PlainAnswer | None:
+    """The plain HTTP request `tls: auto` made to a device that spoke no TLS, if it did."""
+    knock: PlainAnswer | None = ctx.fetched(_knock_key(target))
+    return knock
 
 
 async def choose(ctx: ProbeContext, target: Target) -> Target:
@@ -32,12 +55,14 @@ async def choose(ctx: ProbeContext, target: Target) -> Target:
     evidence: list[str] = []
     try:
         async with TlsClient(conn) as client:
-            spoken, why, xid = await client.speaks_tls("TLS handshake (tls: auto)")
-            evidence.append(xid)
-            if spoken:
+            look: TlsReport = await ctx.shared(_look_key(target), client.handshake)
+            evidence += look.evidence
+            if look.spoken:
                 chosen, reason = True, "TLS handshake completed"
             else:
-                plain = await client.plain_http(target.path or "/")
+                why = look.handshake_error
+                path = target.path or "/"
+                plain: PlainAnswer = await ctx.shared(_knock_key(target), lambda: client.plain_http(path))
                 evidence.append(plain.exchange_id)
                 chosen = not plain.answered
                 reason = (

@@ -24,6 +24,7 @@ from collectors.tlscheck import PlainAnswer, TlsClient, TlsReport, name_matches
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
 from probes.targets import Target
+from probes.transport_common import earlier_knock, earlier_look
 
 PROBE = "transport_security"
 HTTP_PROTOCOLS = ("onvif", "isapi", "http", "artemis")
@@ -130,8 +131,10 @@ async def run(ctx: ProbeContext, target: Target, params: Params) -> Finding:
     conn = dataclasses.replace(ctx.connection(target), tls=ctx.trust or system_trust())
     try:
         async with TlsClient(conn) as client:
-            report = await client.handshake()
-            plain = await client.plain_http(target.path or "/")
+            # a `tls: auto` device was looked at when the run decided its transport: that look is
+            # this judgement's evidence; one that failed there (no answer in time) gets its own
+            report = earlier_look(ctx, target) or await client.handshake()
+            plain = earlier_knock(ctx, target) or await client.plain_http(target.path or "/")
     except CollectorError as exc:
         return collector_finding(PROBE, target.id, exc, started_at=started, finished_at=ctx.clock())
     return judge(target, report, plain, params, ctx.clock(), started)

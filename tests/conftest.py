@@ -25,3 +25,10 @@ def _key_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     folder = tmp_path_factory.getbasetemp() / "zhian-keys"
     monkeypatch.setenv("ZHIAN_KEY_DIR", str(folder))
     return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first, the rest in their own order: each xdist worker takes the next test
+    as it frees up (`--maxschedchunk=1`), so the long ones are spread over the workers from the start
+    and the suite ends on short tests with every worker busy, not on one long test started last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

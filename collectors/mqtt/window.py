@@ -131,6 +131,7 @@ async def _stretch(
             client,
             granted,
         ):
+            hand_on.read_directly(client, session.conn.max_reply_bytes)
             at = now()
             span.open(at)
             hand_on.start()

@@ -44,6 +44,7 @@ def small_blobs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_blobs")
+@pytest.mark.slow
 def test_export_rebuilds_runs_and_segments_byte_for_byte(
     tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,6 +104,7 @@ async def _download(url: str, path: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.usefixtures("small_blobs")
+@pytest.mark.slow
 def test_a_reader_role_reads_what_another_role_pushed(
     tmp_path: Path, two_roles: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

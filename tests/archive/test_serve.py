@@ -71,6 +71,7 @@ def _clean(page: Page) -> None:
     assert not [c for c in page.console if c.startswith(("error", "warning"))], page.console
 
 
+@pytest.mark.slow
 def test_portfolio_and_community_pages_in_chromium(server: str) -> None:
     chromium_or_skip()
     page = open_url(server, PAGE_FACTS)
@@ -99,6 +100,7 @@ def test_portfolio_and_community_pages_in_chromium(server: str) -> None:
     assert sum("/pack.zip" in link for link in facts["links"]) == 2
 
 
+@pytest.mark.slow
 def test_a_run_downloads_as_an_evidence_pack_that_verifies(
     server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +117,7 @@ def test_a_run_downloads_as_an_evidence_pack_that_verifies(
     assert "verified" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_site_is_read_only_and_says_what_is_not_there(server: str) -> None:
     assert asyncio.run(_fetch(server, "POST"))[0] == 405
     assert asyncio.run(_fetch(server + "community/1", "DELETE"))[0] == 405

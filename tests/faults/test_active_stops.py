@@ -86,6 +86,7 @@ CASES = [
 @pytest.mark.parametrize(
     ("signum", "test", "moving", "steps"), CASES, ids=["sigint-fire", "sigterm-intrusion"]
 )
+@pytest.mark.slow
 async def test_a_stop_during_an_active_test_restores_the_site_and_records_each_step(
     community_site: SiteFactory,
     tmp_path: Path,
@@ -144,6 +145,7 @@ async def test_a_stop_during_an_active_test_restores_the_site_and_records_each_s
     assert stdout  # the summary of what was kept is still printed
 
 
+@pytest.mark.slow
 async def test_a_stop_during_the_offline_alert_test_reconnects_each_device_it_took_away(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ OBSERVE_S = 12.0
 DOWN_S = 2.0
 
 
+@pytest.mark.slow
 async def test_a_broker_restart_mid_window_is_a_gap_not_every_device_offline(
     community_site: SiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

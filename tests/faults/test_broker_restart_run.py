@@ -32,6 +32,7 @@ def zhian_connections(site: Site) -> int:
     return sum(ZHIAN_CLIENT in line and "New client connected" in line for line in text.splitlines())
 
 
+@pytest.mark.slow
 async def test_a_broker_restart_under_a_running_zhian_is_a_gap_not_every_device_offline(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:

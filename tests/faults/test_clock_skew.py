@@ -19,6 +19,7 @@ pytestmark = pytest.mark.peers
 SKEWED = {"nvr-01": -5 * 3600.0, "cam-gate-01": 3 * 3600.0}
 
 
+@pytest.mark.slow
 async def test_clocks_hours_off_are_found_and_judge_nothing_else(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:

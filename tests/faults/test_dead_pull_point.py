@@ -22,6 +22,7 @@ DEAF = "door-gate-01"
 KEPT = ("cameras", "nvrs", "doors")  # the devices whose event services the run reads; the rest is not needed
 
 
+@pytest.mark.slow
 async def test_a_deaf_pull_point_is_an_error_on_its_door_alone(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:

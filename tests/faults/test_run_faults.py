@@ -37,6 +37,7 @@ def camera(device: str, port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 async def test_hostile_devices_each_cost_their_own_finding(tmp_path: Path) -> None:
     mine, theirs = (
         make_site_tls(tmp_path / "mine", "mine", ["127.0.0.1"]),
@@ -131,6 +132,7 @@ def small_disk(tmp_path: Path) -> Any:
     subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow
 async def test_a_full_disk_stops_the_run_keeping_every_record(small_disk: Path, tmp_path: Path) -> None:
     padding = "x" * 6000  # every exchange carries it back: the disk fills after a few dozen
     reply = fixed(b"<a>" + padding.encode() + b"</a>")

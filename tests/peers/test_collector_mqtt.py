@@ -26,6 +26,8 @@ from collectors.errors import AuthFailed, DeviceRejected, ProtocolViolation, Unr
 from collectors.mqtt import window
 from collectors.mqtt.client import MqttClient
 from collectors.mqtt.errors import AUTH_REFUSED
+from collectors.mqtt.messages import Observation
+from collectors.mqtt.session import HandOn
 from simulator.mqtt.broker import Account, Broker, Impl
 from simulator.tls import SiteTls, make_site_tls
 
@@ -278,6 +280,56 @@ async def test_a_payload_past_the_bound_is_cut_on_arrival(mosquitto: Peer) -> No
         "site/flood messages=1 live=0 retained=1 max_gap_s=- oversize=1 largest=300001" in exchange.response
     )
     assert len(exchange.raw or b"") < 20_000
+
+
+async def test_the_window_takes_messages_as_paho_reads_them(
+    mosquitto: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once subscribed, paho hands each message straight to the tally (HandOn.read_directly): no
+    aiomqtt Message is built for it, a payload past the bound is cut there too, and a tally that
+    fails is the window's error, not a lost broker to subscribe to again."""
+    installed = asyncio.Event()
+    read_directly = HandOn.read_directly
+
+    def spy(self: HandOn, client: aiomqtt.Client, limit: int) -> None:
+        read_directly(self, client, limit)
+        installed.set()
+
+    built: list[object] = []
+    from_paho = aiomqtt.Message._from_paho_message
+
+    def counted(message: Any) -> aiomqtt.Message:
+        built.append(message)
+        return from_paho(message)
+
+    monkeypatch.setattr(HandOn, "read_directly", spy)
+    monkeypatch.setattr(aiomqtt.Message, "_from_paho_message", counted)
+
+    async def observed(*payloads: tuple[str, bytes]) -> Observation:
+        installed.clear()
+        async with MqttClient(mosquitto.conn(max_reply_bytes=100_000)) as client:
+            task = asyncio.create_task(client.observe(["site/#"], 3.0))
+            await asyncio.wait_for(installed.wait(), 20)
+            async with mosquitto.publisher() as pub:
+                for topic, payload in payloads:
+                    await pub.publish(topic, payload, qos=1)
+            return await task
+
+    obs = await observed(("site/flood", b"{" + b"x" * 300_000), ("site/fine", b"y" * 1000))
+    flood, fine = obs.topic("site/flood"), obs.topic("site/fine")
+    assert flood is not None and flood.last_live is not None and fine is not None and fine.last_live
+    assert (flood.oversize, flood.last_live.size, len(flood.last_live.payload)) == (1, 300_001, 512)
+    assert (fine.live, fine.last_live.size, fine.last_live.oversize) == (1, 1000, False)
+    assert built == []  # nothing went through aiomqtt's Message and queue
+
+    def fail(self: object, topic: str, *_: object) -> None:
+        raise RuntimeError(f"tally broke on {topic}")
+
+    monkeypatch.setattr(window._Tally, "add", fail)
+    with pytest.raises(RuntimeError, match="tally broke on site/bad"):
+        await observed(("site/bad", b"z"))
+    assert mosquitto.ledger[-1].error and "tally broke" in mosquitto.ledger[-1].error
+    assert "subscribing again" not in mosquitto.ledger[-1].response
 
 
 async def test_gate_holds_the_session_back(mosquitto: Peer) -> None:

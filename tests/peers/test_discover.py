@@ -28,6 +28,7 @@ SHARED = Credentials(username="inspector", password="Disc-Pass!7")
 WINDOW_S = 3.0  # for every device's WS-Discovery reply, on a loaded machine too
 
 
+@pytest.mark.slow
 async def test_discover_drafts_the_small_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with claim_net() as net:
         community = fast(load_community(COMMUNITIES / "small.yaml"), net)

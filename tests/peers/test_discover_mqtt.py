@@ -104,6 +104,7 @@ async def _until(predicate: Callable[[], bool], within_s: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_the_platform_hears_every_gateway_shape(tmp_path: Path) -> None:
     """The platform reads zigbee2mqtt and Home Assistant gateways through their dialect: their devices
     stay online while they report (no heartbeat silence it cannot hear), their alarms raise alerts,

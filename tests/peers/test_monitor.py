@@ -42,6 +42,7 @@ def changes(records: list[dict[str, Any]], device: str) -> list[tuple[str, str, 
     ]
 
 
+@pytest.mark.slow
 async def test_monitor_sees_outages_in_time_keeps_gaps_and_survives_a_kill(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:
@@ -114,6 +115,7 @@ async def test_monitor_sees_outages_in_time_keeps_gaps_and_survives_a_kill(
     assert "gap" in kinds and "gap_end" in kinds and "recovered" in kinds
 
 
+@pytest.mark.slow
 async def test_a_retention_dropping_below_30_days_between_two_checks_is_a_change_on_every_output(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:

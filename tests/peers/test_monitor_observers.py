@@ -54,6 +54,7 @@ def lost(samples: list[tuple[dict[str, str], float]], device: str, reason: str) 
     return sum(v for labels, v in samples if labels["device"] == device and labels["reason"] == reason)
 
 
+@pytest.mark.slow
 async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(tmp_path: Path) -> None:
     deaf = {"cam-gate-01": [SubscriptionDiesSilently(after_s=2)]}
     watched = ("cam-gate-01", "cam-perimeter-01", "door-gate-01")
@@ -104,6 +105,7 @@ async def test_dead_event_subscriptions_are_noticed_created_again_and_recorded(t
     assert len(creations) == 1
 
 
+@pytest.mark.slow
 async def test_a_clean_stop_ends_every_event_subscription_a_frozen_device_only_costs_its_own(
     tmp_path: Path,
 ) -> None:
@@ -141,6 +143,7 @@ async def test_a_clean_stop_ends_every_event_subscription_a_frozen_device_only_c
 
 
 @pytest.mark.parametrize("alerting", [True, False], ids=["platform_alerts", "platform_silent"])
+@pytest.mark.slow
 async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, alerting: bool) -> None:
     """A child gone quiet: an outage, and the platform's device_offline alert for it within the
     window (then how long after), or none when the platform never raises one. The alerting
@@ -189,6 +192,7 @@ async def test_each_outage_says_whether_the_platform_alerted(tmp_path: Path, ale
     assert said and said[0] is not None and said[0]["alert"] is alerting
 
 
+@pytest.mark.slow
 async def test_a_real_fire_alarm_gives_a_passive_linkage_finding_with_its_timeline(tmp_path: Path) -> None:
     """A smoke detector in zone 1 of panel-b1 (b1-entrance) while the monitor runs: the doors, the
     camera, the relay, the panel's outputs and the platform alert are timed from the trigger, and
@@ -255,6 +259,7 @@ def panel_in_alarm(site: Site, panel_id: str) -> bool:
     return bool(device.state.alarm)
 
 
+@pytest.mark.slow
 async def test_a_real_intrusion_gives_a_passive_linkage_finding_with_its_timeline(tmp_path: Path) -> None:
     """An intruder before cam-perimeter-01 while the monitor runs (the camera's own analytics event,
     raised through the simulator's operator hook): the area's cameras, its lighting relay and the

@@ -43,6 +43,7 @@ def assert_no_secrets(ledger: list[Exchange], secrets: list[str]) -> None:
             assert secret not in exchange.request + exchange.response + (exchange.error or "")
 
 
+@pytest.mark.slow
 async def test_artemis_twin_through_the_probes(community_site: SiteFactory) -> None:
     ledger: list[Exchange] = []
     async with community_site("faulty", platform_profile="hikvision-artemis") as site:

@@ -85,6 +85,7 @@ def assert_no_secret(site: Site, ledger: Ledger) -> None:
         assert endpoint.password not in dumped, endpoint.id
 
 
+@pytest.mark.slow
 async def test_fire_linkage_remote_every_zone_every_effect_in_time(community_site: SiteFactory) -> None:
     """Each zone of the panel set off in turn, timed and restored before the next one."""
     async with community_site("small") as site:
@@ -127,6 +128,7 @@ async def test_fire_linkage_remote_every_zone_every_effect_in_time(community_sit
     assert_no_secret(site, ledger)
 
 
+@pytest.mark.slow
 async def test_fire_linkage_restores_the_site(community_site: SiteFactory) -> None:
     """Remote and guided (an ISAPI door, the operator asked zone by zone) on two panels; a zone without
     doors; and the site back as it was after every zone."""
@@ -159,6 +161,7 @@ async def test_fire_linkage_restores_the_site(community_site: SiteFactory) -> No
     assert [z["area"] for z in charging["fire_linkage_doors"].facts["zones"]] == ["charging"]
 
 
+@pytest.mark.slow
 async def test_nothing_is_set_off_over_an_alarm_and_a_missed_trigger(community_site: SiteFactory) -> None:
     async with community_site("small") as site:
         ledger = Ledger()
@@ -212,6 +215,7 @@ async def test_cancelled_midway_the_restore_still_runs(community_site: SiteFacto
     assert f"write_register({alarm}, 2, unit=1)" not in writes  # and no zone after it
 
 
+@pytest.mark.slow
 async def test_intrusion_linkage_twice_in_one_area(community_site: SiteFactory) -> None:
     """Two cameras of the perimeter one after the other: the first test's restore lets the second
     start from a quiet area (no effect 'already active')."""
@@ -237,6 +241,7 @@ async def test_intrusion_linkage_twice_in_one_area(community_site: SiteFactory) 
     assert_no_secret(site, ledger)
 
 
+@pytest.mark.slow
 async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> None:
     """door-b2-unit1 ignores the fire unlock: effect_missing; door-garage, in panel-b1's second zone,
     unlocks after 8 s against a 4 s deadline: effect_late, found by the test of every zone; the hung
@@ -269,6 +274,7 @@ async def test_faulty_doors_missing_and_late(community_site: SiteFactory) -> Non
     assert zones[1]["restore"]["complete"], zones[1]["restore"]
 
 
+@pytest.mark.slow
 async def test_a_deaf_camera_is_unobserved_not_missing(community_site: SiteFactory) -> None:
     """cam-perimeter-02's pull points go deaf right after their first states: its alarm never reaches
     zhian, and a synchronization point's states do not come back either, so the intrusion's camera

@@ -98,6 +98,7 @@ async def reported(site: Site, device: str, reason: str) -> None:
 
 
 # -- whole communities ----------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_site: SiteFactory) -> None:
     async with community_site("small") as site:
         ledger = Ledger()
@@ -141,6 +142,7 @@ async def test_small_site_passes_then_a_child_and_the_gateway_go_down(community_
 
 
 @pytest.mark.parametrize("profile", ["zigbee2mqtt", "homeassistant"])
+@pytest.mark.slow
 async def test_a_gateway_speaking_another_profile(
     community_site: SiteFactory, tmp_path: Path, profile: str
 ) -> None:

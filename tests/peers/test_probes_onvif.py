@@ -14,7 +14,15 @@ from onvif_collector_helpers import Ledger, assert_redacted, connection, context
 from onvif_helpers import Starter, camera, door, free_port, nvr, start
 
 from collectors.onvif import OnvifClient
-from probes import door_alarms, event_service, recording_alive, retention, video_loss_alert, video_signal
+from probes import (
+    door_alarms,
+    event_service,
+    recording_alive,
+    retention,
+    transport_security,
+    video_loss_alert,
+    video_signal,
+)
 from probes.finding import Finding
 from probes.targets import Target
 from probes.transport_common import settle_transports
@@ -156,13 +164,27 @@ async def test_tls_auto_speaks_what_each_device_answers(start: Starter, tmp_path
     why = ctx.site.get("cam2").params["transport"]
     assert why["reason"].startswith("no TLS (") and "plain HTTP answered" in why["reason"]
     assert [ledger.get(e).operation for e in why["evidence"]] == [
-        "TLS handshake (tls: auto)",
+        "TLS handshake (verify)",
+        "TLS handshake (observe)",
         "plain HTTP GET",
     ]
     assert "no answer" in ctx.site.get("cam3").params["transport"]["reason"]
     for t in ctx.site.targets[:2]:
         found = await retention.run(ctx, t, retention.Params())
         assert found.status == "pass", found.detail
+    # transport_security judges on the look that decided: no handshake or knock of its own
+    made = len(ledger)
+    looked = ctx.site.targets[0].params["transport"]["evidence"]
+    secure_ok = await transport_security.run(ctx, ctx.site.targets[0], transport_security.Params())
+    downgraded = await transport_security.run(ctx, ctx.site.targets[1], transport_security.Params())
+    assert (secure_ok.status, secure_ok.reason) == ("pass", "tls_ok")
+    assert set(looked) <= set(secure_ok.evidence) and [ledger.get(e).operation for e in looked] == [
+        "TLS handshake (verify)"
+    ]
+    assert (downgraded.status, downgraded.reason) == ("fail", "plaintext")
+    assert downgraded.evidence == tuple(why["evidence"])
+    assert len(ledger) == made + 1  # the secure camera's plain knock, which tls: auto had no need of
+    await ctx.close()
     assert await settle_transports(ctx, asyncio.Semaphore(4)) == ctx.site  # decided once per run
 
 
@@ -393,6 +415,7 @@ FAULTY_EXPECTED = {
 }
 
 
+@pytest.mark.slow
 async def test_faulty_community_over_tls(community_site: SiteFactory) -> None:
     probes = {m.SPEC.id: m for m in (retention, recording_alive, event_service, door_alarms)}
     async with community_site("faulty") as site:

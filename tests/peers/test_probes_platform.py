@@ -30,6 +30,7 @@ async def probe(ctx: ProbeContext, module: Any, device: str, **params: Any) -> F
     return finding
 
 
+@pytest.mark.slow
 async def test_faulty_site(community_site: SiteFactory) -> None:
     ledger: list[Exchange] = []
     async with community_site("faulty") as site:
@@ -64,6 +65,7 @@ async def test_faulty_site(community_site: SiteFactory) -> None:
             await ctx.close()
 
 
+@pytest.mark.slow
 async def test_small_site(community_site: SiteFactory) -> None:
     ledger: list[Exchange] = []
     async with community_site("small") as site:

@@ -89,6 +89,7 @@ def assert_no_default_passwords(ledger: Ledger) -> None:
                 assert password not in e.request, f"{e.device} {e.operation}: a tried password in evidence"
 
 
+@pytest.mark.slow
 async def test_small_site_passes_everything(community_site: SiteFactory) -> None:
     async with community_site("small") as site:
         ledger = Ledger()
@@ -115,6 +116,7 @@ async def test_small_site_passes_everything(community_site: SiteFactory) -> None
     assert_no_default_passwords(ledger)
 
 
+@pytest.mark.slow
 async def test_faulty_site_finds_each_fault_only_where_injected(community_site: SiteFactory) -> None:
     async with community_site("faulty") as site:
         ledger = Ledger()
@@ -201,6 +203,7 @@ CAMERAS: Sequence[dict[str, Any]] = (
 )  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_isapi_retention_per_camera_and_per_nvr(isapi: Starter) -> None:
     community = isapi_community(cameras=list(CAMERAS))
     nvr = await isapi(IsapiNvr, community)

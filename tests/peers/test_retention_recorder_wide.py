@@ -119,6 +119,7 @@ def isapi_verdict(f: Finding) -> tuple[Any, ...]:
     return f.status, f.reason, [g["hours"] for g in f.facts["gaps"]], f.facts["required_days"]
 
 
+@pytest.mark.slow
 async def test_isapi_recorder_wide_search_gives_every_camera_its_own_verdict(isapi: Starter) -> None:
     community = isapi_community(
         nvr={"nvr": {"retention_days": 95}},

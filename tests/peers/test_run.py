@@ -93,6 +93,7 @@ def findings(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "findings.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 async def test_run_small_passes_what_is_built_right(community_site: SiteFactory, tmp_path: Path) -> None:
     # Passive only: each active test is run on the small site by its own peer test; here the
     # run's planning, concurrency, outputs and evidence are what is checked.
@@ -158,6 +159,7 @@ EXPECTED_FAILED_INDICATORS = {
 }
 
 
+@pytest.mark.slow
 async def test_run_faulty_finds_each_fault_and_nothing_else(
     community_site: SiteFactory, tmp_path: Path
 ) -> None:
@@ -195,6 +197,7 @@ async def test_run_faulty_finds_each_fault_and_nothing_else(
     assert "Grade:" in stdout
 
 
+@pytest.mark.slow
 async def test_interrupt_keeps_what_was_collected(community_site: SiteFactory, tmp_path: Path) -> None:
     async with community_site("small", heartbeat_s=HEARTBEAT_S) as site:
         config, secrets = await write_config(site, tmp_path, None, [])

@@ -72,6 +72,7 @@ def test_partition_deals_only_http_devices_round_robin() -> None:
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
+@pytest.mark.slow
 async def test_a_site_split_over_two_workers(tmp_path: Path) -> None:
     with claim_net() as net:  # held until nothing listens on it any more
         community = fast(load_community(COMMUNITIES / "faulty.yaml"), net)

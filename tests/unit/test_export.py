@@ -182,6 +182,7 @@ VIEWER_PAGE = f"""{RESULT}.then(r => ({{
 }}))"""
 
 
+@pytest.mark.slow
 def test_the_viewer_speaks_the_reports_words_problems_first(tmp_path: Path) -> None:
     from mapping.catalog import load_catalog
     from zhian.report.messages import load_table

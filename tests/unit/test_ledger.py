@@ -59,7 +59,7 @@ def test_a_sealed_run_verifies_and_keeps_every_record(tmp_path: Path) -> None:
 
 
 def test_many_records_are_read_by_id_at_once(tmp_path: Path) -> None:
-    make_run(tmp_path / "run", n=1200)  # more than one query's worth of ids
+    make_run(tmp_path / "run", n=600)  # more than one query's worth of ids (500 a query)
     reader = LedgerReader(tmp_path / "run")
     records = list(reader.records())
     wanted = [r.id for r in records[::-1]] + ["no-such-record"]
@@ -313,6 +313,7 @@ def test_a_killed_writer_keeps_batches_whole(tmp_path: Path, mode: str) -> None:
 
 def test_a_group_waits_at_most_its_delay(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path, run_id="r", commits=GROUPED)
+    assert rows(tmp_path).execute("PRAGMA page_size").fetchone()[0] == GROUPED.page_bytes
     ledger.append("run_start", {"run_id": "r"})
     appended = time.monotonic()
     with sqlite3.connect(tmp_path / "ledger.sqlite") as other:

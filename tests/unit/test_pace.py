@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from zhian.engine import pace
 from zhian.engine.pace import Pace
 
@@ -96,6 +98,7 @@ async def test_watching_measures_the_lag_of_a_blocked_loop() -> None:
     assert record["lowest"] == min(c["limit"] for c in record["halvings"]) and record["lowest_at_s"] > 0
 
 
+@pytest.mark.slow
 async def test_thousands_of_waiters_cost_linear_time() -> None:
     """20,000 jobs through 8 slots: a release wakes the first waiters without walking the queue."""
     p = Pace(8, start=8, floor=8)

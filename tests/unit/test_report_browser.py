@@ -60,6 +60,7 @@ def _pdf_pages(chromium: str, html: Path, tmp_path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf.read_bytes()))
 
 
+@pytest.mark.slow
 def test_the_printed_report_leaves_the_raw_evidence_to_the_pack(tmp_path: Path) -> None:
     from tests.browser import chromium_or_skip
 

@@ -409,8 +409,9 @@ def passive_order(jobs: Iterable[Job]) -> list[Job]:
     call-bound jobs device by device, a device's jobs back to back in plan order. A device's calls
     then follow each other within its client's keep-alive, so its probes share its connections
     (one TLS handshake serves many calls), and its client is closed when its last job ends rather
-    than near the end of the run. Devices with the most jobs first (cameras), so that the run's
-    last jobs are those of devices with few and its end does not wait on a long group."""
+    than near the end of the run. Devices with the most jobs first (cameras), so that the last
+    groups to start are short ones (the phase still ends on the last devices' longest job, a few
+    seconds later than on the short jobs the probe-by-probe plan ended with: bench/README.md)."""
     windows: list[Job] = []
     by_device: dict[str, list[Job]] = {}
     for job in jobs:

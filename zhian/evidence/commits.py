@@ -26,10 +26,14 @@ from dataclasses import dataclass
 class Commits:
     every: int  # records: the transaction is committed once it holds this many (outside a batch)
     after_s: float | None  # the longest a record waits for its commit (None: `every` alone decides)
+    # SQLite's page size for a new ledger. A commit writes whole pages: with 16 kB ones a group's
+    # 3 kB records share pages (in 4 kB ones each takes a page of its own), so a run's ledger costs
+    # a quarter less CPU a record and a fifth less disk; a commit per record writes more with them.
+    page_bytes: int = 4096
 
 
 EACH = Commits(every=1, after_s=None)
-GROUPED = Commits(every=64, after_s=0.2)
+GROUPED = Commits(every=64, after_s=0.2, page_bytes=16384)
 
 
 class Ticker:

@@ -71,7 +71,7 @@ class SqliteStorage:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             if not path.exists():
-                _create_whole(path)
+                _create_whole(path, commits.page_bytes)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -259,7 +259,7 @@ def _migrate_from(db: sqlite3.Connection, version: int) -> None:
         db.execute("COMMIT")
 
 
-def _create_whole(path: Path) -> None:
+def _create_whole(path: Path, page_bytes: int) -> None:
     """A new ledger appears with its schema or not at all: built under a temporary name, synced, then
     renamed. A kill between SQLite creating the file and the schema being written used to leave an
     unversioned file that verify could only call broken (bench_crash: 2 kills in 50)."""
@@ -267,6 +267,7 @@ def _create_whole(path: Path) -> None:
     building.unlink(missing_ok=True)  # what a kill during an earlier creation left
     db = sqlite3.connect(building, isolation_level=None)
     try:
+        db.execute(f"PRAGMA page_size={int(page_bytes)}")  # before the first table, or ignored
         _migrate_from(db, 0)
     finally:
         db.close()
