@@ -310,7 +310,7 @@ def test_size_cap_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         check_config(big)
     assert str(info.value) == (
-        f"{big}: 4.0 MB, more than the 4 MB a config may have (a 1,000-camera site takes about 0.2 MB): "
+        f"{big}: 32.0 MB, more than the 32 MB a config may have (a 1,000-camera site takes about 0.2 MB): "
         "is this the right file?"
     )
     with pytest.raises(UsageError, match=rf"^{tmp_path}: is a directory, not a config file$"):
