@@ -10,7 +10,6 @@ in the data.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -206,5 +205,12 @@ class Tally:
         if not self.counts:
             return "no device in scope was probed"
         head = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        problems = list(itertools.islice(self.problems.values(), 8))
+        # each distinct "device: reason" once: a rule's probes often agree on one device (two door
+        # probes both "not_onvif"), and a run ordered device by device lists them side by side
+        problems: list[str] = []
+        for problem in self.problems.values():  # stops at 8: a monitor's tally holds thousands
+            if problem not in problems:
+                problems.append(problem)
+                if len(problems) == 8:
+                    break
         return head + ("; " + "; ".join(problems) if problems else "")

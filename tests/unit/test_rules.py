@@ -102,3 +102,11 @@ def test_selector() -> None:
     assert Selector(kinds=("mqtt_device", "camera"), types=("emergency_button",)).matches(button, kinds)
     assert Selector(kinds=("mqtt_device", "camera"), types=("emergency_button",)).matches(cam, kinds)
     assert not Selector(kinds=("mqtt_device",), types=("intercom",)).matches(button, kinds)
+
+
+def test_the_note_lists_each_device_and_reason_once() -> None:
+    """A rule's two probes that both skip a device list it once, not side by side."""
+    rule = RULE.model_copy(update={"probes": ("p", "q"), "strength": "supports"})
+    findings = [f("not_assessed", d, probe=p) for d in ("d1", "d2") for p in ("p", "q")]
+    note = judge(rule, findings, basic=False).note
+    assert note.count("d1:") == 1 and note.count("d2:") == 1, note
