@@ -240,7 +240,7 @@ class OnvifClient:
         that checks its life ends it; one nobody ends is unsubscribed when the client closes, unless
         its termination time has passed or the device stopped answering (it ends it itself)."""
         pp = await self.pull_point(termination_s)
-        self._openings = [o for o in self._openings if o.open and (o.left_s() or 0.0) > 0]
+        self._openings = [o for o in self._openings if o.alive]
         self._openings.append(pp)
         return await open_pull_point(pp)
 

@@ -183,7 +183,7 @@ class PullPoint:
         self._termination_s = termination_s
         self._pull: Any = None
         self._manager: Any = None
-        self._expires: float | None = None  # time.monotonic() at the termination time the device gave
+        self._expires = 0.0  # time.monotonic() at the termination time the device gave (set at open)
         self._unanswered = False  # the device did not answer the last call: left to expire it
         self.address = ""
         self.termination_time: datetime | None = None
@@ -227,14 +227,19 @@ class PullPoint:
     async def release(self) -> None:
         """End it, best effort, unless it has ended, expired or its device stopped answering: a
         shared subscription that no probe ended, at the end of a run or round."""
-        if self.open and (self.left_s() or 0.0) > 0:
+        if self.alive:
             with contextlib.suppress(CollectorError):
                 await self.end(None)
 
-    def left_s(self) -> float | None:
+    def left_s(self) -> float:
         """Seconds the subscription has to live, by the termination and current times the device
-        last gave (our clock since then); None when it never said."""
-        return None if self._expires is None else self._expires - time.monotonic()
+        last gave (our clock since then), else by the termination it was asked for."""
+        return self._expires - time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """Open and not past its termination: still worth an Unsubscribe, or a probe's joining."""
+        return self.open and self.left_s() > 0
 
     def _lives_until(self, current: datetime | None, termination: datetime | None) -> None:
         if current is not None and termination is not None:
@@ -306,6 +311,13 @@ class Opening:
         cited = (self.first.exchange_id,) if self.first is not None else ()
         failed = (self.error.exchange_id,) if self.error is not None and self.error.exchange_id else ()
         return (*self.pull_point.evidence, *cited, *failed)
+
+    def first_pull(self) -> Pull:
+        """The first pull's states, or its failure raised (to the probe that reads them)."""
+        if self.first is None:
+            assert self.error is not None
+            raise self.error
+        return self.first
 
 
 async def open_pull_point(pp: PullPoint) -> Opening:

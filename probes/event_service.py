@@ -183,9 +183,8 @@ def _joinable(opening: Opening, asked: float, params: Params) -> bool:
     judge: it opens its own."""
     if opening.at >= asked:
         return True  # opened as this probe asked: how it went is this probe's to judge
-    left = opening.pull_point.left_s()
     needed = params.pull_wait_s + params.sync_wait_s + JOIN_MARGIN_S
-    return opening.first is not None and opening.pull_point.open and (left is None or left >= needed)
+    return opening.first is not None and opening.pull_point.open and opening.pull_point.left_s() >= needed
 
 
 async def lifecycle(ctx: ProbeContext, target: Target, client: OnvifClient, params: Params) -> Lifecycle:
@@ -203,12 +202,10 @@ async def lifecycle(ctx: ProbeContext, target: Target, client: OnvifClient, para
         pp = opening.pull_point
         life.evidence += pp.evidence
         life.step = "pull"
-        if opening.first is None:
-            assert opening.error is not None
-            raise opening.error
-        life.initial = len(life.pulled(opening.first).messages)
+        first = opening.first_pull()
+        life.initial = len(life.pulled(first).messages)
         # nothing to ask meanwhile: one call fewer per device
-        await asyncio.sleep(max(0.0, params.pull_wait_s - (time.monotonic() - opening.first.at)))
+        await asyncio.sleep(max(0.0, params.pull_wait_s - (time.monotonic() - first.at)))
         life.step = "sync"
         try:
             if life.initial and not life.past_termination:  # a device with no state cannot show it
@@ -224,16 +221,14 @@ async def lifecycle(ctx: ProbeContext, target: Target, client: OnvifClient, para
         life.step = "unsubscribe"
         life.evidence.append(await pp.unsubscribe())
         life.step = "done"
-    except (DeviceRejected, Unreachable, ProtocolViolation) as exc:
-        if pp is not None:
-            await pp.end(exc)
-        if life.step == "create" and not isinstance(exc, DeviceRejected):
-            raise  # not a subscription's death: the device could not be read at all
-        return life.end(exc, heard)
     except CollectorError as exc:
         if pp is not None:
             await pp.end(exc)
-        raise
+        if not isinstance(exc, DeviceRejected | Unreachable | ProtocolViolation):
+            raise
+        if life.step == "create" and not isinstance(exc, DeviceRejected):
+            raise  # not a subscription's death: the device could not be read at all
+        return life.end(exc, heard)
     return life.end(heard=heard)
 
 

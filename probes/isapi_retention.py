@@ -29,7 +29,7 @@ from collectors.errors import CollectorError
 from collectors.isapi import ChannelRecordings, IsapiClient
 from probes.base import ProbeContext, ProbeSpec
 from probes.finding import Finding, collector_finding
-from probes.recorder_common import Verdict, combine
+from probes.recorder_common import Verdict, cameras_of, combine
 from probes.targets import Target
 
 PROBE = "isapi_retention"
@@ -140,9 +140,9 @@ class RecorderSearch:
 def channels_by_window(ctx: ProbeContext, nvr: Target, params: Params) -> dict[float, list[int]]:
     """The NVR's channels (from the inventory's cameras on it) grouped by the days each must hold."""
     windows: dict[float, list[int]] = {}
-    for camera in ctx.site.of_kind("camera"):
+    for camera in cameras_of(ctx.site, nvr):
         channel = camera.params.get("channel")
-        if camera.params.get("recorded_by") == nvr.id and isinstance(channel, int):
+        if isinstance(channel, int):
             windows.setdefault(required_days(camera, params), []).append(channel)
     return windows
 
@@ -181,11 +181,7 @@ def cameras_on(ctx: ProbeContext, target: Target) -> tuple[Target | None, Sequen
     if target.kind == "nvr":
         if target.protocol != "isapi":
             return None, (), "not_isapi"
-        return (
-            target,
-            [c for c in ctx.site.of_kind("camera") if c.params.get("recorded_by") == target.id],
-            None,
-        )
+        return target, cameras_of(ctx.site, target), None
     recorded_by = target.params.get("recorded_by")
     try:
         nvr = ctx.site.get(str(recorded_by)) if recorded_by else None

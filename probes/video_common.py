@@ -35,11 +35,9 @@ async def signal_state(ctx: ProbeContext, camera: Target) -> SignalState:
             if not advertised:
                 return SignalState(False, None, evidence)
             opening = await shared_opening(ctx, camera)
-        if opening.first is None:
-            assert opening.error is not None
-            raise opening.error
+        first = opening.first_pull()
         evidence += opening.evidence
-        states = [m.data.get("State", "").lower() for m in opening.first.messages if m.topic == SIGNAL_LOSS]
+        states = [m.data.get("State", "").lower() for m in first.messages if m.topic == SIGNAL_LOSS]
         return SignalState(True, (states[-1] in TRUE) if states else None, evidence)
 
     state: SignalState = await ctx.shared(("onvif.signal", camera.id), fetch)

@@ -335,6 +335,16 @@ def run_pace(config: Config) -> Pace:
     return Pace(config.limits.concurrency or config.limits.connections)
 
 
+async def settled(
+    ctx: ProbeContext, jobs: Sequence[Job], calls: contextlib.AbstractAsyncContextManager[Any] | None
+) -> list[Job]:
+    """`tls: auto` decided once per device (the handshakes are evidence), `ctx.site` set to the
+    decided site, and the jobs aimed at the decided targets: `zhian run` and the monitor alike."""
+    ctx.site = await settle_transports(ctx, calls)
+    decided = {t.id: t for t in ctx.site.targets}
+    return [replace(job, target=decided.get(job.target.id, job.target)) for job in jobs]
+
+
 async def _run_jobs(
     jobs: Sequence[Job],
     ctx: ProbeContext,
@@ -345,9 +355,7 @@ async def _run_jobs(
     calls: Pace,
     deadline: float,
 ) -> None:
-    ctx.site = await settle_transports(ctx, calls)  # tls: auto, decided once per device
-    settled = {t.id: t for t in ctx.site.targets}
-    jobs = [replace(job, target=settled.get(job.target.id, job.target)) for job in jobs]
+    jobs = await settled(ctx, jobs, calls)
 
     def keep(finding: Finding) -> None:
         on_finding(finding)

@@ -40,7 +40,7 @@ def key_of(probe: str, device: str) -> str:
 class Board:
     def __init__(self, rules: RuleSet, catalog: Catalog, scope: Mapping[str, set[Key]]) -> None:
         self.rules, self.catalog = rules, catalog
-        self.scope = scope  # indicator -> the (probe, device) pairs its rule judges
+        # scope: indicator -> the (probe, device) pairs its rule judges (judged_pairs)
         self.indicators_of: dict[Key, list[str]] = {}
         for indicator, keys in scope.items():
             for key in keys:
@@ -57,9 +57,6 @@ class Board:
         before = self.latest.get(key)
         self.latest[key] = finding
         for indicator in self.indicators_of.get(key, ()):
-            rule = self.rules.for_indicator(indicator)
-            if rule is None or finding.probe not in rule.probes:
-                continue
             tally = self._tallies[indicator]
             if before is not None:
                 tally.remove(key, before)

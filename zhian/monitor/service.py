@@ -34,7 +34,6 @@ from probes.base import ProbeContext
 from probes.finding import Finding
 from probes.registry import PROBES
 from probes.targets import Target
-from probes.transport_common import settle_transports
 from scorer.results import merge_verdicts
 from scorer.score import score
 from zhian import __version__
@@ -49,6 +48,7 @@ from zhian.engine.run import (
     new_run_id,
     plan_jobs,
     prepared,
+    settled,
 )
 from zhian.evidence.exchanges import ExchangeRecorder, finding_fields
 from zhian.evidence.keys import SigningKey
@@ -311,13 +311,15 @@ class Monitor:
     async def settle_transports(self) -> None:
         """`tls: auto` decided once per HTTP device, as `zhian run` does (the handshakes are evidence):
         a device serving plain HTTP is spoken to in plain HTTP by every check and observer."""
-        site = await settle_transports(self.ctx, self.gate)
-        settled = {t.id: t for t in site.targets}
-        self.site = self.ctx.site = site
-        self.scheduled = [replace(j, target=settled.get(j.target.id, j.target)) for j in self.scheduled]
-        self.events.targets = [settled[t.id] for t in self.events.targets]
+        self.scheduled = await settled(self.ctx, self.scheduled, self.gate)
+        # the looks are in the ledger already; a round fetches on a context of its own, so the
+        # service would only hold every certificate until it stops
+        await self.ctx.close_shared()
+        self.site = self.ctx.site
+        decided = {t.id: t for t in self.site.targets}
+        self.events.targets = [decided[t.id] for t in self.events.targets]
         if self.alerts.platform is not None:
-            self.alerts.platform = settled[self.alerts.platform.id]
+            self.alerts.platform = decided[self.alerts.platform.id]
 
     async def stop(self, loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[None]]) -> None:
         """Seal within seconds: checks in flight, the live side, the event subscriptions' Unsubscribe
