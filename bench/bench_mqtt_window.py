@@ -1,7 +1,7 @@
 """Benchmark of the MQTT observation window: CPU per message received, on a real mosquitto.
 
 The large site's heartbeat window (5,000 devices on 50 gateways, 93 s) runs in a thread of its own
-beside the run and costs it CPU for every message: paho's parsing, TLS reads, aiomqtt's queue and
+beside the run and costs it CPU for every message: paho's parsing, TLS reads, the hand-over to
 the window's tally. Here a publisher in another process replays that traffic to mosquitto: a
 retained status per device (replayed at SUBACK), then heartbeats paced through the window; the
 window runs in this process, whose CPU over the window (minus that of an empty window of the same

@@ -58,7 +58,8 @@ OPERATIONS = (
 
 
 def _camera(tls: SiteTls | None, pipe: Pipe) -> None:
-    """The child: one camera with a TopicSet and event states like the large site's, until stdin closes."""
+    """The child: one camera with a TopicSet and event states like the large site's, until the
+    parent sends on the pipe."""
     community = Community.model_validate(
         {
             "name": "bench",
@@ -140,8 +141,9 @@ class Meter:
         self.acc.clear()
 
 
-async def rounds(session: OnvifSession, meter: Meter | None, count: int) -> None:
-    """`count` rounds of the calls; each call's CPU settled into `meter` (None: warm-up)."""
+async def rounds(session: OnvifSession, meter: Meter | None, count: int) -> int:
+    """`count` rounds of the calls, each call's CPU settled into `meter` (None: warm-up or
+    --total-only); the number of calls made."""
     calls = 0
 
     async def measured(operation: str, coro: Any) -> Any:
@@ -174,6 +176,7 @@ async def rounds(session: OnvifSession, meter: Meter | None, count: int) -> None
         await measured("PullMessages", pp.pull(1.0))
         await measured("Renew", pp.renew(60.0))
         await measured("Unsubscribe", pp.unsubscribe())
+    return calls
 
 
 async def main_async(args: argparse.Namespace, tls: SiteTls | None, port: int) -> dict[str, Any]:
@@ -192,22 +195,21 @@ async def main_async(args: argparse.Namespace, tls: SiteTls | None, port: int) -
     await session.open()
     try:
         await rounds(session, None, 3)  # WSDLs loaded, connection open
-        meter = Meter()
-        if not args.total_only:
+        meter = None if args.total_only else Meter()
+        if meter is not None:
             meter.install()
         exchanges.clear()
         cpu0 = time.process_time()
-        await rounds(session, meter, args.rounds)
+        calls = await rounds(session, meter, args.rounds)
         cpu = time.process_time() - cpu0
     finally:
         await session.close()
-    calls = sum(len(parts["build"]) for parts in meter.spent.values())
-    table = {
-        op: {part: round(sum(meter.spent[op][part]) / len(meter.spent[op][part]) / 1000) for part in PARTS}
-        for op in OPERATIONS
-    }
-    for op in table:
-        table[op]["total"] = sum(table[op].values())
+    table: dict[str, dict[str, int]] = {}  # --total-only: no split
+    if meter is not None:
+        for op in OPERATIONS:
+            spent = meter.spent[op]
+            table[op] = {part: round(sum(spent[part]) / len(spent[part]) / 1000) for part in PARTS}
+            table[op]["total"] = sum(table[op].values())
     return {
         "rounds": args.rounds,
         "tls": tls is not None,
@@ -239,7 +241,8 @@ def main() -> int:
         finally:
             ours.send("stop")
             child.join(10)
-    print(f"{'operation':30}" + "".join(f"{p:>10}" for p in (*PARTS, "total")) + "   (CPU µs per call)")
+    if figures["us_per_call"]:
+        print(f"{'operation':30}" + "".join(f"{p:>10}" for p in (*PARTS, "total")) + "   (CPU µs per call)")
     for op, parts in figures["us_per_call"].items():
         print(f"{op:30}" + "".join(f"{parts[p]:>10}" for p in (*PARTS, "total")))
     print(json.dumps(figures))

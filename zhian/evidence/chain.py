@@ -35,6 +35,9 @@ def canonical(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})  # written alike by both, exactly these types
+
+
 def _agreed(value: Any) -> bool:
     """Whether orjson writes this value byte for byte as json.dumps does: plain JSON types exactly
     (no subclass, no `default`: orjson writes datetimes, enums, dataclasses its own way), string
@@ -42,24 +45,18 @@ def _agreed(value: Any) -> bool:
     (json.dumps writes 1e-05 where orjson writes 0.00001; NaN and infinities orjson writes as null).
     Strings agree for every code point (tested); so does key order (code points, UTF-8 bytes)."""
     kind = type(value)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return False
-            of = type(item)
-            if not (of is str or of is int or of is bool or item is None or _agreed(item)):
-                return False
-        return True
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _SCALARS:
         return True
     if kind is float:
         return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
-    if kind is list or kind is tuple:
-        for item in value:
-            of = type(item)
-            if not (of is str or of is int or of is bool or item is None or _agreed(item)):
+    # a loop over a record's fields, not all() over a generator: it runs on every record
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (type(item) in _SCALARS or _agreed(item)):
                 return False
         return True
+    if kind is list or kind is tuple:
+        return all(type(item) in _SCALARS or _agreed(item) for item in value)
     return False
 
 

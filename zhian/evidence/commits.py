@@ -10,9 +10,9 @@ loses is the tail of the chain: what was committed before it stays a valid chain
   batch when its `with` block ends. A SIGKILL loses at most the record or the batch in flight.
 - GROUPED (a run's ledger): a commit per record cost a large run a twentieth of its CPU (each
   commit writes the table's page and each index's page again) and held the event loop for each one.
-  Records are committed in groups of at most 64, none waiting more than 0.2 s (and all of them at
-  `flush` and `close`). A SIGKILL loses at most the records appended in the last 0.2 s (fewer than
-  64, or a batch in flight).
+  Outside a batch, records are committed in groups of at most 64, none waiting more than 0.2 s
+  (and all of them at `flush` and `close`); an open batch holds the group until it ends. A SIGKILL
+  loses at most the records appended in the last 0.2 s (fewer than 64), or a batch in flight.
 """
 
 from __future__ import annotations
