@@ -15,19 +15,29 @@ Device times without a zone are read in the zone the device's Time resource give
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 from collectors.connection import Connection
-from collectors.errors import DeviceRejected, ProtocolViolation
-from collectors.http import DecodeError, HttpSession, Refusal, decode_json, decode_xml
+from collectors.errors import ProtocolViolation
+from collectors.http import HttpSession, decode_json, decode_xml
+from collectors.isapi_parse import (
+    AlertStreamRead,
+    alert_event,
+    decode_status,
+    int_or_none,
+    multipart_parts,
+    parse_time,
+    posix_zone,
+    text_of,
+    utc_z,
+)
 
 CHINA = timezone(timedelta(hours=8))
 SEARCH_PAGE = 40  # items asked per content-search page (devices cap pages at about this)
@@ -119,145 +129,6 @@ class LoginLock:
     exchange_id: str
 
 
-@dataclass(frozen=True)
-class AlertEvent:
-    event_type: str
-    state: str  # active | inactive
-    time: datetime | None  # UTC
-    channel: int | None
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def heartbeat(self) -> bool:
-        """Devices send an inactive videoloss part every few seconds as a liveness signal."""
-        return self.event_type == "videoloss" and self.state == "inactive"
-
-
-@dataclass(frozen=True)
-class AlertStreamRead:
-    events: tuple[AlertEvent, ...]
-    window_s: float
-    truncated: bool  # the window closed in the middle of a part
-    exchange_id: str
-
-
-# -- parsing helpers --------------------------------------------------------------------------
-
-
-def _text(root: ET.Element, path: str) -> str | None:
-    value = root.findtext(path)
-    return value.strip() if value is not None else None
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-_POSIX_TZ = re.compile(r"^[A-Za-z]+([+-])(\d{1,2})(?::(\d{2}))?")
-
-
-def posix_zone(text: str) -> timezone | None:
-    """A POSIX TZ string's standard offset: `CST-8:00:00` is UTC+8 (POSIX counts west positive)."""
-    m = _POSIX_TZ.match(text.strip())
-    if m is None:
-        return None
-    minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
-    return timezone(timedelta(minutes=-minutes if m.group(1) == "+" else minutes))
-
-
-def parse_time(text: str, zone: timezone) -> datetime:
-    """An ISAPI time (Z, an offset, or naive in the device's zone) in UTC; ValueError if none."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
-
-
-def _utc_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def decode_status(body: bytes) -> ET.Element:
-    """A ResponseStatus that must say statusCode 1; anything else is the device's refusal."""
-    root = decode_xml(body)
-    code = _text(root, "statusCode")
-    if root.tag != "ResponseStatus" or code is None:
-        raise DecodeError("no ResponseStatus in the reply")
-    if code != "1":
-        sub = _text(root, "subStatusCode") or code
-        raise Refusal(DeviceRejected, f"device refused ({sub})", code=sub)
-    return root
-
-
-def _flat(root: ET.Element) -> dict[str, Any]:
-    """Leaf children of an XML element by name (for alert parts)."""
-    return {child.tag: (child.text or "").strip() for child in root if len(child) == 0}
-
-
-def multipart_parts(body: bytes, boundary: str) -> tuple[list[tuple[str, bytes]], bool]:
-    """The complete parts of a (possibly cut) multipart body, and whether one was cut off."""
-    marker = b"--" + boundary.encode()
-    parts: list[tuple[str, bytes]] = []
-    pos = body.find(marker)
-    while pos >= 0:
-        head_start = pos + len(marker)
-        if body[head_start : head_start + 2] == b"--":
-            return parts, False  # the closing boundary
-        head_end = body.find(b"\r\n\r\n", head_start)
-        if head_end < 0:
-            return parts, head_start < len(body.rstrip())
-        headers = {}
-        for line in body[head_start:head_end].decode("latin-1").split("\r\n"):
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        start = head_end + 4
-        length = _int(headers.get("content-length"))
-        if length is not None:
-            end = start + length
-            if end > len(body):
-                return parts, True
-            nxt = body.find(marker, end)
-        else:
-            nxt = body.find(marker, start)
-            if nxt < 0:
-                return parts, True
-            end = nxt
-        parts.append((headers.get("content-type", ""), body[start:end].rstrip(b"\r\n")))
-        pos = nxt
-    return parts, False
-
-
-def alert_event(content_type: str, body: bytes, zone: timezone) -> AlertEvent | None:
-    """One alert-stream part as an event; None for a part that is neither XML nor JSON alert."""
-    fields: dict[str, Any]
-    if "json" in content_type:
-        try:
-            loaded = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(loaded, dict):
-            return None
-        fields = loaded
-    else:
-        try:
-            root = decode_xml(body)
-        except DecodeError:
-            return None
-        fields = _flat(root)
-    event_type = str(fields.get("eventType", ""))
-    if not event_type:
-        return None
-    moment: datetime | None = None
-    try:
-        moment = parse_time(str(fields["dateTime"]), zone) if fields.get("dateTime") else None
-    except ValueError:
-        moment = None
-    channel = _int(str(fields["channelID"])) if "channelID" in fields else None
-    return AlertEvent(event_type, str(fields.get("eventState", "")), moment, channel, fields)
-
-
 # -- the client -------------------------------------------------------------------------------
 
 
@@ -286,23 +157,23 @@ class IsapiClient:
         if root.tag != "DeviceInfo":
             raise ProtocolViolation(f"deviceInfo: a {root.tag} came back", exchange_id=xid)
         return DeviceInfo(
-            name=_text(root, "deviceName") or "",
-            model=_text(root, "model") or "",
-            serial=_text(root, "serialNumber") or "",
-            firmware=_text(root, "firmwareVersion") or "",
-            device_type=_text(root, "deviceType") or "",
-            mac=_text(root, "macAddress") or "",
+            name=text_of(root, "deviceName") or "",
+            model=text_of(root, "model") or "",
+            serial=text_of(root, "serialNumber") or "",
+            firmware=text_of(root, "firmwareVersion") or "",
+            device_type=text_of(root, "deviceType") or "",
+            mac=text_of(root, "macAddress") or "",
             exchange_id=xid,
         )
 
     async def device_time(self) -> tuple[datetime, str]:
         """The device clock (UTC) and the exchange; also learns the device's time zone."""
         root, xid = await self._get_xml("/ISAPI/System/time", "time")
-        zone = posix_zone(_text(root, "timeZone") or "")
+        zone = posix_zone(text_of(root, "timeZone") or "")
         if zone is not None:
             self.zone = zone
         try:
-            return parse_time(_text(root, "localTime") or "", self.zone), xid
+            return parse_time(text_of(root, "localTime") or "", self.zone), xid
         except ValueError:
             raise ProtocolViolation("time: no readable localTime", exchange_id=xid) from None
 
@@ -332,8 +203,8 @@ class IsapiClient:
                 '<CMSearchDescription version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">'
                 f"<searchID>{search_id}</searchID>"
                 f"<trackIDList>{track_ids}</trackIDList>"
-                f"<timeSpanList><timeSpan><startTime>{_utc_z(start)}</startTime>"
-                f"<endTime>{_utc_z(end)}</endTime></timeSpan></timeSpanList>"
+                f"<timeSpanList><timeSpan><startTime>{utc_z(start)}</startTime>"
+                f"<endTime>{utc_z(end)}</endTime></timeSpan></timeSpanList>"
                 f"<maxResults>{SEARCH_PAGE}</maxResults>"
                 f"<searchResultPostion>{position}</searchResultPostion>"
                 "<metadataList><metadataDescriptor>//recordType.meta.std-cgi.com</metadataDescriptor>"
@@ -354,7 +225,7 @@ class IsapiClient:
             items = root.findall("matchList/searchMatchItem")
             for item in items:
                 self._add_match(item, spans, reply.exchange_id)
-            status = (_text(root, "responseStatusStrg") or "").upper()
+            status = (text_of(root, "responseStatusStrg") or "").upper()
             if status != "MORE":
                 complete = True
                 break
@@ -369,7 +240,7 @@ class IsapiClient:
 
     def _add_match(self, item: ET.Element, spans: dict[int, list[Span]], exchange_id: str) -> None:
         """One searchMatchItem to its track's files: by its trackID (a lone track's file may omit it)."""
-        track = _int(_text(item, "trackID"))
+        track = int_or_none(text_of(item, "trackID"))
         if track is None and len(spans) == 1:
             track = next(iter(spans))
         if track not in spans:
@@ -378,8 +249,8 @@ class IsapiClient:
             )
         try:
             span = Span(
-                parse_time(_text(item, "timeSpan/startTime") or "", self.zone),
-                parse_time(_text(item, "timeSpan/endTime") or "", self.zone),
+                parse_time(text_of(item, "timeSpan/startTime") or "", self.zone),
+                parse_time(text_of(item, "timeSpan/endTime") or "", self.zone),
             )
         except ValueError:
             raise ProtocolViolation(
@@ -391,15 +262,15 @@ class IsapiClient:
         root, xid = await self._get_xml("/ISAPI/ContentMgmt/Storage", "ContentMgmt/Storage")
         disks = tuple(
             Disk(
-                id=_text(hdd, "id") or "",
-                status=_text(hdd, "status") or "",
-                capacity_mb=_int(_text(hdd, "capacity")),
-                free_mb=_int(_text(hdd, "freeSpace")),
-                property=_text(hdd, "property") or "",
+                id=text_of(hdd, "id") or "",
+                status=text_of(hdd, "status") or "",
+                capacity_mb=int_or_none(text_of(hdd, "capacity")),
+                free_mb=int_or_none(text_of(hdd, "freeSpace")),
+                property=text_of(hdd, "property") or "",
             )
             for hdd in root.iter("hdd")
         )
-        return Storage(disks, _text(root, "workMode"), xid)
+        return Storage(disks, text_of(root, "workMode"), xid)
 
     async def door_control(self, door: int, command: DoorCommand) -> str:
         """Remote door control (an active operation); the exchange id of the accepted command."""
@@ -495,13 +366,13 @@ class IsapiClient:
 
     async def login_lock(self) -> LoginLock:
         root, xid = await self._get_xml("/ISAPI/Security/illegalLoginLock", "illegalLoginLock")
-        enabled = _text(root, "enabled")
+        enabled = text_of(root, "enabled")
         if root.tag != "IllegalLoginLock" or enabled not in ("true", "false"):
             raise ProtocolViolation("illegalLoginLock: no enabled flag", exchange_id=xid)
         return LoginLock(
             enabled == "true",
-            _int(_text(root, "maxIllegalLoginTimes")),
-            _int(_text(root, "maxIllegalLoginLockTime")),
+            int_or_none(text_of(root, "maxIllegalLoginTimes")),
+            int_or_none(text_of(root, "maxIllegalLoginLockTime")),
             xid,
         )
 

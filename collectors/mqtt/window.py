@@ -261,7 +261,7 @@ def _raw(
 
     topics = rows([_summary_row(s) for s in sorted(summaries.values(), key=lambda s: s.topic)])
     sample = rows([_message_row(topic, r) for topic, r in tally.sample])
-    head = json.dumps({"filters": list(filters), "window": [w.isoformat() for w in window]})
+    head = _ENCODE({"filters": list(filters), "window": [w.isoformat() for w in window]})
     return f'{head[:-1]},\n"topics": {topics},\n"sample": {sample}}}'
 
 

@@ -60,6 +60,12 @@ class Segment:
     end: datetime
 
 
+def _track(camera: DeviceSpec) -> int:
+    """A channel's main-stream track id (channel 3 -> 301), as the ISAPI search names it."""
+    assert camera.camera is not None  # cameras() keeps only those
+    return camera.camera.channel * 100 + 1
+
+
 class IsapiNvr(IsapiDevice):
     device_type = "NVR"
 
@@ -92,7 +98,7 @@ class IsapiNvr(IsapiDevice):
 
     def segments(self, camera: DeviceSpec, now: datetime) -> list[Segment]:
         """The recorded files of one channel, oldest first."""
-        track = (camera.camera.channel if camera.camera else 1) * 100 + 1
+        track = _track(camera)
         earliest = now - timedelta(days=self.retention_days(camera))
         holes = [
             (now - timedelta(days=f.days_ago), now - timedelta(days=f.days_ago) + timedelta(hours=f.hours))
@@ -231,7 +237,7 @@ class IsapiNvr(IsapiDevice):
             found = [
                 seg
                 for cam in self.cameras()
-                if (cam.camera.channel if cam.camera else 1) * 100 + 1 in tracks
+                if _track(cam) in tracks
                 for seg in self.segments(cam, now)
                 if any(seg.start < hi and seg.end > lo for lo, hi in spans)
             ]

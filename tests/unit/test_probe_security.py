@@ -13,16 +13,8 @@ from hypothesis import strategies as st
 
 from collectors.errors import AuthFailed, DeviceRejected
 from collectors.http import DecodeError, Refusal, decode_xml
-from collectors.isapi import (
-    ChannelRecordings,
-    LoginLock,
-    Span,
-    alert_event,
-    decode_status,
-    multipart_parts,
-    parse_time,
-    posix_zone,
-)
+from collectors.isapi import ChannelRecordings, LoginLock, Span
+from collectors.isapi_parse import alert_event, decode_status, multipart_parts, parse_time, posix_zone
 from collectors.onvif_auth import decode_soap, username_token
 from collectors.platform import id_number_valid, mask_personal
 from collectors.tlscheck import Certificate, PlainAnswer, TlsReport, name_matches

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from collectors.connection import Connection
+from collectors.connection import Connection, system_trust
 from collectors.errors import AuthFailed, CollectorError
 from collectors.exchange import Sink
 from collectors.isapi import IsapiClient
@@ -40,7 +40,7 @@ class Reach:
     def connection(
         self, device: str, host: str, port: int, tls: bool, path: str, login: Login | None
     ) -> Connection:
-        context = (self.trust or ssl.create_default_context()) if tls else None
+        context = (self.trust or system_trust()) if tls else None
         return Connection(
             device=device, host=host, port=port, tls=context,
             username=login.username if login else None, password=login.password if login else None,
