@@ -360,7 +360,7 @@ async def _search(
 ) -> ET.Element:
     ids = "".join(f"<trackID>{t}</trackID>" for t in (track if isinstance(track, tuple) else (track,)))
     body = (
-        f"<CMSearchDescription><searchID>A1B2-{ids}</searchID>"
+        f"<CMSearchDescription><searchID>A1B2</searchID>"
         f"<trackIDList>{ids}</trackIDList>"
         f"<timeSpanList><timeSpan><startTime>{start:%Y-%m-%dT%H:%M:%SZ}</startTime>"
         f"<endTime>{end:%Y-%m-%dT%H:%M:%SZ}</endTime></timeSpan></timeSpanList>"
@@ -381,6 +381,24 @@ def _spans(result: ET.Element) -> list[tuple[datetime, datetime]]:
         )
         for item in result.iter(f"{NS}searchMatchItem")
     ]
+
+
+async def test_a_search_s_pages_agree_while_the_clock_moves(
+    start: Starter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files of one search are fixed at its first page: a clock two hours on by the second page
+    (a slow client on a long search) neither repeats nor skips a file at the page boundary."""
+    nvr = await start(IsapiNvr, nvr={"nvr": {"retention_days": 3}})
+    now = datetime.now(UTC)
+    span = (now - timedelta(days=30), now + timedelta(hours=4))
+    async with client() as s:
+        first = _spans(await _search(s, nvr, 101, *span))
+        later = now + timedelta(hours=2)
+        monkeypatch.setattr(nvr.ctx, "now", lambda: later)
+        second = _spans(await _search(s, nvr, 101, *span, pos=len(first)))
+    assert len(first) == 40 and second
+    assert first[-1][1] == second[0][0]  # continuous across the page boundary
+    assert second[-1][1] < later - timedelta(hours=1)  # read on the search's own clock
 
 
 async def test_nvr_search_pages_and_shows_retention_and_gaps(start: Starter) -> None:
